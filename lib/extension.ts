@@ -1,0 +1,33 @@
+/**
+ * The interface a negotiated extension (RFC 6455 §9) implements to take part in framing.
+ *
+ * @module
+ */
+
+import type { Frame } from "./frame.ts";
+
+/**
+ * A negotiated extension, applied to data frames: {@linkcode Extension.decode} on receipt (in the order
+ * the extensions were negotiated, reversed), {@linkcode Extension.encode} when sending.
+ */
+export interface Extension {
+  /** The extension token, e.g. `permessage-deflate`. */
+  readonly name: string;
+  /** The RSV bits it defines, as in the first header byte (RSV1 = 0x40). */
+  readonly rsvBits: number;
+  /**
+   * Transforms a received data frame (Text, Binary or Continuation).
+   *
+   * @param frame The frame, unmasked.
+   * @param maxSize Largest payload the result may have; more throws a `ProtocolError` with 1009.
+   * @returns The frame as the next layer sees it, with the extension's RSV bits cleared.
+   */
+  decode(frame: Frame, maxSize: number): Frame;
+  /**
+   * Transforms a data frame about to be sent.
+   *
+   * @param frame The frame.
+   * @returns The frame to put on the wire.
+   */
+  encode(frame: Frame): Frame;
+}

@@ -1,0 +1,176 @@
+/**
+ * Message reassembly (RFC 6455 §5.4, §5.6, §8.1): data frames in, whole messages out.
+ *
+ * @module
+ */
+
+import { CloseCode } from "./close_code.ts";
+import type { Frame } from "./frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "./frame_parser.ts";
+import { Opcode } from "./opcode.ts";
+import { ProtocolError } from "./protocol_error.ts";
+
+/** Options for {@linkcode MessageAssembler}. */
+export interface MessageAssemblerOptions {
+  /**
+   * Largest message, the sum of its fragments, in bytes; more fails with 1009.
+   * @default {16777216}
+   */
+  maxMessageSize?: number;
+}
+
+/**
+ * Joins data frames into messages. Text is decoded, and so validated as UTF-8, as each fragment arrives:
+ * an invalid sequence fails with 1007 as soon as the bytes that prove it are pushed, and a code point split
+ * across fragments is valid (§8.1). Control frames are not for this class.
+ *
+ * @example
+ * ```ts
+ * import { MessageAssembler } from "./message_assembler.ts";
+ * const assembler = new MessageAssembler();
+ * const bytes = new TextEncoder().encode("Hel");
+ * const first = { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0x1, payload: bytes };
+ * console.assert(assembler.push(first) === undefined);
+ * const rest = { ...first, fin: true, opcode: 0x0, payload: new TextEncoder().encode("lo") };
+ * console.assert(assembler.push(rest) === "Hello");
+ * ```
+ */
+export class MessageAssembler {
+  /** Largest message in bytes. */
+  readonly maxMessageSize: number;
+  #opcode = -1; // Text or Binary while a message is in progress, else -1
+  #frameOpen = false; // pushPartial has started the current frame
+  #decodedOfFrame = 0; // bytes of the current frame already decoded by pushPartial
+  #size = 0; // bytes of the message in completed frames
+  #texts: string[] = [];
+  #binaries: Uint8Array[] = [];
+  #decoder: TextDecoder | undefined;
+
+  /** @param options The message size limit. */
+  constructor(options: MessageAssemblerOptions = {}) {
+    this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+  }
+
+  /** Whether a message has started and not ended. */
+  get inProgress(): boolean {
+    return this.#opcode !== -1;
+  }
+
+  /** Bytes the message in progress may still grow by (the whole limit between messages). */
+  get remaining(): number {
+    return this.maxMessageSize - this.#size;
+  }
+
+  /**
+   * Checks the start of a data frame's payload before the frame is complete, so that invalid UTF-8 fails
+   * the connection as soon as it arrives. Pass the bytes not passed before, in order; then pass the whole
+   * frame to {@linkcode MessageAssembler.push} when it completes.
+   *
+   * @param opcode The partial frame's opcode.
+   * @param bytes Newly arrived payload bytes of that frame.
+   * @throws {ProtocolError} 1002 for a frame out of sequence, 1007 for invalid UTF-8.
+   */
+  pushPartial(opcode: number, bytes: Uint8Array): void {
+    if (!this.#frameOpen) {
+      this.#opcode = this.#begin(opcode);
+      this.#frameOpen = true;
+    }
+    if (this.#opcode !== Opcode.Text || bytes.length === 0) return;
+    this.#texts.push(this.#decode(bytes, true));
+    this.#decodedOfFrame += bytes.length;
+  }
+
+  /**
+   * Adds a complete data frame (Text, Binary or Continuation).
+   *
+   * @param frame The frame, payload unmasked (and decompressed, where an extension compressed it).
+   * @returns The message when this frame ends it: a `string` for text, a `Uint8Array` for binary.
+   * @throws {ProtocolError} 1002 for a frame out of sequence, 1007 for invalid UTF-8, 1009 for a message
+   * over the limit.
+   */
+  push(frame: Frame): string | Uint8Array | undefined {
+    const opcode = frame.opcode;
+    const payload = frame.payload;
+    if (frame.fin && this.#opcode === -1 && opcode !== Opcode.Continuation) {
+      // An unfragmented message that arrived whole: the common case, no bookkeeping.
+      this.#checkSize(payload.length);
+      if (opcode === Opcode.Binary) return payload;
+      return this.#decode(payload, false);
+    }
+    const kind = this.#frameOpen ? this.#opcode : this.#begin(opcode);
+    this.#opcode = kind;
+    this.#frameOpen = false;
+    const size = this.#size + payload.length;
+    this.#checkSize(size);
+    this.#size = size;
+    if (kind === Opcode.Text) {
+      const rest = this.#decodedOfFrame === 0 ? payload : payload.subarray(this.#decodedOfFrame);
+      this.#decodedOfFrame = 0;
+      this.#texts.push(this.#decode(rest, !frame.fin));
+      if (!frame.fin) return undefined;
+      const text = this.#texts.length === 1 ? this.#texts[0] : this.#texts.join("");
+      this.#reset();
+      return text;
+    }
+    this.#binaries.push(payload);
+    if (!frame.fin) return undefined;
+    const message = join(this.#binaries, size);
+    this.#reset();
+    return message;
+  }
+
+  /** Returns the kind (Text or Binary) of the message a data frame with this opcode belongs to. */
+  #begin(opcode: number): number {
+    if (opcode === Opcode.Continuation) {
+      // §5.4: a fragmented message is a first frame with its opcode "followed by zero or more frames with
+      // FIN clear and the opcode set to 0": a continuation with nothing to continue breaks that.
+      if (this.#opcode === -1) {
+        throw new ProtocolError(CloseCode.ProtocolError, "Cannot assemble message: continuation frame without a message to continue");
+      }
+      return this.#opcode;
+    }
+    // §5.4: "the fragments of one message MUST NOT be interleaved between the fragments of another message".
+    if (this.#opcode !== -1) {
+      throw new ProtocolError(CloseCode.ProtocolError, "Cannot assemble message: new data frame while a fragmented message is in progress");
+    }
+    return opcode;
+  }
+
+  #checkSize(size: number): void {
+    if (size > this.maxMessageSize) {
+      throw new ProtocolError(
+        CloseCode.MessageTooBig,
+        `Cannot assemble message: more than the limit of ${this.maxMessageSize} bytes`,
+      );
+    }
+  }
+
+  #decode(bytes: Uint8Array, stream: boolean): string {
+    // §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is not,
+    // in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_."
+    const decoder = this.#decoder ??= new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    try {
+      return decoder.decode(bytes, { stream });
+    } catch {
+      throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot decode message: invalid UTF-8 in text");
+    }
+  }
+
+  #reset(): void {
+    this.#opcode = -1;
+    this.#size = 0;
+    this.#texts = [];
+    this.#binaries = [];
+  }
+}
+
+function join(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
