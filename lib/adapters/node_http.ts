@@ -1,0 +1,132 @@
+/**
+ * WebSocket upgrades on a `node:http` / `node:https` server's `upgrade` event. Deno, Bun and Node all emit
+ * it with the raw socket, so this one adapter serves all three; other requests stay with the user's HTTP
+ * server.
+ *
+ * @module
+ */
+
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { Connection, type ConnectionOptions } from "../connection.ts";
+import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
+import { socketToTransport } from "./node_socket.ts";
+
+/** Options for {@linkcode handleNodeUpgrade}: the handshake's and the connection's, less the role. */
+export interface NodeUpgradeOptions extends ServerHandshakeOptions, Omit<ConnectionOptions, "role"> {}
+
+/** An accepted upgrade. */
+export interface NodeUpgrade {
+  /** The open connection. */
+  connection: Connection;
+  /** The chosen subprotocol, or `""`. */
+  protocol: string;
+  /** The accepted extensions, or `""`. */
+  extensions: string;
+  /** The request as the handshake saw it (URL, headers, cookies). */
+  request: Request;
+}
+
+/**
+ * Answers an `upgrade` event: runs the opening handshake, writes the 101 (or the refusal, then closes the
+ * socket), and returns the open connection.
+ *
+ * @param req The request from the `upgrade` event.
+ * @param socket The socket from the `upgrade` event.
+ * @param head The bytes after the request head from the `upgrade` event.
+ * @param options Handshake and connection options.
+ * @returns The connection, or `undefined` when the upgrade was refused.
+ * @example
+ * ```ts ignore
+ * import { createServer } from "node:http";
+ * import { handleNodeUpgrade } from "./node_http.ts";
+ * const server = createServer((_req, res) => res.end("Not a WebSocket request\n"));
+ * server.on("upgrade", async (req, socket, head) => {
+ *   const upgrade = await handleNodeUpgrade(req, socket, head);
+ *   if (upgrade) upgrade.connection.onmessage = (data) => upgrade.connection.send(data);
+ * });
+ * server.listen(8080, "127.0.0.1");
+ * ```
+ */
+export async function handleNodeUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Uint8Array,
+  options: NodeUpgradeOptions = {},
+): Promise<NodeUpgrade | undefined> {
+  // Nothing may be read until the handshake is answered; keep what arrives buffered in the socket.
+  socket.pause();
+  socket.on("error", () => {}); // errors surface through the transport; never crash the process
+  let request: Request;
+  try {
+    request = toRequest(req, socket);
+  } catch {
+    await writeResponse(socket, new Response("Cannot upgrade: the request URL or headers are malformed\n", { status: 400 }));
+    socket.end();
+    return undefined;
+  }
+  const result = await serverHandshake(request, options);
+  if (!result.ok) {
+    await writeResponse(socket, result.response);
+    socket.end();
+    return undefined;
+  }
+  await writeResponse(socket, result.response);
+  const connection = new Connection(socketToTransport(socket, head), { ...options, role: "server" });
+  return { connection, protocol: result.protocol, extensions: result.extensions, request };
+}
+
+function toRequest(req: IncomingMessage, socket: Duplex): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+  const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
+  const host = req.headers.host ?? "localhost";
+  const url = new URL(req.url ?? "/", `${encrypted ? "https" : "http"}://${host}`);
+  return new Request(url, { method: req.method ?? "GET", headers });
+}
+
+async function writeResponse(socket: Duplex, response: Response): Promise<void> {
+  const body = response.status === 101 || response.body === null ? new Uint8Array(0) : new Uint8Array(await response.arrayBuffer());
+  let head = `HTTP/1.1 ${response.status} ${response.statusText || statusText(response.status)}\r\n`;
+  response.headers.forEach((value, name) => {
+    head += `${name}: ${value}\r\n`;
+  });
+  if (response.status !== 101) head += `content-length: ${body.length}\r\nconnection: close\r\n`;
+  head += "\r\n";
+  const bytes = new TextEncoder().encode(head);
+  await new Promise<void>((resolve) => {
+    if (socket.destroyed) return resolve();
+    socket.write(body.length > 0 ? concat(bytes, body) : bytes, () => resolve());
+  });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function statusText(status: number): string {
+  switch (status) {
+    case 101:
+      return "Switching Protocols";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 426:
+      return "Upgrade Required";
+    case 431:
+      return "Request Header Fields Too Large";
+    default:
+      return "";
+  }
+}

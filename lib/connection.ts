@@ -1,0 +1,339 @@
+/**
+ * Drives the sans-I/O {@linkcode Protocol} over any `{ readable, writable }` byte pair, with the close
+ * timeout and backpressure. The facades (`WebSocket`, `WebSocketStream`) and the servers build on it.
+ *
+ * @module
+ */
+
+import { CloseCode } from "./close_code.ts";
+import { Protocol, type ProtocolOptions } from "./protocol.ts";
+import { ReadyState } from "./ready_state.ts";
+
+/** A byte stream pair: whatever a runtime's socket gives, or any custom transport. */
+export interface Transport {
+  /** Bytes from the peer. */
+  readable: ReadableStream<Uint8Array>;
+  /** Bytes to the peer. */
+  writable: WritableStream<Uint8Array>;
+}
+
+/** Options for {@linkcode Connection}. */
+export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
+  /**
+   * Milliseconds to wait for the peer's close frame after ours, and, in the client role, for the server to
+   * close the TCP connection after the closing handshake (§7.1.1); then the transport is cut.
+   * @default {5000}
+   */
+  closeTimeout?: number;
+}
+
+/** How a connection ended (RFC 6455 §7.1.5, §7.1.6). */
+export interface CloseResult {
+  /** The code of the close frame received; 1005 if it had none, 1006 if none was received. */
+  readonly code: number;
+  /** The reason of the close frame received, or `""`. */
+  readonly reason: string;
+  /** Whether the closing handshake completed: a close frame went each way. */
+  readonly wasClean: boolean;
+}
+
+/**
+ * A WebSocket connection after the opening handshake. Set `onmessage` (and optionally `onping`, `onpong`,
+ * `onerror`) before the first turn of the event loop; await `closed` for the end.
+ *
+ * @example
+ * ```ts ignore
+ * import { Connection } from "./connection.ts";
+ * declare const transport: { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> };
+ * const connection = new Connection(transport, { role: "server" });
+ * connection.onmessage = (data) => connection.send(data); // echo
+ * const { code, reason } = await connection.closed;
+ * ```
+ */
+export class Connection {
+  /** Called with each message: a `string` for text, a `Uint8Array` for binary. */
+  onmessage: ((data: string | Uint8Array) => void) | undefined;
+  /** Called with each ping's payload (the pong is sent already). */
+  onping: ((data: Uint8Array) => void) | undefined;
+  /** Called with each pong's payload. */
+  onpong: ((data: Uint8Array) => void) | undefined;
+  /** Called with the peer's close frame, as soon as it arrives. */
+  oncloseframe: ((code: number, reason: string) => void) | undefined;
+  /** Called with an error that failed the connection: a `ProtocolError`, a transport or a handler error. */
+  onerror: ((error: Error) => void) | undefined;
+
+  readonly #protocol: Protocol;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #closeTimeout: number;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #transportError: Error | undefined;
+  #transportClosing = false;
+  #transportClosed: Promise<void> | undefined;
+  #bufferedAmount = 0;
+  #finished = false;
+  readonly #closed: Promise<CloseResult>;
+  #resolveClosed!: (result: CloseResult) => void;
+
+  /**
+   * @param transport The byte streams; the connection takes both (it locks them).
+   * @param options The role, limits, extensions and close timeout.
+   */
+  constructor(transport: Transport, options: ConnectionOptions) {
+    this.#protocol = new Protocol(options);
+    this.#closeTimeout = options.closeTimeout ?? 5000;
+    if (!(this.#closeTimeout >= 0)) throw new RangeError(`Cannot create connection: closeTimeout ${options.closeTimeout} is negative`);
+    this.#reader = transport.readable.getReader();
+    this.#writer = transport.writable.getWriter();
+    this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.#readLoop();
+  }
+
+  /** CONNECTING, OPEN, CLOSING or CLOSED, as the protocol sees it. */
+  get readyState(): ReadyState {
+    return this.#finished ? ReadyState.Closed : this.#protocol.state === ReadyState.Closed ? ReadyState.Closing : this.#protocol.state;
+  }
+
+  /** Bytes handed to the transport and not yet written by it. */
+  get bufferedAmount(): number {
+    return this.#bufferedAmount;
+  }
+
+  /** The underlying protocol state (for close frames sent and received, and the failure). */
+  get protocol(): Protocol {
+    return this.#protocol;
+  }
+
+  /** Resolves when the transport is closed, with the close code, reason and cleanliness. */
+  get closed(): Promise<CloseResult> {
+    return this.#closed;
+  }
+
+  /**
+   * Sends a message (text for a string, binary for bytes).
+   *
+   * @param data The message.
+   * @returns A promise that resolves when the transport can take more (backpressure).
+   * @throws {DOMException} `InvalidStateError` unless OPEN.
+   */
+  send(data: string | Uint8Array): Promise<void> {
+    this.#protocol.send(data);
+    this.#flush();
+    return this.#writer.ready;
+  }
+
+  /**
+   * Sends one fragment of a message of unknown length (see {@linkcode Protocol.sendFragment}).
+   *
+   * @param data The fragment.
+   * @param fin Whether it ends the message.
+   * @returns A promise that resolves when the transport can take more.
+   */
+  sendFragment(data: string | Uint8Array, fin: boolean): Promise<void> {
+    this.#protocol.sendFragment(data, fin);
+    this.#flush();
+    return this.#writer.ready;
+  }
+
+  /**
+   * Sends a ping.
+   *
+   * @param data At most 125 bytes.
+   */
+  ping(data?: string | Uint8Array): void {
+    this.#protocol.ping(data);
+    this.#flush();
+  }
+
+  /**
+   * Sends a pong.
+   *
+   * @param data At most 125 bytes.
+   */
+  pong(data?: string | Uint8Array): void {
+    this.#protocol.pong(data);
+    this.#flush();
+  }
+
+  /**
+   * Starts the closing handshake; if the peer does not answer within the close timeout, the transport is
+   * cut. Does nothing when already closing.
+   *
+   * @param code A status code valid on the wire.
+   * @param reason At most 123 bytes of UTF-8.
+   * @returns The same promise as {@linkcode Connection.closed}.
+   */
+  close(code?: number, reason?: string): Promise<CloseResult> {
+    const before = this.#protocol.state;
+    this.#protocol.close(code, reason);
+    if (before === ReadyState.Open) {
+      this.#flush();
+      this.#startTimer();
+    }
+    return this.#closed;
+  }
+
+  /**
+   * Fails the connection with a code (e.g. 1008 for a policy violation found by the application, 1001 when
+   * a heartbeat gets no answer): a close frame is sent if possible and the transport is closed at once.
+   *
+   * @param code The close code.
+   * @param reason The close reason.
+   */
+  fail(code: number, reason = ""): void {
+    this.#protocol.fail(code, reason);
+    this.#afterProtocolStep();
+  }
+
+  async #readLoop(): Promise<void> {
+    // Let the constructor's caller set the handlers first.
+    await Promise.resolve();
+    const reader = this.#reader;
+    const protocol = this.#protocol;
+    try {
+      while (!this.#finished) {
+        const { value, done } = await reader.read();
+        if (done) {
+          protocol.receiveEof();
+          break;
+        }
+        protocol.receive(value);
+        this.#dispatch();
+        if (!this.#afterProtocolStep()) break;
+        // Backpressure: while the peer does not read our replies (pongs, echoes), stop reading its input.
+        const writer = this.#writer;
+        if (writer.desiredSize !== null && writer.desiredSize <= 0) await writer.ready;
+      }
+    } catch (error) {
+      this.#transportError ??= asError(error);
+      protocol.receiveEof();
+    }
+    await this.#closeTransport();
+    this.#finish();
+  }
+
+  /** Dispatches protocol events to the handlers; a handler that throws fails the connection with 1011. */
+  #dispatch(): void {
+    for (const event of this.#protocol.takeEvents()) {
+      try {
+        switch (event.type) {
+          case "message":
+            this.onmessage?.(event.data);
+            break;
+          case "ping":
+            this.onping?.(event.data);
+            break;
+          case "pong":
+            this.onpong?.(event.data);
+            break;
+          case "close":
+            this.oncloseframe?.(event.code, event.reason);
+            break;
+        }
+      } catch (error) {
+        this.#report(asError(error));
+        this.#protocol.fail(CloseCode.InternalError, "");
+      }
+    }
+  }
+
+  /** Writes what the protocol produced and reacts to its state. @returns `false` when reading should stop. */
+  #afterProtocolStep(): boolean {
+    this.#flush();
+    const protocol = this.#protocol;
+    if (protocol.failure !== undefined && !this.#transportClosing && protocol.shouldCloseTransport) {
+      this.#report(protocol.failure);
+    }
+    if (protocol.shouldCloseTransport) {
+      this.#closeTransport().then(() => this.#finish());
+      return false;
+    }
+    if (protocol.state === ReadyState.Closed) {
+      // A client whose closing handshake completed: §7.1.1 "the client SHOULD wait for the server to close
+      // the connection"; the timer bounds the wait.
+      this.#startTimer();
+    }
+    return true;
+  }
+
+  #flush(): void {
+    const chunks = this.#protocol.takeOutgoing();
+    if (chunks.length === 0 || this.#transportClosing) return;
+    const writer = this.#writer;
+    for (const chunk of chunks) {
+      const size = chunk.length;
+      this.#bufferedAmount += size;
+      writer.write(chunk).then(
+        () => this.#bufferedAmount -= size,
+        (error) => {
+          this.#bufferedAmount -= size;
+          this.#transportError ??= asError(error);
+          this.#protocol.receiveEof();
+          this.#closeTransport().then(() => this.#finish());
+        },
+      );
+    }
+  }
+
+  #startTimer(): void {
+    if (this.#timer !== undefined || this.#finished) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#protocol.receiveEof();
+      this.#abortTransport();
+      this.#finish();
+    }, this.#closeTimeout);
+  }
+
+  /** Closes the transport gracefully (our queued bytes, the close frame among them, go out first). */
+  #closeTransport(): Promise<void> {
+    return this.#transportClosed ??= this.#closeTransportOnce();
+  }
+
+  async #closeTransportOnce(): Promise<void> {
+    this.#transportClosing = true;
+    const graceful = this.#writer.close().catch(() => {});
+    // A peer that never reads would hold the close forever: bound it.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), this.#closeTimeout));
+    const done = await Promise.race([graceful.then(() => true), timeout]);
+    clearTimeout(timer);
+    if (!done) this.#abortTransport();
+    await this.#reader.cancel().catch(() => {});
+  }
+
+  #abortTransport(): void {
+    this.#transportClosing = true;
+    this.#writer.abort().catch(() => {});
+    this.#reader.cancel().catch(() => {});
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const protocol = this.#protocol;
+    const received = protocol.closeReceived;
+    // §7.1.5: "If _The WebSocket Connection is Closed_ and no Close control frame was received by the
+    // endpoint ..., _The WebSocket Connection Close Code_ is considered to be 1006."
+    this.#resolveClosed({
+      code: received?.code ?? CloseCode.AbnormalClosure,
+      reason: received?.reason ?? "",
+      wasClean: received !== undefined && protocol.closeSent !== undefined && protocol.failure === undefined &&
+        this.#transportError === undefined,
+    });
+  }
+
+  #report(error: Error): void {
+    try {
+      this.onerror?.(error);
+    } catch {
+      // An error handler that throws has nowhere further to report to.
+    }
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
