@@ -6,6 +6,12 @@
 
 import type { Frame } from "./frame.ts";
 
+/** Per-message choices passed to {@linkcode Extension.encode}. */
+export interface EncodeOptions {
+  /** `false` asks a compressing extension to send this message uncompressed. @default {true} */
+  compress?: boolean;
+}
+
 /**
  * A negotiated extension, applied to data frames: {@linkcode Extension.decode} on receipt (in the order
  * the extensions were negotiated, reversed), {@linkcode Extension.encode} when sending.
@@ -27,7 +33,8 @@ export interface Extension {
    * Transforms a data frame about to be sent.
    *
    * @param frame The frame.
+   * @param options Per-message choices (the first frame of a message carries them).
    * @returns The frame to put on the wire.
    */
-  encode(frame: Frame): Frame;
+  encode(frame: Frame, options?: EncodeOptions): Frame;
 }

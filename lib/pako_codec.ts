@@ -1,0 +1,216 @@
+/**
+ * A {@linkcode DeflateCodec} on pako 3's low-level zlib port: pure JavaScript, synchronous, runs on every
+ * runtime (the edge included), honours windows of 9..15 bits, and, driven through `ZStream` with one
+ * reused output buffer, was the fastest pure-JS path measured here (`shared/reference/measured.md`).
+ *
+ * @module
+ */
+
+import {
+  Z_BUF_ERROR,
+  Z_DEFAULT_STRATEGY,
+  Z_OK,
+  Z_STREAM_END,
+  Z_SYNC_FLUSH,
+  zlibDeflate,
+  zlibDeflateEnd,
+  zlibDeflateInit2,
+  zlibDeflateReset,
+  zlibInflate,
+  zlibInflateEnd,
+  zlibInflateInit2,
+  zlibInflateReset,
+  ZStream,
+} from "pako";
+import { CloseCode } from "./close_code.ts";
+import type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./deflate_codec.ts";
+import { ProtocolError } from "./protocol_error.ts";
+
+const Z_DEFLATED = 8;
+const CHUNK = 64 * 1024;
+const MAX_SCRATCH = 4 * 1024 * 1024;
+const EMPTY = new Uint8Array(0);
+/** §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message." */
+const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
+
+// Every call runs to completion synchronously, so all codecs share one output buffer: an idle connection
+// holds none.
+let scratch = new Uint8Array(CHUNK);
+
+class PakoCompressor implements Compressor {
+  readonly #options: CompressorOptions;
+  #stream: ZStream | undefined;
+
+  constructor(options: CompressorOptions) {
+    this.#options = options;
+  }
+
+  compress(data: Uint8Array, end: boolean): Uint8Array {
+    const stream = this.#stream ?? this.#init();
+    stream.input = data;
+    stream.next_in = 0;
+    stream.avail_in = data.length;
+    let out = scratch;
+    let position = 0;
+    for (;;) {
+      stream.output = out as Uint8Array<ArrayBuffer>;
+      stream.next_out = position;
+      stream.avail_out = out.length - position;
+      const status = zlibDeflate(stream, Z_SYNC_FLUSH);
+      if (status !== Z_OK && status !== Z_BUF_ERROR) throw new Error(`Cannot compress: zlib status ${status}`);
+      position = stream.next_out;
+      // zlib: with avail_out left over after Z_SYNC_FLUSH, the input is consumed and the flush complete.
+      if (stream.avail_out !== 0) break;
+      const bigger = new Uint8Array(out.length * 2);
+      bigger.set(out.subarray(0, position));
+      out = bigger;
+    }
+    if (out !== scratch && out.length <= MAX_SCRATCH) scratch = out;
+    stream.input = EMPTY;
+    stream.output = EMPTY as Uint8Array<ArrayBuffer>;
+    // A sync flush ends with the empty stored block 00 00 ff ff; the message's last piece drops it.
+    return out.slice(0, end ? position - 4 : position);
+  }
+
+  reset(): void {
+    if (this.#stream !== undefined) zlibDeflateReset(this.#stream);
+  }
+
+  release(): void {
+    if (this.#stream !== undefined) zlibDeflateEnd(this.#stream);
+    this.#stream = undefined;
+  }
+
+  #init(): ZStream {
+    const { level, memLevel } = this.#options;
+    // zlib cannot make a raw stream with an 8-bit window. At 9 bits it never references farther back than
+    // 512 - 262 (MIN_LOOKAHEAD) = 250 bytes, which an 8-bit (256-byte) window holds: valid for 8.
+    const windowBits = Math.max(this.#options.windowBits, 9);
+    const stream = new ZStream();
+    const status = zlibDeflateInit2(stream, level, Z_DEFLATED, -windowBits, memLevel, Z_DEFAULT_STRATEGY);
+    if (status !== Z_OK) throw new Error(`Cannot create compressor: zlib status ${status}`);
+    this.#stream = stream;
+    return stream;
+  }
+}
+
+class PakoDecompressor implements Decompressor {
+  readonly #windowBits: number;
+  #stream: ZStream | undefined;
+  #ended = false; // the message's DEFLATE stream ended with a BFINAL block
+
+  constructor(windowBits: number) {
+    this.#windowBits = windowBits;
+  }
+
+  decompress(data: Uint8Array, end: boolean, maxSize: number): Uint8Array {
+    const stream = this.#stream ?? this.#init();
+    const parts: Uint8Array[] = [];
+    let out = scratch;
+    let position = 0;
+    let total = 0;
+    const feed = (input: Uint8Array, appended: boolean): void => {
+      if (this.#ended) {
+        // §7.2.3.4: after a BFINAL block the appended tail is ignored; real data after it is corrupt.
+        if (appended || input.length === 0) return;
+        throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot inflate message: data after the final DEFLATE block");
+      }
+      stream.input = input;
+      stream.next_in = 0;
+      stream.avail_in = input.length;
+      for (;;) {
+        stream.output = out as Uint8Array<ArrayBuffer>;
+        stream.next_out = position;
+        stream.avail_out = out.length - position;
+        const status = zlibInflate(stream, Z_SYNC_FLUSH);
+        total += stream.next_out - position;
+        position = stream.next_out;
+        if (total > maxSize) {
+          throw new ProtocolError(
+            CloseCode.MessageTooBig,
+            `Cannot inflate message: more than the limit of ${maxSize} bytes`,
+          );
+        }
+        if (status === Z_STREAM_END) {
+          this.#ended = true;
+          if (stream.avail_in > 0 && !appended) {
+            throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot inflate message: data after the final DEFLATE block");
+          }
+          return;
+        }
+        if (status !== Z_OK && status !== Z_BUF_ERROR) {
+          throw new ProtocolError(CloseCode.InvalidPayloadData, `Cannot inflate message: ${stream.msg || `zlib status ${status}`}`);
+        }
+        if (stream.avail_out === 0) {
+          // Output chunk full: keep it, continue in a fresh one (there may be more even with no input left).
+          parts.push(out);
+          out = new Uint8Array(CHUNK);
+          position = 0;
+          continue;
+        }
+        return;
+      }
+    };
+    try {
+      feed(data, false);
+      if (end) feed(TAIL, true);
+    } catch (error) {
+      this.#reset();
+      throw error;
+    } finally {
+      stream.input = EMPTY;
+      stream.output = EMPTY as Uint8Array<ArrayBuffer>;
+    }
+    if (end && this.#ended) this.#reset();
+    if (parts.length === 0) return out.slice(0, position);
+    const result = new Uint8Array(total);
+    let offset = 0;
+    for (const part of parts) {
+      result.set(part, offset);
+      offset += part.length;
+    }
+    result.set(out.subarray(0, position), offset);
+    return result;
+  }
+
+  reset(): void {
+    this.#reset();
+  }
+
+  release(): void {
+    if (this.#stream !== undefined) zlibInflateEnd(this.#stream);
+    this.#stream = undefined;
+    this.#ended = false;
+  }
+
+  #reset(): void {
+    if (this.#stream !== undefined) zlibInflateReset(this.#stream);
+    this.#ended = false;
+  }
+
+  #init(): ZStream {
+    const stream = new ZStream();
+    const status = zlibInflateInit2(stream, -this.#windowBits);
+    if (status !== Z_OK) throw new Error(`Cannot create decompressor: zlib status ${status}`);
+    this.#stream = stream;
+    return stream;
+  }
+}
+
+/**
+ * The pako codec.
+ *
+ * @example
+ * ```ts
+ * import { pakoCodec } from "./pako_codec.ts";
+ * const compressor = pakoCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+ * const bytes = compressor.compress(new TextEncoder().encode("Hello"), true);
+ * // RFC 7692 §7.2.3.1: "Hello" compresses to f2 48 cd c9 c9 07 00.
+ * console.assert(bytes.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
+ * ```
+ */
+export const pakoCodec: DeflateCodec = {
+  name: "pako",
+  createCompressor: (options) => new PakoCompressor(options),
+  createDecompressor: (windowBits) => new PakoDecompressor(windowBits),
+};

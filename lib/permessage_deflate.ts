@@ -1,0 +1,223 @@
+/**
+ * The permessage-deflate extension at work (RFC 7692 §6, §7.2): compresses messages sent, inflates
+ * messages received, per the negotiated {@linkcode DeflateParameters}.
+ *
+ * @module
+ */
+
+import { CloseCode } from "./close_code.ts";
+import type { Compressor, DeflateCodec, Decompressor } from "./deflate_codec.ts";
+import { type DeflateParameters, PERMESSAGE_DEFLATE } from "./deflate_negotiation.ts";
+import type { EncodeOptions, Extension } from "./extension.ts";
+import type { Frame } from "./frame.ts";
+import { Opcode } from "./opcode.ts";
+import { pakoCodec } from "./pako_codec.ts";
+import { ProtocolError } from "./protocol_error.ts";
+
+/** Codec settings for {@linkcode PerMessageDeflate}. */
+export interface PerMessageDeflateOptions {
+  /** zlib compression level, 0..9. @default {6} */
+  level?: number;
+  /** zlib memLevel, 1..9: the hash table takes `2^(memLevel+9)` bytes. @default {8} */
+  memLevel?: number;
+  /**
+   * Messages shorter than this many bytes are sent uncompressed (a sender may always do that).
+   * @default {32}
+   */
+  threshold?: number;
+  /** The codec. @default pako */
+  codec?: DeflateCodec;
+}
+
+// With no context takeover, a message compressed or inflated in one call leaves no state behind: one codec
+// per setting serves every connection, so such connections hold no codec memory at all.
+const sharedCompressors = new Map<string, Compressor>();
+const sharedDecompressors = new Map<string, Decompressor>();
+
+/**
+ * permessage-deflate for one connection. Codec state is allocated on first use; with no context
+ * takeover, whole messages go through codecs shared by all connections.
+ *
+ * @example
+ * ```ts
+ * import { PerMessageDeflate } from "./permessage_deflate.ts";
+ * const parameters = {
+ *   serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15,
+ * };
+ * const server = new PerMessageDeflate("server", parameters, { threshold: 0 });
+ * const hello = new TextEncoder().encode("Hello");
+ * const frame = server.encode({ fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: 0x1, payload: hello });
+ * // RFC 7692 §7.2.3.1: c1 07 f2 48 cd c9 c9 07 00 on the wire.
+ * console.assert(frame.rsv1 && frame.payload.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
+ * ```
+ */
+export class PerMessageDeflate implements Extension {
+  /** The extension token. */
+  readonly name = PERMESSAGE_DEFLATE;
+  /** RSV1: "Per-Message Compressed" (RFC 7692 §6). */
+  readonly rsvBits = 0x40;
+  /** The negotiated parameters. */
+  readonly parameters: DeflateParameters;
+
+  readonly #codec: DeflateCodec;
+  readonly #level: number;
+  readonly #memLevel: number;
+  readonly #threshold: number;
+  readonly #sendWindow: number;
+  readonly #sendNoContext: boolean;
+  readonly #receiveWindow: number;
+  readonly #receiveNoContext: boolean;
+  #compressor: Compressor | undefined;
+  #decompressor: Decompressor | undefined;
+  #inflating = false; // the message being received is compressed
+  #deflating = false; // the message being sent (fragment by fragment) is compressed
+
+  /**
+   * @param role Which end this is: it picks which parameters apply to sending and which to receiving.
+   * @param parameters What was negotiated.
+   * @param options Codec settings.
+   */
+  constructor(role: "server" | "client", parameters: DeflateParameters, options: PerMessageDeflateOptions = {}) {
+    this.parameters = parameters;
+    this.#codec = options.codec ?? pakoCodec;
+    this.#level = checkInteger("level", options.level ?? 6, 0, 9);
+    this.#memLevel = checkInteger("memLevel", options.memLevel ?? 8, 1, 9);
+    this.#threshold = checkInteger("threshold", options.threshold ?? 32, 0, Number.MAX_SAFE_INTEGER);
+    // §7: "client_" parameters configure the client's compressor and the server's decompressor;
+    // "server_" parameters the server's compressor and the client's decompressor.
+    const server = role === "server";
+    this.#sendWindow = server ? parameters.serverMaxWindowBits : parameters.clientMaxWindowBits;
+    this.#sendNoContext = server ? parameters.serverNoContextTakeover : parameters.clientNoContextTakeover;
+    this.#receiveWindow = server ? parameters.clientMaxWindowBits : parameters.serverMaxWindowBits;
+    this.#receiveNoContext = server ? parameters.clientNoContextTakeover : parameters.serverNoContextTakeover;
+  }
+
+  /**
+   * Inflates a received data frame of a compressed message.
+   *
+   * @param frame A Text, Binary or Continuation frame.
+   * @param maxSize Largest inflated payload allowed.
+   * @returns The frame with its payload inflated and RSV1 cleared.
+   * @throws {ProtocolError} 1002 for RSV1 on a continuation frame, 1007 for corrupt data, 1009 past
+   * `maxSize`.
+   */
+  decode(frame: Frame, maxSize: number): Frame {
+    if (frame.opcode !== Opcode.Continuation) {
+      this.#inflating = frame.rsv1;
+      if (!frame.rsv1) return frame;
+      if (frame.fin && this.#receiveNoContext) {
+        // A whole message, no window kept: the shared decompressor does it and keeps nothing.
+        const decompressor = shared(sharedDecompressors, `${this.#receiveWindow}`, () => this.#codec.createDecompressor(this.#receiveWindow));
+        this.#inflating = false;
+        return { ...frame, rsv1: false, payload: inflate(decompressor, frame.payload, maxSize) };
+      }
+    } else {
+      // RFC 7692 §6.1: the "Per-Message Compressed" bit is set "on the first frame of the message" only;
+      // RFC 6455 §5.2: an RSV bit with no negotiated meaning MUST fail the connection.
+      if (frame.rsv1) throw new ProtocolError(CloseCode.ProtocolError, "Cannot decode frame: RSV1 is set on a continuation frame");
+      if (!this.#inflating) return frame;
+    }
+    const decompressor = this.#decompressor ??= this.#codec.createDecompressor(this.#receiveWindow);
+    let payload: Uint8Array;
+    try {
+      payload = decompressor.decompress(frame.payload, frame.fin, maxSize);
+    } catch (error) {
+      this.#inflating = false;
+      throw error;
+    }
+    if (frame.fin) {
+      this.#inflating = false;
+      // The peer resets its window after every message: ours need not be kept.
+      if (this.#receiveNoContext) {
+        decompressor.release();
+        this.#decompressor = undefined;
+      }
+    }
+    return { ...frame, rsv1: false, payload };
+  }
+
+  /**
+   * Compresses a data frame about to be sent: a whole message (FIN on a Text or Binary frame) or a fragment
+   * of one sent piece by piece.
+   *
+   * @param frame The frame.
+   * @param options `compress: false` sends this message uncompressed.
+   * @returns The frame to put on the wire; RSV1 set on the first frame of a compressed message.
+   */
+  encode(frame: Frame, options?: EncodeOptions): Frame {
+    if (frame.opcode === Opcode.Continuation) {
+      if (!this.#deflating) return frame;
+      const payload = this.#ownCompressor().compress(frame.payload, frame.fin);
+      if (frame.fin) this.#endSentMessage();
+      return { ...frame, payload };
+    }
+    const payload = frame.payload;
+    if (options?.compress === false || (frame.fin && payload.length < this.#threshold)) {
+      this.#deflating = false;
+      return frame;
+    }
+    if (frame.fin && this.#sendNoContext) {
+      // A whole message with no window kept: the shared compressor, reset after use.
+      const key = `${this.#sendWindow}/${this.#level}/${this.#memLevel}`;
+      const compressor = shared(sharedCompressors, key, () => this.#createCompressor());
+      const compressed = compressor.compress(payload, true);
+      compressor.reset();
+      // Nothing depends on this message's window: when compression does not pay, send it as it is.
+      if (compressed.length >= payload.length) return frame;
+      return { ...frame, rsv1: true, payload: compressed };
+    }
+    this.#deflating = !frame.fin;
+    const compressed = this.#ownCompressor().compress(payload, frame.fin);
+    if (frame.fin) this.#endSentMessage();
+    return { ...frame, rsv1: true, payload: compressed };
+  }
+
+  /** Releases this connection's codec memory (both directions). Safe only between messages. */
+  release(): void {
+    this.#compressor?.release();
+    this.#compressor = undefined;
+    this.#decompressor?.release();
+    this.#decompressor = undefined;
+  }
+
+  #ownCompressor(): Compressor {
+    return this.#compressor ??= this.#createCompressor();
+  }
+
+  #createCompressor(): Compressor {
+    return this.#codec.createCompressor({ windowBits: this.#sendWindow, level: this.#level, memLevel: this.#memLevel });
+  }
+
+  #endSentMessage(): void {
+    this.#deflating = false;
+    // §7.1.1: without context takeover, the next message must not reference this one.
+    if (this.#sendNoContext) {
+      this.#compressor?.release();
+      this.#compressor = undefined;
+    }
+  }
+}
+
+function inflate(decompressor: Decompressor, payload: Uint8Array, maxSize: number): Uint8Array {
+  try {
+    return decompressor.decompress(payload, true, maxSize);
+  } finally {
+    decompressor.reset();
+  }
+}
+
+function shared<T>(cache: Map<string, T>, key: string, create: () => T): T {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = create();
+    cache.set(key, value);
+  }
+  return value;
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`Cannot configure ${PERMESSAGE_DEFLATE}: ${name} ${value} is not an integer in ${min}..${max}`);
+  }
+  return value;
+}
