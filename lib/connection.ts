@@ -6,7 +6,7 @@
  */
 
 import { CloseCode } from "./close_code.ts";
-import { Protocol, type ProtocolOptions } from "./protocol.ts";
+import { Protocol, type ProtocolOptions, type SendOptions } from "./protocol.ts";
 import { ReadyState } from "./ready_state.ts";
 
 /** A byte stream pair: whatever a runtime's socket gives, or any custom transport. */
@@ -113,11 +113,12 @@ export class Connection {
    * Sends a message (text for a string, binary for bytes).
    *
    * @param data The message.
+   * @param options Per-message fragment size and compression.
    * @returns A promise that resolves when the transport can take more (backpressure).
    * @throws {DOMException} `InvalidStateError` unless OPEN.
    */
-  send(data: string | Uint8Array): Promise<void> {
-    this.#protocol.send(data);
+  send(data: string | Uint8Array, options?: SendOptions): Promise<void> {
+    this.#protocol.send(data, options);
     this.#flush();
     return this.#writer.ready;
   }

@@ -55,6 +55,8 @@ export interface ProtocolOptions {
 export interface SendOptions {
   /** Largest frame payload for this message. @default the protocol's `fragmentSize` */
   fragmentSize?: number;
+  /** `false` sends this message uncompressed even when permessage-deflate is in use. @default {true} */
+  compress?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -95,6 +97,7 @@ export class Protocol {
   #discarding = false;
   #partsChecked = 0; // pieces of the parser's partial frame already passed to the assembler
   #sendingOpcode = -1; // opcode of a fragmented message being sent, else -1
+  #receivingTransformed = false; // the message being received has RSV bits set (an extension decodes it)
 
   /** @param options The role, limits and negotiated extensions. */
   constructor(options: ProtocolOptions) {
@@ -211,7 +214,7 @@ export class Protocol {
     const opcode = text ? Opcode.Text : Opcode.Binary;
     const payload = text ? encoder.encode(data) : checkBytes(data);
     let frame: Frame = { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode, payload };
-    for (const extension of this.#extensions) frame = extension.encode(frame);
+    for (const extension of this.#extensions) frame = extension.encode(frame, options);
     const fragmentSize = options.fragmentSize ?? this.#fragmentSize;
     const bytes = frame.payload;
     if (bytes.length <= fragmentSize) {
@@ -233,15 +236,16 @@ export class Protocol {
    *
    * @param data The fragment.
    * @param fin Whether this fragment ends the message.
+   * @param options `compress: false` on the first fragment sends the message uncompressed.
    * @throws {DOMException} `InvalidStateError` unless OPEN.
    */
-  sendFragment(data: string | Uint8Array, fin: boolean): void {
+  sendFragment(data: string | Uint8Array, fin: boolean, options: SendOptions = {}): void {
     this.#assertCanSendData();
     const payload = typeof data === "string" ? encoder.encode(data) : checkBytes(data);
     const first = this.#sendingOpcode === -1;
     const opcode = first ? (typeof data === "string" ? Opcode.Text : Opcode.Binary) : Opcode.Continuation;
     let frame: Frame = { fin, rsv1: false, rsv2: false, rsv3: false, opcode, payload };
-    for (const extension of this.#extensions) frame = extension.encode(frame);
+    for (const extension of this.#extensions) frame = extension.encode(frame, options);
     this.#sendingOpcode = fin ? -1 : first ? opcode : this.#sendingOpcode;
     this.#writeFrame(opcode, frame.payload, fin, frame.rsv1);
   }
@@ -331,7 +335,10 @@ export class Protocol {
     }
     // Fail fast: check the part of a data frame that has arrived (text is decoded, and so validated, now).
     const partial = parser.partial;
-    if (partial !== undefined && partial.opcode < Opcode.Close && !partial.rsv1) {
+    // An extension's payload (a compressed message, continuations included) is checked after decoding.
+    const transformed = partial !== undefined &&
+      (partial.rsv1 || (partial.opcode === Opcode.Continuation && this.#receivingTransformed));
+    if (partial !== undefined && partial.opcode < Opcode.Close && !transformed) {
       const parts = partial.parts;
       for (let i = this.#partsChecked; i < parts.length; i++) assembler.pushPartial(partial.opcode, parts[i]);
       this.#partsChecked = parts.length;
@@ -343,6 +350,7 @@ export class Protocol {
       case Opcode.Text:
       case Opcode.Binary:
       case Opcode.Continuation: {
+        if (frame.opcode !== Opcode.Continuation) this.#receivingTransformed = frame.rsv1 || frame.rsv2 || frame.rsv3;
         let decoded = frame;
         for (let i = this.#extensions.length - 1; i >= 0; i--) {
           decoded = this.#extensions[i].decode(decoded, this.#assembler.remaining);

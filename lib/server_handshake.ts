@@ -6,7 +6,14 @@
  */
 
 import { computeAcceptKey, isValidKey } from "./accept_key.ts";
+import { acceptDeflateOffer, type DeflateNegotiationOptions } from "./deflate_negotiation.ts";
+import type { Extension } from "./extension.ts";
+import { type ExtensionOffer, formatExtensions, parseExtensions } from "./extension_header.ts";
 import { hasToken, parseTokenList } from "./header_tokens.ts";
+import { PerMessageDeflate, type PerMessageDeflateOptions } from "./permessage_deflate.ts";
+
+/** permessage-deflate settings for a server: what to negotiate and how to compress. */
+export interface ServerDeflateOptions extends DeflateNegotiationOptions, PerMessageDeflateOptions {}
 
 /** Chooses a subprotocol from the client's offer: return one of `offered`, or `undefined` for none. */
 export type ProtocolSelector = (offered: string[], request: Request) => string | undefined;
@@ -40,6 +47,12 @@ export interface ServerHandshakeOptions {
    * @default none
    */
   authorize?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  /**
+   * permessage-deflate (RFC 7692): `false` never negotiates it; otherwise the first acceptable offer of the
+   * client is accepted with these settings.
+   * @default {{}} (on: context takeover, 15-bit windows, level 6, messages of 32 bytes or more compressed)
+   */
+  deflate?: false | ServerDeflateOptions;
 }
 
 /** What {@linkcode serverHandshake} decided. */
@@ -53,6 +66,8 @@ export type ServerHandshake =
     readonly protocol: string;
     /** The accepted extensions as sent in `Sec-WebSocket-Extensions`, or `""`. */
     readonly extensions: string;
+    /** The accepted extensions, ready for the connection's `extensions` option. */
+    readonly negotiated: Extension[];
   }
   | {
     /** The upgrade is refused. */
@@ -68,7 +83,7 @@ export type ServerHandshake =
  * bad request is answered with a 4xx whose plain-text body says what was wrong.
  *
  * @param request The HTTP request.
- * @param options Subprotocols, origin policy and an authorization hook.
+ * @param options Subprotocols, origin policy, an authorization hook and permessage-deflate.
  * @returns The 101 response and what was negotiated, or the refusal.
  * @example
  * ```ts
@@ -130,6 +145,18 @@ export async function serverHandshake(
   if (offered === undefined) {
     return refuse(400, "Cannot upgrade: Sec-WebSocket-Protocol is not a list of tokens");
   }
+  // §9.1: "If a value is received by either the client or the server during negotiation that does not
+  // conform to the ABNF below, the recipient of such malformed data MUST immediately _Fail the WebSocket
+  // Connection_": a server does that by refusing the upgrade.
+  let offers: ExtensionOffer[] = [];
+  const extensionHeader = headers.get("sec-websocket-extensions");
+  if (extensionHeader !== null) {
+    try {
+      offers = parseExtensions(extensionHeader);
+    } catch (error) {
+      return refuse(400, `Cannot upgrade: ${(error as Error).message}`);
+    }
+  }
   // §4.2.2 /origin/: "If the server does not wish to accept this connection, it MUST return an
   // appropriate HTTP error code (e.g., 403 Forbidden)".
   const origins = options.origins;
@@ -158,7 +185,19 @@ export async function serverHandshake(
   // §4.2.2 /subprotocol/: "The value chosen MUST be derived from the client's handshake ... from the
   // |Sec-WebSocket-Protocol| header field"; none chosen means no header.
   if (protocol !== "") responseHeaders.set("sec-websocket-protocol", protocol);
-  return { ok: true, response: switchingProtocols(responseHeaders), protocol, extensions: "" };
+  // Unknown extensions are ignored: only permessage-deflate is known here.
+  const negotiated: Extension[] = [];
+  let extensions = "";
+  if (options.deflate !== false) {
+    const deflate = options.deflate ?? {};
+    const accepted = acceptDeflateOffer(offers, deflate);
+    if (accepted !== undefined) {
+      negotiated.push(new PerMessageDeflate("server", accepted.parameters, deflate));
+      extensions = formatExtensions([accepted.response]);
+      responseHeaders.set("sec-websocket-extensions", extensions);
+    }
+  }
+  return { ok: true, response: switchingProtocols(responseHeaders), protocol, extensions, negotiated };
 }
 
 /** Returns the chosen protocol, or `""` for none. */

@@ -72,7 +72,11 @@ export async function handleNodeUpgrade(
     return undefined;
   }
   await writeResponse(socket, result.response);
-  const connection = new Connection(socketToTransport(socket, head), { ...options, role: "server" });
+  const connection = new Connection(socketToTransport(socket, head), {
+    ...options,
+    role: "server",
+    extensions: result.negotiated,
+  });
   return { connection, protocol: result.protocol, extensions: result.extensions, request };
 }
 
