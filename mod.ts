@@ -3,7 +3,9 @@
  * standards (`Request`/`Response`, WHATWG streams, Web Crypto), with a sans-I/O protocol core.
  *
  * Layers, from the bottom: the core ({@linkcode Protocol}, {@linkcode FrameParser},
- * {@linkcode encodeFrame}, {@linkcode MessageAssembler}); the opening handshake
+ * {@linkcode encodeFrame}, {@linkcode MessageAssembler}) and the TransformStreams over it for building
+ * one's own pipeline ({@linkcode FrameDecoderStream}, {@linkcode FrameEncoderStream},
+ * {@linkcode MessageAssemblerStream}, {@linkcode MessageFragmenterStream}); the opening handshake
  * ({@linkcode serverHandshake}); the connection driver ({@linkcode Connection}); adapters for each runtime
  * (`./node-http`).
  *
@@ -24,10 +26,14 @@ export { type CloseResult, Connection, type ConnectionOptions, type Transport } 
 export { encodeFrame, type EncodeFrameOptions } from "./lib/encode_frame.ts";
 export type { Extension } from "./lib/extension.ts";
 export type { Frame } from "./lib/frame.ts";
+export { FrameDecoderStream, type FrameDecoderStreamOptions } from "./lib/frame_decoder_stream.ts";
+export { FrameEncoderStream, type FrameEncoderStreamOptions } from "./lib/frame_encoder_stream.ts";
 export { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions, type PartialFrame } from "./lib/frame_parser.ts";
 export { hasToken, isToken, parseTokenList } from "./lib/header_tokens.ts";
 export { applyMask, writeMaskKey } from "./lib/mask.ts";
 export { MessageAssembler, type MessageAssemblerOptions } from "./lib/message_assembler.ts";
+export { MessageAssemblerStream, type MessageAssemblerStreamOptions } from "./lib/message_assembler_stream.ts";
+export { MessageFragmenterStream, type MessageFragmenterStreamOptions } from "./lib/message_fragmenter_stream.ts";
 export { isControlOpcode, isKnownOpcode, Opcode } from "./lib/opcode.ts";
 export {
   type CloseInfo,

@@ -1,0 +1,125 @@
+/**
+ * A `TransformStream` from frames to messages (RFC 6455 §5.4, §5.6, §8.1), over
+ * {@linkcode MessageAssembler}.
+ *
+ * @module
+ */
+
+import { CloseCode } from "./close_code.ts";
+import type { Frame } from "./frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "./frame_parser.ts";
+import { MessageAssembler } from "./message_assembler.ts";
+import { isControlOpcode, isKnownOpcode } from "./opcode.ts";
+import { ProtocolError } from "./protocol_error.ts";
+
+/** Options for {@linkcode MessageAssemblerStream}. */
+export interface MessageAssemblerStreamOptions {
+  /**
+   * Largest message, the sum of its fragments, in bytes, from 0 to `Number.MAX_SAFE_INTEGER`; more fails
+   * with 1009.
+   * @default {16777216}
+   */
+  maxMessageSize?: number;
+  /**
+   * Called with each control frame (Close, Ping, Pong) as it passes, in order with the messages around it,
+   * including between the fragments of a message (§5.4). This stream does not answer pings or closes:
+   * that is for the caller. An error it throws errors the stream.
+   * @default {undefined} control frames are dropped
+   */
+  onControlFrame?: (frame: Frame) => void;
+}
+
+/**
+ * Joins data frames into messages: a `string` for text, a `Uint8Array` for binary. Text is validated as
+ * UTF-8 as each frame arrives; a code point split across fragments is valid (§8.1).
+ *
+ * Control frames are handed to the `onControlFrame` option and are otherwise dropped; they never reach the
+ * readable side.
+ *
+ * A violation errors the stream with a {@linkcode ProtocolError} carrying its close code: 1002 for a frame
+ * out of sequence, a reserved opcode, or an RSV bit set (no extension before this stream decoded the frame,
+ * §5.2); 1007 for invalid UTF-8; 1009 for a message over `maxMessageSize`. Input that ends inside a
+ * fragmented message errors it with a `ProtocolError` with code 1006 (Abnormal Closure), and a frame whose
+ * opcode is not a 4-bit number with a `TypeError`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MessageAssemblerStream, type MessageAssemblerStreamOptions } from "./message_assembler_stream.ts";
+ * const encoder = new TextEncoder();
+ * const frames = ReadableStream.from([
+ *   { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0x1, payload: encoder.encode("Hel") },
+ *   { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: 0x9, payload: new Uint8Array(0) },
+ *   { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: 0x0, payload: encoder.encode("lo") },
+ * ]);
+ * const pings: Uint8Array[] = [];
+ * const options: MessageAssemblerStreamOptions = { onControlFrame: (frame) => pings.push(frame.payload) };
+ * const messages = await Array.fromAsync(frames.pipeThrough(new MessageAssemblerStream(options)));
+ * assert.deepEqual(messages, ["Hello"]);
+ * assert.equal(pings.length, 1);
+ * ```
+ */
+export class MessageAssemblerStream extends TransformStream<Frame, string | Uint8Array> {
+  readonly #assembler: MessageAssembler;
+  readonly #onControlFrame: ((frame: Frame) => void) | undefined;
+
+  /**
+   * @param options The message size limit and the control frame callback.
+   * @throws {RangeError} For a `maxMessageSize` out of range.
+   * @throws {TypeError} For an `onControlFrame` that is not a function.
+   */
+  constructor(options: MessageAssemblerStreamOptions = {}) {
+    const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (!(maxMessageSize >= 0 && maxMessageSize <= Number.MAX_SAFE_INTEGER)) {
+      throw new RangeError(
+        `Cannot create message assembler: maxMessageSize ${maxMessageSize} is out of range`,
+      );
+    }
+    const onControlFrame = options.onControlFrame;
+    if (onControlFrame !== undefined && typeof onControlFrame !== "function") {
+      throw new TypeError("Cannot create message assembler: onControlFrame is not a function");
+    }
+    super({
+      transform: (frame, controller) => this.#transform(frame, controller),
+      flush: () => this.#flush(),
+    });
+    this.#assembler = new MessageAssembler({ maxMessageSize });
+    this.#onControlFrame = onControlFrame;
+  }
+
+  #transform(frame: Frame, controller: TransformStreamDefaultController<string | Uint8Array>): void {
+    const opcode = frame.opcode;
+    if ((opcode & 0x0f) !== opcode) {
+      throw new TypeError(`Cannot assemble message: opcode ${opcode} is not in 0x0-0xF`);
+    }
+    // §5.2: "If an unknown opcode is received, the receiving endpoint MUST _Fail the WebSocket Connection_."
+    if (!isKnownOpcode(opcode)) {
+      throw new ProtocolError(
+        CloseCode.ProtocolError,
+        `Cannot assemble message: opcode 0x${opcode.toString(16)} is reserved`,
+      );
+    }
+    // §5.2: a nonzero RSV bit whose meaning no negotiated extension defines "MUST _Fail the WebSocket
+    // Connection_"; an extension that decoded the frame would have cleared its bit.
+    if (frame.rsv1 || frame.rsv2 || frame.rsv3) {
+      const bit = frame.rsv1 ? 1 : frame.rsv2 ? 2 : 3;
+      throw new ProtocolError(CloseCode.ProtocolError, `Cannot assemble message: RSV${bit} is set`);
+    }
+    if (isControlOpcode(opcode)) {
+      const onControlFrame = this.#onControlFrame;
+      if (onControlFrame !== undefined) onControlFrame(frame);
+      return;
+    }
+    const message = this.#assembler.push(frame);
+    if (message !== undefined) controller.enqueue(message);
+  }
+
+  #flush(): void {
+    if (this.#assembler.inProgress) {
+      throw new ProtocolError(
+        CloseCode.AbnormalClosure,
+        "Cannot assemble message: input ended inside a fragmented message",
+      );
+    }
+  }
+}
