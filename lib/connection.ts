@@ -25,6 +25,8 @@ export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
    * @default {5000}
    */
   closeTimeout?: number;
+  /** Bytes already read from the transport (past an HTTP head), processed before anything else. */
+  head?: Uint8Array;
 }
 
 /** How a connection ended (RFC 6455 §7.1.5, §7.1.6). */
@@ -86,7 +88,7 @@ export class Connection {
     this.#reader = transport.readable.getReader();
     this.#writer = transport.writable.getWriter();
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    this.#readLoop();
+    this.#readLoop(options.head);
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED, as the protocol sees it. */
@@ -186,12 +188,17 @@ export class Connection {
     this.#afterProtocolStep();
   }
 
-  async #readLoop(): Promise<void> {
+  async #readLoop(head: Uint8Array | undefined): Promise<void> {
     // Let the constructor's caller set the handlers first.
     await Promise.resolve();
     const reader = this.#reader;
     const protocol = this.#protocol;
     try {
+      if (head !== undefined && head.length > 0) {
+        protocol.receive(head);
+        this.#dispatch();
+        if (!this.#afterProtocolStep()) return this.#closeTransport().then(() => this.#finish());
+      }
       while (!this.#finished) {
         const { value, done } = await reader.read();
         if (done) {
