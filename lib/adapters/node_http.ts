@@ -57,6 +57,13 @@ export async function handleNodeUpgrade(
   // Nothing may be read until the handshake is answered; keep what arrives buffered in the socket.
   socket.pause();
   socket.on("error", () => {}); // errors surface through the transport; never crash the process
+  // RFC 6455 §4.2.1 (1): "An HTTP/1.1 or higher GET request"; a Request does not carry the version, so
+  // it is checked here, where it is known.
+  if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
+    await writeResponse(socket, new Response(`Cannot upgrade: HTTP/${req.httpVersion} is older than HTTP/1.1\n`, { status: 400 }));
+    socket.end();
+    return undefined;
+  }
   let request: Request;
   try {
     request = toRequest(req, socket);
