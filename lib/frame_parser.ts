@@ -201,11 +201,13 @@ export class FrameParser {
       const low = ((header[6] << 24) | (header[7] << 16) | (header[8] << 8) | header[9]) >>> 0;
       length = high * 0x1_0000_0000 + low;
     }
-    // Control frames are bounded at 125 bytes above; the limit is for data.
-    if (!control && length > this.maxPayloadSize) {
+    // Control frames are bounded at 125 bytes above; the limit is for data. A length over 2^53 - 1 is not
+    // exact as a number (2^53 + 1 reads as 2^53), so no limit lets it through: legal on the wire, so 1009.
+    const limit = Math.min(this.maxPayloadSize, Number.MAX_SAFE_INTEGER);
+    if (!control && length > limit) {
       throw new ProtocolError(
         CloseCode.MessageTooBig,
-        `Cannot decode frame: payload of ${length} bytes exceeds the limit of ${this.maxPayloadSize}`,
+        `Cannot decode frame: payload of ${length} bytes exceeds the limit of ${limit}`,
       );
     }
     this.#maskKey = masked ? header.slice(headerSize - 4, headerSize) : undefined;

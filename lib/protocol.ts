@@ -363,7 +363,10 @@ export class Protocol {
         this.#events.push({ type: "ping", data: frame.payload });
         // §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in response, unless it
         // already received a Close frame." and "the Pong frame MUST have identical Application data".
-        if (this.#state === ReadyState.Open) this.#writeFrame(Opcode.Pong, frame.payload, true, false);
+        // CLOSING (a Close sent, none received) answers too: §5.5.1 bars only data frames after a Close.
+        if (this.#state === ReadyState.Open || this.#state === ReadyState.Closing) {
+          this.#writeFrame(Opcode.Pong, frame.payload, true, false);
+        }
         return;
       case Opcode.Pong:
         // §5.5.3: "A response to an unsolicited Pong frame is not expected."
