@@ -74,6 +74,7 @@ export class Connection {
   #transportClosed: Promise<void> | undefined;
   #bufferedAmount = 0;
   #finished = false;
+  #errorReported = false;
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
 
@@ -195,7 +196,7 @@ export class Connection {
     const protocol = this.#protocol;
     try {
       if (head !== undefined && head.length > 0) {
-        protocol.receive(head);
+        protocol.feed(head);
         this.#dispatch();
         if (!this.#afterProtocolStep()) return this.#closeTransport().then(() => this.#finish());
       }
@@ -205,7 +206,7 @@ export class Connection {
           protocol.receiveEof();
           break;
         }
-        protocol.receive(value);
+        protocol.feed(value);
         this.#dispatch();
         if (!this.#afterProtocolStep()) break;
         // Backpressure: while the peer does not read our replies (pongs, echoes), stop reading its input.
@@ -220,9 +221,14 @@ export class Connection {
     this.#finish();
   }
 
-  /** Dispatches protocol events to the handlers; a handler that throws fails the connection with 1011. */
+  /**
+   * Parses what was fed one event at a time and hands each to its handler, writing what it produced before
+   * parsing on: replies leave in the order of the input. A handler that throws fails the connection with
+   * 1011.
+   */
   #dispatch(): void {
-    for (const event of this.#protocol.takeEvents()) {
+    const protocol = this.#protocol;
+    for (let event = protocol.nextEvent(); event !== undefined; event = protocol.nextEvent()) {
       try {
         switch (event.type) {
           case "message":
@@ -240,8 +246,9 @@ export class Connection {
         }
       } catch (error) {
         this.#report(asError(error));
-        this.#protocol.fail(CloseCode.InternalError, "");
+        protocol.fail(CloseCode.InternalError, "");
       }
+      this.#flush();
     }
   }
 
@@ -334,6 +341,9 @@ export class Connection {
   }
 
   #report(error: Error): void {
+    // One error per connection, the first: what follows from it is not news.
+    if (this.#errorReported) return;
+    this.#errorReported = true;
     try {
       this.onerror?.(error);
     } catch {

@@ -94,7 +94,10 @@ export class FrameParser {
   constructor(options: FrameParserOptions) {
     this.#expectMasked = options.role === "server";
     this.maxPayloadSize = options.maxPayloadSize ?? DEFAULT_MAX_MESSAGE_SIZE;
-    this.#allowedRsv = options.allowedRsv ?? 0;
+    if (!(this.maxPayloadSize >= 0)) {
+      throw new RangeError(`Cannot create frame parser: maxPayloadSize ${options.maxPayloadSize} is not a size`);
+    }
+    this.#allowedRsv = (options.allowedRsv ?? 0) & 0x70;
   }
 
   /** RSV bits a negotiated extension defines (RSV1 = 0x40, RSV2 = 0x20, RSV3 = 0x10). */

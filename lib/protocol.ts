@@ -97,6 +97,7 @@ export class Protocol {
   #discarding = false;
   #partsChecked = 0; // pieces of the parser's partial frame already passed to the assembler
   #sendingOpcode = -1; // opcode of a fragmented message being sent, else -1
+  #heldSurrogate = ""; // a high surrogate ending the last text fragment sent, sent with the next one
   #receivingTransformed = false; // the message being received has RSV bits set (an extension decodes it)
 
   /** @param options The role, limits and negotiated extensions. */
@@ -166,16 +167,45 @@ export class Protocol {
    * @param data The bytes, of any length; the protocol owns them from now on.
    */
   receive(data: Uint8Array): void {
+    this.feed(data);
+    if (this.#discarding) return;
+    try {
+      this.#readFrames(false);
+    } catch (error) {
+      this.#failWith(error);
+    }
+  }
+
+  /**
+   * Buffers bytes read from the peer without parsing them; {@linkcode Protocol.nextEvent} parses. A driver
+   * that hands each event to the application before parsing on keeps replies in the order of the input:
+   * the answer to a message goes out before the answer to a close frame that followed it.
+   *
+   * @param data The bytes, of any length; the protocol owns them from now on.
+   */
+  feed(data: Uint8Array): void {
     // §7.1.7: after failing, "the endpoint MUST NOT continue to attempt to process data (including a
     // responding Close frame) from the remote endpoint"; after a close frame there is nothing more to read.
     if (this.#discarding) return;
     if (this.#state === ReadyState.Connecting) throw invalidState("Cannot receive: the connection is not open");
     this.#parser.push(data);
-    try {
-      this.#readFrames();
-    } catch (error) {
-      this.#failWith(error);
+  }
+
+  /**
+   * Parses buffered bytes until one event happens. Like {@linkcode Protocol.receive}, it never throws for
+   * what the peer sent.
+   *
+   * @returns The next event, or `undefined` when the buffered bytes hold no more.
+   */
+  nextEvent(): ProtocolEvent | undefined {
+    if (this.#events.length === 0 && !this.#discarding) {
+      try {
+        this.#readFrames(true);
+      } catch (error) {
+        this.#failWith(error);
+      }
     }
+    return this.#events.shift();
   }
 
   /** Tells the protocol that the peer closed the transport (EOF). */
@@ -216,6 +246,7 @@ export class Protocol {
     let frame: Frame = { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode, payload };
     for (const extension of this.#extensions) frame = extension.encode(frame, options);
     const fragmentSize = options.fragmentSize ?? this.#fragmentSize;
+    if (!(fragmentSize >= 1)) throw new RangeError(`Cannot send: fragmentSize ${fragmentSize} is not positive`);
     const bytes = frame.payload;
     if (bytes.length <= fragmentSize) {
       this.#writeFrame(opcode, bytes, true, frame.rsv1);
@@ -241,6 +272,17 @@ export class Protocol {
    */
   sendFragment(data: string | Uint8Array, fin: boolean, options: SendOptions = {}): void {
     this.#assertCanSendData();
+    if (typeof data === "string") {
+      // A character split across two string fragments (a surrogate pair) must not become U+FFFD: hold a
+      // trailing high surrogate back until the next fragment.
+      data = this.#heldSurrogate + data;
+      this.#heldSurrogate = "";
+      const last = data.charCodeAt(data.length - 1);
+      if (!fin && last >= 0xd800 && last <= 0xdbff) {
+        this.#heldSurrogate = data[data.length - 1];
+        data = data.slice(0, -1);
+      }
+    }
     const payload = typeof data === "string" ? encoder.encode(data) : checkBytes(data);
     const first = this.#sendingOpcode === -1;
     const opcode = first ? (typeof data === "string" ? Opcode.Text : Opcode.Binary) : Opcode.Continuation;
@@ -299,6 +341,8 @@ export class Protocol {
    * @param reason The close reason, cut to 123 bytes.
    */
   fail(code: number, reason = ""): void {
+    // Once CLOSED there is nothing left to fail: a late error does not make a clean close unclean.
+    if (this.#state === ReadyState.Closed) return;
     this.#failure ??= new ProtocolError(code, reason);
     this.#discarding = true;
     // §7.1.7: "the endpoint SHOULD send a Close frame with an appropriate status code before proceeding
@@ -322,7 +366,7 @@ export class Protocol {
     }
   }
 
-  #readFrames(): void {
+  #readFrames(untilEvent: boolean): void {
     const parser = this.#parser;
     const assembler = this.#assembler;
     for (;;) {
@@ -331,7 +375,7 @@ export class Protocol {
       if (frame === undefined) break;
       this.#partsChecked = 0;
       this.#handleFrame(frame);
-      if (this.#discarding) return;
+      if (this.#discarding || (untilEvent && this.#events.length > 0)) return;
     }
     // Fail fast: check the part of a data frame that has arrived (text is decoded, and so validated, now).
     const partial = parser.partial;

@@ -233,6 +233,23 @@ describe("Autobahn 2: pings and pongs", () => {
     });
   });
 
+  test("messages and a close frame in one TCP write: every echo is sent before the close reply", async () => {
+    await withEcho(async (client) => {
+      await client.write(concatBytes([
+        frame(TEXT, "first"),
+        frame(BINARY, hex("0a 0b")),
+        frame(PING, "p"),
+        frame(CLOSE, concatBytes([hex("03 e8"), utf8("bye")])),
+      ]));
+      assertFrame(await client.nextFrame(), TEXT, "first");
+      assertFrame(await client.nextFrame(), BINARY, hex("0a 0b"));
+      assertFrame(await client.nextFrame(), PONG, "p");
+      const close = await client.nextFrame();
+      assert.equal(close.opcode, CLOSE);
+      assert.deepEqual(close.payload, hex("03 e8"));
+    });
+  });
+
   test("an unsolicited pong is ignored: no answer, and the next echo still works", async () => {
     await withEcho(async (client) => {
       await client.send(PONG, "unsolicited");

@@ -1439,3 +1439,71 @@ describe("zero-copy delivery", () => {
     });
   }
 });
+
+describe("feed and nextEvent: one event at a time, replies in input order", () => {
+  for (const role of ROLES) {
+    test(`${role}: a reply to a message goes out before the reply to a close frame in the same read`, () => {
+      const protocol = new Protocol({ role });
+      protocol.feed(peerFrames(role, "81 02 68 69", "89 01 70", "88 02 03 e8"));
+      const first = protocol.nextEvent();
+      assert.deepEqual(first, message("hi"));
+      assert.deepEqual(protocol.takeOutgoing(), [], "nothing parsed past the message yet");
+      protocol.send("echo: hi");
+      assert.deepEqual(protocol.nextEvent(), { type: "ping", data: text("p") });
+      assert.deepEqual(protocol.nextEvent(), { type: "close", code: 1000, reason: "" });
+      assert.equal(protocol.nextEvent(), undefined);
+      const sent = sentFrames(protocol);
+      assert.deepEqual(sent.map((f) => f.opcode), [0x1, 0xa, 0x8], "echo, then pong, then close");
+      assert.equal(new TextDecoder().decode(sent[0].payload), "echo: hi");
+      assert.equal(closeCodeOf(sent[2]), 1000);
+      assert.equal(protocol.state, CLOSED);
+    });
+
+    test(`${role}: nextEvent fails the connection with the right code instead of throwing`, () => {
+      const protocol = new Protocol({ role });
+      protocol.feed(peerFrames(role, "81 02 68 69", "83 00"));
+      assert.deepEqual(protocol.nextEvent(), message("hi"));
+      assert.equal(protocol.nextEvent(), undefined);
+      assertFailed(snapshot("reserved opcode after a message", protocol), 1002, /opcode 0x3 is reserved/);
+    });
+  }
+});
+
+describe("caller errors and late failures", () => {
+  test("send with fragmentSize 0, negative or NaN throws RangeError instead of looping", () => {
+    for (const fragmentSize of [0, -1, NaN]) {
+      const protocol = new Protocol({ role: "server" });
+      assert.throws(() => protocol.send("hello", { fragmentSize }), RangeError);
+      assert.deepEqual(protocol.takeOutgoing(), []);
+    }
+  });
+
+  test("sendFragment keeps a surrogate pair split across string fragments intact", () => {
+    const protocol = new Protocol({ role: "server" });
+    const emoji = "\u{1F600}"; // two UTF-16 code units
+    protocol.sendFragment("a" + emoji[0], false);
+    protocol.sendFragment(emoji[1] + "b", true);
+    const sent = sentFrames(protocol);
+    const bytes = concatBytes(sent.map((f) => f.payload));
+    assert.equal(new TextDecoder("utf-8", { fatal: true }).decode(bytes), "a" + emoji + "b");
+  });
+
+  test("fail() after the close handshake completed changes nothing", () => {
+    const protocol = new Protocol({ role: "server" });
+    protocol.close(1000, "bye");
+    protocol.receive(peerFrames("server", "88 02 03 e8"));
+    assert.equal(protocol.state, CLOSED);
+    protocol.takeOutgoing();
+    protocol.fail(1011, "late");
+    assert.equal(protocol.failure, undefined);
+    assert.deepEqual(protocol.takeOutgoing(), []);
+    assert.deepEqual(protocol.closeSent, { code: 1000, reason: "bye" });
+  });
+
+  test("FrameParser rejects a NaN limit and ignores RSV bits outside 0x70", () => {
+    assert.throws(() => new FrameParser({ role: "client", maxPayloadSize: NaN }), RangeError);
+    const parser = new FrameParser({ role: "client", allowedRsv: 0x0f });
+    parser.push(hex("c1 00"));
+    assert.throws(() => parser.next(), (e: unknown) => e instanceof ProtocolError && e.code === 1002);
+  });
+});
