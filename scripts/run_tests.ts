@@ -9,6 +9,9 @@
  */
 
 const results = ".test-results";
+// Spawn this very Deno, and the project's Bun (npm installs both); fall back to PATH.
+const denoBin = Deno.execPath();
+const bunBin = await Deno.stat("node_modules/.bin/bun").then(() => "node_modules/.bin/bun", () => "bun");
 const filter = Deno.args[0];
 await Deno.mkdir(results, { recursive: true });
 
@@ -54,12 +57,12 @@ async function countJunit(path: string): Promise<Count | undefined> {
 let extraFailures = 0;
 const problems: string[] = [];
 
-const checkCode = await run("deno check", "deno", ["check", "mod.ts", "lib/", "tests/", "bench/", "examples/", "scripts/"]);
+const checkCode = await run("deno check", denoBin, ["check", "mod.ts", "lib/", "tests/", "bench/", "examples/", "scripts/"]);
 if (checkCode !== 0) {
   extraFailures++;
   problems.push("deno check");
 }
-const lintCode = await run("deno lint", "deno", ["lint"]);
+const lintCode = await run("deno lint", denoBin, ["lint"]);
 if (lintCode !== 0) {
   extraFailures++;
   problems.push("deno lint");
@@ -69,13 +72,13 @@ const denoArgs = ["test", "--allow-all", `--junit-path=${results}/deno.xml`];
 if (filter) denoArgs.push("--filter", filter);
 denoArgs.push("tests/");
 await Deno.remove(`${results}/deno.xml`).catch(() => {});
-const denoCode = await run("deno test", "deno", denoArgs);
+const denoCode = await run("deno test", denoBin, denoArgs);
 const deno = await countJunit(`${results}/deno.xml`);
 
 const bunArgs = ["test", "--reporter=junit", `--reporter-outfile=${results}/bun.xml`];
 if (filter) bunArgs.push("--test-name-pattern", filter);
 await Deno.remove(`${results}/bun.xml`).catch(() => {});
-const bunCode = await run("bun test", "bun", bunArgs);
+const bunCode = await run("bun test", bunBin, bunArgs);
 const bun = await countJunit(`${results}/bun.xml`);
 
 console.log("\n=== summary");
