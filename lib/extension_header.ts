@@ -95,6 +95,8 @@ export function parseExtensions(value: string): ExtensionOffer[] {
     if (value[i] !== ",") fail("expected , or ;");
     i++;
   }
+  // §9.1: "extension-list = 1#extension": empty elements are skipped, but one extension at least is required.
+  if (out.length === 0) fail("expected an extension");
   return out;
 }
 

@@ -7,6 +7,7 @@
  */
 
 import {
+  Z_BLOCK,
   Z_BUF_ERROR,
   Z_DEFAULT_STRATEGY,
   Z_OK,
@@ -20,6 +21,7 @@ import {
   zlibInflateEnd,
   zlibInflateInit2,
   zlibInflateReset,
+  zlibInflateResetKeep,
   ZStream,
 } from "pako";
 import { CloseCode } from "./close_code.ts";
@@ -68,6 +70,9 @@ class PakoCompressor implements Compressor {
     if (out !== scratch && out.length <= MAX_SCRATCH) scratch = out;
     stream.input = EMPTY;
     stream.output = EMPTY as Uint8Array<ArrayBuffer>;
+    // zlib emits nothing for a flush with no input right after a flush (Z_BUF_ERROR): what was sent already
+    // ends with 00 00 ff ff. §7.2.3.6: "an empty uncompressed DEFLATE block can be built and used ... 0x00".
+    if (position === 0) return end ? Uint8Array.of(0x00) : new Uint8Array(0);
     // A sync flush ends with the empty stored block 00 00 ff ff; the message's last piece drops it.
     return out.slice(0, end ? position - 4 : position);
   }
@@ -97,7 +102,7 @@ class PakoCompressor implements Compressor {
 class PakoDecompressor implements Decompressor {
   readonly #windowBits: number;
   #stream: ZStream | undefined;
-  #ended = false; // the message's DEFLATE stream ended with a BFINAL block
+  #ended = false; // a BFINAL block ended and no byte of the message has come since
 
   constructor(windowBits: number) {
     this.#windowBits = windowBits;
@@ -111,9 +116,9 @@ class PakoDecompressor implements Decompressor {
     let total = 0;
     const feed = (input: Uint8Array, appended: boolean): void => {
       if (this.#ended) {
-        // §7.2.3.4: after a BFINAL block the appended tail is ignored; real data after it is corrupt.
+        // §7.2.3.4: a message that ends with its BFINAL block (no empty block after it) needs no tail.
         if (appended || input.length === 0) return;
-        throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot inflate message: data after the final DEFLATE block");
+        this.#ended = false;
       }
       stream.input = input;
       stream.next_in = 0;
@@ -121,8 +126,10 @@ class PakoDecompressor implements Decompressor {
       for (;;) {
         stream.output = out as Uint8Array<ArrayBuffer>;
         stream.next_out = position;
-        stream.avail_out = out.length - position;
-        const status = zlibInflate(stream, Z_SYNC_FLUSH);
+        // One byte past the limit at most: inflation stops there, however big the output chunk is.
+        stream.avail_out = Math.min(out.length - position, maxSize - total + 1);
+        // The appended tail is inflated up to the next block boundary only, to check where it ends.
+        const status = zlibInflate(stream, appended ? Z_BLOCK : Z_SYNC_FLUSH);
         total += stream.next_out - position;
         position = stream.next_out;
         if (total > maxSize) {
@@ -132,11 +139,14 @@ class PakoDecompressor implements Decompressor {
           );
         }
         if (status === Z_STREAM_END) {
-          this.#ended = true;
-          if (stream.avail_in > 0 && !appended) {
-            throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot inflate message: data after the final DEFLATE block");
-          }
-          return;
+          // §7.2.1: "An endpoint MAY use both DEFLATE blocks with the "BFINAL" bit set to 0 and DEFLATE blocks
+          // with the "BFINAL" bit set to 1. ... The next DEFLATE block follows the padded data if any." Read on,
+          // keeping the window (§7.2.2: "MUST decompress each new message using the LZ77 sliding window used
+          // to process the last compressed message").
+          zlibInflateResetKeep(stream);
+          this.#ended = stream.avail_in === 0;
+          if (this.#ended) return;
+          continue;
         }
         if (status !== Z_OK && status !== Z_BUF_ERROR) {
           throw new ProtocolError(CloseCode.InvalidPayloadData, `Cannot inflate message: ${stream.msg || `zlib status ${status}`}`);
@@ -147,6 +157,11 @@ class PakoDecompressor implements Decompressor {
           out = new Uint8Array(CHUNK);
           position = 0;
           continue;
+        }
+        // §7.2.1 ends a message with "an empty DEFLATE block with no compression" less its 4 last octets: the
+        // appended octets are its LEN and NLEN, so they end exactly at a block boundary (data_type bit 128).
+        if (appended && (stream.avail_in !== 0 || (stream.data_type & 128) === 0)) {
+          throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot inflate message: it does not end at a DEFLATE block boundary");
         }
         return;
       }
@@ -161,7 +176,7 @@ class PakoDecompressor implements Decompressor {
       stream.input = EMPTY;
       stream.output = EMPTY as Uint8Array<ArrayBuffer>;
     }
-    if (end && this.#ended) this.#reset();
+    if (end) this.#ended = false;
     if (parts.length === 0) return out.slice(0, position);
     const result = new Uint8Array(total);
     let offset = 0;

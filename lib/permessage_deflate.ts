@@ -30,9 +30,10 @@ export interface PerMessageDeflateOptions {
 }
 
 // With no context takeover, a message compressed or inflated in one call leaves no state behind: one codec
-// per setting serves every connection, so such connections hold no codec memory at all.
-const sharedCompressors = new Map<string, Compressor>();
-const sharedDecompressors = new Map<string, Decompressor>();
+// per setting serves every connection, so such connections hold no codec memory at all. Keyed by codec first,
+// so that a connection given its own codec gets that codec's.
+const sharedCompressors = new WeakMap<DeflateCodec, Map<string, Compressor>>();
+const sharedDecompressors = new WeakMap<DeflateCodec, Map<string, Decompressor>>();
 
 /**
  * permessage-deflate for one connection. Codec state is allocated on first use; with no context
@@ -107,7 +108,7 @@ export class PerMessageDeflate implements Extension {
       if (!frame.rsv1) return frame;
       if (frame.fin && this.#receiveNoContext) {
         // A whole message, no window kept: the shared decompressor does it and keeps nothing.
-        const decompressor = shared(sharedDecompressors, `${this.#receiveWindow}`, () => this.#codec.createDecompressor(this.#receiveWindow));
+        const decompressor = shared(sharedDecompressors, this.#codec, `${this.#receiveWindow}`, () => this.#codec.createDecompressor(this.#receiveWindow));
         this.#inflating = false;
         return { ...frame, rsv1: false, payload: inflate(decompressor, frame.payload, maxSize) };
       }
@@ -159,7 +160,7 @@ export class PerMessageDeflate implements Extension {
     if (frame.fin && this.#sendNoContext) {
       // A whole message with no window kept: the shared compressor, reset after use.
       const key = `${this.#sendWindow}/${this.#level}/${this.#memLevel}`;
-      const compressor = shared(sharedCompressors, key, () => this.#createCompressor());
+      const compressor = shared(sharedCompressors, this.#codec, key, () => this.#createCompressor());
       const compressed = compressor.compress(payload, true);
       compressor.reset();
       // Nothing depends on this message's window: when compression does not pay, send it as it is.
@@ -206,7 +207,12 @@ function inflate(decompressor: Decompressor, payload: Uint8Array, maxSize: numbe
   }
 }
 
-function shared<T>(cache: Map<string, T>, key: string, create: () => T): T {
+function shared<T>(caches: WeakMap<DeflateCodec, Map<string, T>>, codec: DeflateCodec, key: string, create: () => T): T {
+  let cache = caches.get(codec);
+  if (cache === undefined) {
+    cache = new Map();
+    caches.set(codec, cache);
+  }
   let value = cache.get(key);
   if (value === undefined) {
     value = create();
