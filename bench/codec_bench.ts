@@ -1,0 +1,277 @@
+/**
+ * permessage-deflate codecs side by side, on realistic payloads: compress and inflate throughput (MB/s of
+ * uncompressed data) and the compression ratio, with context takeover (one window kept across messages)
+ * and without (every message alone). Prints a markdown table.
+ *
+ *   deno run --allow-env --allow-read bench/codec_bench.ts      (or: bun bench/codec_bench.ts)
+ *
+ * Codecs:
+ * - pako (ours): lib/pako_codec.ts, the codec the library ships, through its own interface.
+ * - node:zlib: async raw deflate streams, `flush(Z_SYNC_FLUSH)` per message (the only way node:zlib keeps a
+ *   window across messages); its `*Sync` one-shot functions for the no-context-takeover rows.
+ * - fflate: one-shot `deflateSync`/`inflateSync` (no context takeover only: its sync flush is broken,
+ *   see shared/reference/measured.md).
+ * - CompressionStream("deflate-raw"): no context takeover only (it cannot flush mid-stream).
+ *
+ * @module
+ */
+
+import * as fflate from "fflate";
+import * as zlib from "node:zlib";
+import { pakoCodec } from "../lib/pako_codec.ts";
+
+const runtime = "Deno" in globalThis
+  ? `Deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
+  : "Bun" in globalThis
+  ? `Bun ${(globalThis as unknown as { Bun: { version: string } }).Bun.version}`
+  : "Node";
+const TIME_MS = Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.BENCH_MS ?? 400);
+const encoder = new TextEncoder();
+const TAIL = new Uint8Array([0, 0, 0xff, 0xff]);
+
+function chatMessages(count: number): Uint8Array[] {
+  const names = ["ana", "bo", "chen", "dmitri", "eve", "farah"];
+  return Array.from({ length: count }, (_, i) =>
+    encoder.encode(JSON.stringify({
+      type: "message",
+      room: "general",
+      user: names[i % names.length],
+      text: `hello number ${i}, how is it going?`,
+      ts: 1_700_000_000_000 + i * 937,
+    })));
+}
+
+function jsonDocument(size: number, seed: number): Uint8Array {
+  const items: unknown[] = [];
+  let text = "";
+  for (let i = 0; text.length < size; i++) {
+    items.push({ id: seed + i, name: `item ${seed + i}`, price: ((seed + i) * 7919) % 10000 / 100, tags: ["a", "b", `t${i % 13}`] });
+    if (i % 16 === 0) text = JSON.stringify(items);
+  }
+  return encoder.encode(JSON.stringify(items).slice(0, size));
+}
+
+function proseText(size: number): Uint8Array {
+  const words = "the quick brown fox jumps over a lazy dog while seven wizards quietly judge boxing matches".split(" ");
+  let x = 12345;
+  let text = "";
+  while (text.length < size) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    text += words[x % words.length] + ((x >>> 8) % 11 === 0 ? ".\n" : " ");
+  }
+  return encoder.encode(text.slice(0, size));
+}
+
+function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(size, i + 65536)));
+  return bytes;
+}
+
+interface Payload {
+  name: string;
+  messages: Uint8Array[];
+}
+
+const payloads: Payload[] = [
+  { name: "chat JSON ~110 B", messages: chatMessages(500) },
+  { name: "JSON 16 KiB", messages: Array.from({ length: 16 }, (_, i) => jsonDocument(16 * 1024, i * 1000)) },
+  { name: "text 1 MiB", messages: [proseText(1024 * 1024)] },
+  { name: "random 64 KiB", messages: [randomBytes(64 * 1024), randomBytes(64 * 1024)] },
+];
+
+interface Result {
+  compressMBps: number;
+  inflateMBps: number;
+  ratio: number;
+}
+
+/** Runs `round` repeatedly for about TIME_MS; returns bytes processed per second. */
+async function throughput(bytesPerRound: number, round: () => void | Promise<void>): Promise<number> {
+  await round(); // warm up
+  let rounds = 0;
+  const start = performance.now();
+  let elapsed = 0;
+  while (elapsed < TIME_MS) {
+    await round();
+    rounds++;
+    elapsed = performance.now() - start;
+  }
+  return (bytesPerRound * rounds) / (elapsed / 1000) / 1e6;
+}
+
+const total = (messages: Uint8Array[]) => messages.reduce((n, m) => n + m.length, 0);
+
+async function pakoRow(messages: Uint8Array[], takeover: boolean): Promise<Result> {
+  const options = { windowBits: 15, level: 6, memLevel: 8 };
+  const compressor = pakoCodec.createCompressor(options);
+  const compressed = messages.map((m) => {
+    const out = compressor.compress(m, true);
+    if (!takeover) compressor.reset();
+    return out;
+  });
+  const compressMBps = await throughput(total(messages), () => {
+    const c = pakoCodec.createCompressor(options);
+    for (const m of messages) {
+      c.compress(m, true);
+      if (!takeover) c.reset();
+    }
+    c.release();
+  });
+  const inflateMBps = await throughput(total(messages), () => {
+    const d = pakoCodec.createDecompressor(15);
+    for (const c of compressed) {
+      d.decompress(c, true, Infinity);
+      if (!takeover) d.reset();
+    }
+    d.release();
+  });
+  return { compressMBps, inflateMBps, ratio: total(compressed) / total(messages) };
+}
+
+function zlibStreamCompress(messages: Uint8Array[]): Promise<Uint8Array[]> {
+  const stream = zlib.createDeflateRaw({ windowBits: 15, level: 6, memLevel: 8 });
+  const out: Uint8Array[] = [];
+  let pending: Uint8Array[] = [];
+  stream.on("data", (chunk: Uint8Array) => pending.push(chunk));
+  return (async () => {
+    for (const m of messages) {
+      stream.write(m);
+      await new Promise<void>((resolve) => stream.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+      const joined = concat(pending);
+      pending = [];
+      out.push(joined.subarray(0, joined.length - 4));
+    }
+    stream.close();
+    return out;
+  })();
+}
+
+async function zlibStreamInflate(compressed: Uint8Array[]): Promise<void> {
+  const stream = zlib.createInflateRaw({ windowBits: 15 });
+  stream.on("data", () => {});
+  for (const c of compressed) {
+    stream.write(c);
+    stream.write(TAIL);
+    await new Promise<void>((resolve) => stream.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+  }
+  stream.close();
+}
+
+async function zlibRow(messages: Uint8Array[], takeover: boolean): Promise<Result> {
+  if (takeover) {
+    const compressed = await zlibStreamCompress(messages);
+    const compressMBps = await throughput(total(messages), async () => {
+      await zlibStreamCompress(messages);
+    });
+    const inflateMBps = await throughput(total(messages), () => zlibStreamInflate(compressed));
+    return { compressMBps, inflateMBps, ratio: total(compressed) / total(messages) };
+  }
+  const oneShot = (m: Uint8Array) => {
+    const out = zlib.deflateRawSync(m, { level: 6, finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    return out.subarray(0, out.length - 4);
+  };
+  const compressed = messages.map(oneShot);
+  const compressMBps = await throughput(total(messages), () => {
+    for (const m of messages) oneShot(m);
+  });
+  const inflateMBps = await throughput(total(messages), () => {
+    for (const c of compressed) zlib.inflateRawSync(concat([c, TAIL]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  });
+  return { compressMBps, inflateMBps, ratio: total(compressed) / total(messages) };
+}
+
+async function fflateRow(messages: Uint8Array[]): Promise<Result> {
+  const compressed = messages.map((m) => fflate.deflateSync(m, { level: 6 }));
+  const compressMBps = await throughput(total(messages), () => {
+    for (const m of messages) fflate.deflateSync(m, { level: 6 });
+  });
+  const inflateMBps = await throughput(total(messages), () => {
+    for (const c of compressed) fflate.inflateSync(c);
+  });
+  return { compressMBps, inflateMBps, ratio: total(compressed) / total(messages) };
+}
+
+async function streamAll(stream: CompressionStream | DecompressionStream, input: Uint8Array): Promise<Uint8Array> {
+  const writer = stream.writable.getWriter();
+  writer.write(input as Uint8Array<ArrayBuffer>);
+  writer.close();
+  const parts: Uint8Array[] = [];
+  const reader = stream.readable.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value);
+  return concat(parts);
+}
+
+async function compressionStreamRow(messages: Uint8Array[]): Promise<Result> {
+  const compressed: Uint8Array[] = [];
+  for (const m of messages) compressed.push(await streamAll(new CompressionStream("deflate-raw"), m));
+  const compressMBps = await throughput(total(messages), async () => {
+    for (const m of messages) await streamAll(new CompressionStream("deflate-raw"), m);
+  });
+  const inflateMBps = await throughput(total(messages), async () => {
+    for (const c of compressed) await streamAll(new DecompressionStream("deflate-raw"), c);
+  });
+  return { compressMBps, inflateMBps, ratio: total(compressed) / total(messages) };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+console.log(`# permessage-deflate codecs on ${runtime} (level 6, 15-bit window; ~${TIME_MS} ms per cell)`);
+console.log("");
+console.log("| payload | codec | context takeover | compress MB/s | inflate MB/s | ratio |");
+console.log("|---|---|---|---|---|---|");
+for (const payload of payloads) {
+  const rows: [string, string, Promise<Result> | (() => Promise<Result>)][] = [
+    ["pako (ours)", "yes", () => pakoRow(payload.messages, true)],
+    ["node:zlib stream", "yes", () => zlibRow(payload.messages, true)],
+    ["pako (ours)", "no", () => pakoRow(payload.messages, false)],
+    ["node:zlib *Sync", "no", () => zlibRow(payload.messages, false)],
+    ["fflate", "no", () => fflateRow(payload.messages)],
+    ["CompressionStream", "no", () => compressionStreamRow(payload.messages)],
+  ];
+  for (const [codec, takeover, run] of rows) {
+    const r = await (run as () => Promise<Result>)();
+    console.log(`| ${payload.name} | ${codec} | ${takeover} | ${fmt(r.compressMBps)} | ${fmt(r.inflateMBps)} | ${r.ratio.toFixed(3)} |`);
+  }
+}
+
+// Bytes on the wire for a chat-like stream: 500 messages sent by a server, frames included.
+{
+  const { Protocol } = await import("../lib/protocol.ts");
+  const { PerMessageDeflate } = await import("../lib/permessage_deflate.ts");
+  const chat = chatMessages(500).map((m) => new TextDecoder().decode(m));
+  const payloadBytes = chat.reduce((n, m) => n + encoder.encode(m).length, 0);
+  const base = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+  const configs: [string, () => InstanceType<typeof PerMessageDeflate>[]][] = [
+    ["no compression", () => []],
+    ["permessage-deflate, no context takeover", () => [new PerMessageDeflate("server", { ...base, serverNoContextTakeover: true })]],
+    ["permessage-deflate, context takeover (15-bit)", () => [new PerMessageDeflate("server", base)]],
+    ["permessage-deflate, context takeover (12-bit, memLevel 5)", () => [
+      new PerMessageDeflate("server", { ...base, serverMaxWindowBits: 12 }, { memLevel: 5 }),
+    ]],
+  ];
+  console.log("");
+  console.log(`# Bytes on the wire for 500 chat messages (${payloadBytes} payload bytes), server to client`);
+  console.log("");
+  console.log("| configuration | bytes on the wire | per message | wire / payload |");
+  console.log("|---|---|---|---|");
+  for (const [name, make] of configs) {
+    const protocol = new Protocol({ role: "server", extensions: make() });
+    let wire = 0;
+    for (const message of chat) {
+      protocol.send(message);
+      for (const chunk of protocol.takeOutgoing()) wire += chunk.length;
+    }
+    console.log(`| ${name} | ${wire} | ${(wire / chat.length).toFixed(1)} | ${(wire / payloadBytes).toFixed(3)} |`);
+  }
+}
