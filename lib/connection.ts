@@ -75,6 +75,7 @@ export class Connection {
   #bufferedAmount = 0;
   #finished = false;
   #errorReported = false;
+  #streaming: Promise<void> | undefined;
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
 
@@ -121,9 +122,59 @@ export class Connection {
    * @throws {DOMException} `InvalidStateError` unless OPEN.
    */
   send(data: string | Uint8Array, options?: SendOptions): Promise<void> {
+    // A message streaming out owns the data frames until it ends: later messages queue behind it.
+    if (this.#streaming !== undefined) return this.#streaming.then(() => this.send(data, options));
     this.#protocol.send(data, options);
     this.#flush();
     return this.#writer.ready;
+  }
+
+  /**
+   * Sends a message of unknown length from a stream, as a fragmented message (§5.4): each chunk becomes a
+   * frame as it arrives, text when the first chunk is a string. Pings, pongs and close may go out between
+   * the fragments; other messages wait until this one ends. If the stream errors, the message cannot be
+   * completed honestly, so the connection fails with 1011 and the error is rethrown.
+   *
+   * @param stream The message's chunks.
+   * @param options `compress: false` sends it uncompressed.
+   * @returns Resolves when the last fragment has been handed to the transport.
+   */
+  sendStream(stream: ReadableStream<string | Uint8Array>, options?: SendOptions): Promise<void> {
+    if (this.#streaming !== undefined) return this.#streaming.then(() => this.sendStream(stream, options));
+    const sending = this.#pumpStream(stream, options);
+    const done = sending.then(() => {}, () => {}).finally(() => {
+      if (this.#streaming === done) this.#streaming = undefined;
+    });
+    this.#streaming = done;
+    return sending;
+  }
+
+  async #pumpStream(stream: ReadableStream<string | Uint8Array>, options?: SendOptions): Promise<void> {
+    const reader = stream.getReader();
+    // One chunk is held back, so that the last one carries FIN (no empty final frame).
+    let held: string | Uint8Array | undefined;
+    let started = false;
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        if (held !== undefined) {
+          this.#protocol.sendFragment(held, false, started ? undefined : options);
+          started = true;
+          this.#flush();
+          await this.#writer.ready;
+        }
+        held = value;
+      }
+    } catch (error) {
+      if (started) this.fail(CloseCode.InternalError, "");
+      throw error;
+    } finally {
+      reader.releaseLock();
+    }
+    this.#protocol.sendFragment(held ?? new Uint8Array(0), true, started ? undefined : options);
+    this.#flush();
+    await this.#writer.ready;
   }
 
   /**
