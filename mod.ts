@@ -11,10 +11,11 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Protocol } from "./mod.ts";
  * const server = new Protocol({ role: "server" });
  * server.receive(new Uint8Array([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]));
- * console.assert(server.takeEvents()[0].type === "message");
+ * assert(server.takeEvents()[0].type === "message");
  * ```
  *
  * @module

@@ -18,9 +18,10 @@ const encoder = new TextEncoder();
  * @returns The accept value.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { computeAcceptKey } from "./accept_key.ts";
  * // The example of RFC 6455 §1.3.
- * console.assert(await computeAcceptKey("dGhlIHNhbXBsZSBub25jZQ==") === "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+ * assert(await computeAcceptKey("dGhlIHNhbXBsZSBub25jZQ==") === "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
  * ```
  */
 export async function computeAcceptKey(key: string): Promise<string> {
@@ -36,8 +37,9 @@ export async function computeAcceptKey(key: string): Promise<string> {
  * @returns `true` when valid.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidKey } from "./accept_key.ts";
- * console.assert(isValidKey("dGhlIHNhbXBsZSBub25jZQ==") && !isValidKey("c2hvcnQ="));
+ * assert(isValidKey("dGhlIHNhbXBsZSBub25jZQ==") && !isValidKey("c2hvcnQ="));
  * ```
  */
 export function isValidKey(key: string): boolean {

@@ -45,10 +45,11 @@ export interface ClientHandshakeResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ClientHandshake } from "./client_handshake.ts";
  * const handshake = new ClientHandshake("ws://127.0.0.1:8080/chat", { protocols: ["chat"] });
- * console.assert(handshake.headers.get("sec-websocket-version") === "13");
- * console.assert(handshake.headers.get("sec-websocket-extensions") === "permessage-deflate; client_max_window_bits");
+ * assert(handshake.headers.get("sec-websocket-version") === "13");
+ * assert(handshake.headers.get("sec-websocket-extensions") === "permessage-deflate; client_max_window_bits");
  * ```
  */
 export class ClientHandshake {

@@ -35,8 +35,9 @@ export const CloseCode = {
  * @returns `true` when the code is valid on the wire.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isValidCloseCode } from "./close_code.ts";
- * console.assert(isValidCloseCode(1000) && isValidCloseCode(4999) && !isValidCloseCode(1005));
+ * assert(isValidCloseCode(1000) && isValidCloseCode(4999) && !isValidCloseCode(1005));
  * ```
  */
 export function isValidCloseCode(code: number): boolean {

@@ -148,10 +148,11 @@ export interface DeflateAcceptance {
  * @returns The acceptance, or `undefined` when no offer is acceptable.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { acceptDeflateOffer } from "./deflate_negotiation.ts";
  * import { parseExtensions } from "./extension_header.ts";
  * const accepted = acceptDeflateOffer(parseExtensions("permessage-deflate; client_max_window_bits"), {});
- * console.assert(accepted?.parameters.clientMaxWindowBits === 15);
+ * assert(accepted?.parameters.clientMaxWindowBits === 15);
  * ```
  */
 export function acceptDeflateOffer(
@@ -198,9 +199,10 @@ export function acceptDeflateOffer(
  * @returns The offer element for `Sec-WebSocket-Extensions`.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { deflateOffer } from "./deflate_negotiation.ts";
  * import { formatExtensions } from "./extension_header.ts";
- * console.assert(formatExtensions([deflateOffer({})]) === "permessage-deflate; client_max_window_bits");
+ * assert(formatExtensions([deflateOffer({})]) === "permessage-deflate; client_max_window_bits");
  * ```
  */
 export function deflateOffer(options: DeflateNegotiationOptions): ExtensionOffer {

@@ -32,9 +32,10 @@ export interface EncodeFrameOptions {
  * @returns The frame's bytes, in order.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeFrame } from "./encode_frame.ts";
  * const [bytes] = encodeFrame(0x1, new TextEncoder().encode("Hello"));
- * console.assert(bytes.length === 7 && bytes[0] === 0x81 && bytes[1] === 0x05);
+ * assert(bytes.length === 7 && bytes[0] === 0x81 && bytes[1] === 0x05);
  * ```
  */
 export function encodeFrame(opcode: number, payload: Uint8Array, options: EncodeFrameOptions = {}): Uint8Array[] {

@@ -31,9 +31,10 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * @throws {SyntaxError} When the value does not conform to the grammar, naming where.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseExtensions } from "./extension_header.ts";
  * const [offer] = parseExtensions('permessage-deflate; client_max_window_bits; server_max_window_bits="10"');
- * console.assert(offer.name === "permessage-deflate" && offer.params[1][1] === "10");
+ * assert(offer.name === "permessage-deflate" && offer.params[1][1] === "10");
  * ```
  */
 export function parseExtensions(value: string): ExtensionOffer[] {
@@ -108,9 +109,10 @@ export function parseExtensions(value: string): ExtensionOffer[] {
  * @throws {TypeError} When a name or value is not a token.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatExtensions } from "./extension_header.ts";
  * const value = formatExtensions([{ name: "permessage-deflate", params: [["client_max_window_bits", null]] }]);
- * console.assert(value === "permessage-deflate; client_max_window_bits");
+ * assert(value === "permessage-deflate; client_max_window_bits");
  * ```
  */
 export function formatExtensions(extensions: readonly ExtensionOffer[]): string {

@@ -62,12 +62,13 @@ const enum Step {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FrameParser } from "./frame_parser.ts";
  * const parser = new FrameParser({ role: "client" });
  * parser.push(new Uint8Array([0x81, 0x05, 0x48, 0x65]));
- * console.assert(parser.next() === undefined);
+ * assert(parser.next() === undefined);
  * parser.push(new Uint8Array([0x6c, 0x6c, 0x6f]));
- * console.assert(new TextDecoder().decode(parser.next()!.payload) === "Hello");
+ * assert(new TextDecoder().decode(parser.next()!.payload) === "Hello");
  * ```
  */
 export class FrameParser {

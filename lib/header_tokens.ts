@@ -14,8 +14,9 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * @returns `true` for a non-empty run of token characters.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isToken } from "./header_tokens.ts";
- * console.assert(isToken("chat.v2") && !isToken("a b"));
+ * assert(isToken("chat.v2") && !isToken("a b"));
  * ```
  */
 export function isToken(value: string): boolean {
@@ -30,8 +31,9 @@ export function isToken(value: string): boolean {
  * @returns The elements, or `undefined` if an element is not a token.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTokenList } from "./header_tokens.ts";
- * console.assert(parseTokenList("keep-alive, Upgrade")?.join() === "keep-alive,Upgrade");
+ * assert(parseTokenList("keep-alive, Upgrade")?.join() === "keep-alive,Upgrade");
  * ```
  */
 export function parseTokenList(value: string | null): string[] | undefined {
@@ -54,8 +56,9 @@ export function parseTokenList(value: string | null): string[] | undefined {
  * @returns `true` when present.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { hasToken } from "./header_tokens.ts";
- * console.assert(hasToken("keep-alive, Upgrade", "upgrade"));
+ * assert(hasToken("keep-alive, Upgrade", "upgrade"));
  * ```
  */
 export function hasToken(value: string | null, token: string): boolean {

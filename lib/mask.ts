@@ -20,10 +20,11 @@ const keyWord = new Uint32Array(keyWordBytes.buffer);
  * @param position Index in the payload of `data[0]`.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyMask } from "./mask.ts";
  * const data = new Uint8Array([0x7f, 0x9f, 0x4d, 0x51, 0x58]);
  * applyMask(data, new Uint8Array([0x37, 0xfa, 0x21, 0x3d]));
- * console.assert(new TextDecoder().decode(data) === "Hello");
+ * assert(new TextDecoder().decode(data) === "Hello");
  * ```
  */
 export function applyMask(data: Uint8Array, key: Uint8Array, position = 0): void {

@@ -26,13 +26,14 @@ export interface MessageAssemblerOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MessageAssembler } from "./message_assembler.ts";
  * const assembler = new MessageAssembler();
  * const bytes = new TextEncoder().encode("Hel");
  * const first = { fin: false, rsv1: false, rsv2: false, rsv3: false, opcode: 0x1, payload: bytes };
- * console.assert(assembler.push(first) === undefined);
+ * assert(assembler.push(first) === undefined);
  * const rest = { ...first, fin: true, opcode: 0x0, payload: new TextEncoder().encode("lo") };
- * console.assert(assembler.push(rest) === "Hello");
+ * assert(assembler.push(rest) === "Hello");
  * ```
  */
 export class MessageAssembler {

@@ -25,8 +25,9 @@ export type Opcode = typeof Opcode[keyof typeof Opcode];
  * @returns `true` for 0x8-0xF.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isControlOpcode } from "./opcode.ts";
- * console.assert(isControlOpcode(0x9) && !isControlOpcode(0x1));
+ * assert(isControlOpcode(0x9) && !isControlOpcode(0x1));
  * ```
  */
 export function isControlOpcode(opcode: number): boolean {
@@ -41,8 +42,9 @@ export function isControlOpcode(opcode: number): boolean {
  * @returns `true` for 0x0-0x2 and 0x8-0xA.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isKnownOpcode } from "./opcode.ts";
- * console.assert(isKnownOpcode(0xa) && !isKnownOpcode(0x3));
+ * assert(isKnownOpcode(0xa) && !isKnownOpcode(0x3));
  * ```
  */
 export function isKnownOpcode(opcode: number): boolean {

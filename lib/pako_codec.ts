@@ -217,11 +217,12 @@ class PakoDecompressor implements Decompressor {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pakoCodec } from "./pako_codec.ts";
  * const compressor = pakoCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
  * const bytes = compressor.compress(new TextEncoder().encode("Hello"), true);
  * // RFC 7692 §7.2.3.1: "Hello" compresses to f2 48 cd c9 c9 07 00.
- * console.assert(bytes.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
+ * assert(bytes.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
  * ```
  */
 export const pakoCodec: DeflateCodec = {

@@ -41,6 +41,7 @@ const sharedDecompressors = new WeakMap<DeflateCodec, Map<string, Decompressor>>
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { PerMessageDeflate } from "./permessage_deflate.ts";
  * const parameters = {
  *   serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15,
@@ -49,7 +50,7 @@ const sharedDecompressors = new WeakMap<DeflateCodec, Map<string, Decompressor>>
  * const hello = new TextEncoder().encode("Hello");
  * const frame = server.encode({ fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: 0x1, payload: hello });
  * // RFC 7692 §7.2.3.1: c1 07 f2 48 cd c9 c9 07 00 on the wire.
- * console.assert(frame.rsv1 && frame.payload.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
+ * assert(frame.rsv1 && frame.payload.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
  * ```
  */
 export class PerMessageDeflate implements Extension {

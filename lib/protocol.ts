@@ -70,14 +70,15 @@ const MAX_REASON_BYTES = 123;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Protocol } from "./protocol.ts";
  * const server = new Protocol({ role: "server" });
  * // A masked "Hello" from a client (RFC 6455 §5.7).
  * server.receive(new Uint8Array([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]));
  * const [event] = server.takeEvents();
- * console.assert(event.type === "message" && event.data === "Hello");
+ * assert(event.type === "message" && event.data === "Hello");
  * server.send("Hi");
- * console.assert(server.takeOutgoing().length === 1);
+ * assert(server.takeOutgoing().length === 1);
  * ```
  */
 export class Protocol {

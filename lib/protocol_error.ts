@@ -11,9 +11,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProtocolError } from "./protocol_error.ts";
  * const error = new ProtocolError(1002, "Cannot decode frame: RSV2 is set");
- * console.assert(error.code === 1002);
+ * assert(error.code === 1002);
  * ```
  */
 export class ProtocolError extends Error {

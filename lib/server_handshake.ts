@@ -87,6 +87,7 @@ export type ServerHandshake =
  * @returns The 101 response and what was negotiated, or the refusal.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { serverHandshake } from "./server_handshake.ts";
  * const request = new Request("http://example.com/chat", {
  *   headers: {
@@ -96,8 +97,8 @@ export type ServerHandshake =
  *   },
  * });
  * const result = await serverHandshake(request, { protocols: ["superchat", "chat"] });
- * console.assert(result.ok && result.protocol === "superchat");
- * console.assert(result.response.headers.get("sec-websocket-accept") === "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+ * assert(result.ok && result.protocol === "superchat");
+ * assert(result.response.headers.get("sec-websocket-accept") === "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
  * ```
  */
 export async function serverHandshake(

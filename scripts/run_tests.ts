@@ -68,9 +68,10 @@ if (lintCode !== 0) {
   problems.push("deno lint");
 }
 
-const denoArgs = ["test", "--allow-all", `--junit-path=${results}/deno.xml`];
+// --doc runs the @example blocks of lib/ and mod.ts too (Deno only: Bun has no doc tests).
+const denoArgs = ["test", "--allow-all", "--doc", `--junit-path=${results}/deno.xml`];
 if (filter) denoArgs.push("--filter", filter);
-denoArgs.push("tests/");
+denoArgs.push("tests/", "lib/", "mod.ts");
 await Deno.remove(`${results}/deno.xml`).catch(() => {});
 const denoCode = await run("deno test", denoBin, denoArgs);
 const deno = await countJunit(`${results}/deno.xml`);
