@@ -46,6 +46,7 @@ export {
   type SendOptions,
 } from "./lib/protocol.ts";
 export { ProtocolError } from "./lib/protocol_error.ts";
+export { CloseEvent, WebSocket, type WebSocketOptions } from "./lib/websocket.ts";
 export { ReadyState } from "./lib/ready_state.ts";
 export {
   type OriginPolicy,

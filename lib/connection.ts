@@ -76,6 +76,7 @@ export class Connection {
   #finished = false;
   #errorReported = false;
   #streaming: Promise<void> | undefined;
+  #lastWrite: Promise<void> = Promise.resolve();
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
 
@@ -101,6 +102,11 @@ export class Connection {
   /** Bytes handed to the transport and not yet written by it. */
   get bufferedAmount(): number {
     return this.#bufferedAmount;
+  }
+
+  /** Resolves when everything handed to the transport so far has been written (or the write failed). */
+  get drained(): Promise<void> {
+    return this.#lastWrite;
   }
 
   /** The underlying protocol state (for close frames sent and received, and the failure). */
@@ -329,8 +335,10 @@ export class Connection {
     for (const chunk of chunks) {
       const size = chunk.length;
       this.#bufferedAmount += size;
-      writer.write(chunk).then(
-        () => this.#bufferedAmount -= size,
+      this.#lastWrite = writer.write(chunk).then(
+        () => {
+          this.#bufferedAmount -= size;
+        },
         (error) => {
           this.#bufferedAmount -= size;
           this.#transportError ??= asError(error);

@@ -1,0 +1,318 @@
+/**
+ * A WHATWG `WebSocket` (https://websockets.spec.whatwg.org/) over this library's client: code written for
+ * the browser's `WebSocket` runs unchanged, with permessage-deflate on runtimes whose own client has none.
+ *
+ * @module
+ */
+
+import { parseWebSocketUrl } from "./client_handshake.ts";
+import type { ClientConnection, ConnectOptions } from "./connect_transport.ts";
+import { connectTransport } from "./connect_transport.ts";
+import type { Connection, Transport } from "./connection.ts";
+import { isToken } from "./header_tokens.ts";
+import { ReadyState } from "./ready_state.ts";
+
+/** Options beyond the standard constructor's, for {@linkcode WebSocket}. */
+export interface WebSocketOptions extends Omit<ConnectOptions, "protocols"> {
+  /**
+   * Opens the byte stream to the server (e.g. `connect()` from `cloudflare:sockets` on an edge runtime).
+   * @default TCP or TLS through `node:net` / `node:tls` (Deno, Bun, Node)
+   */
+  transport?: (url: URL) => Transport | Promise<Transport>;
+}
+
+/** The `CloseEvent` of the WHATWG standard (a global on Deno and Bun; defined here where it is missing). */
+export const CloseEvent: typeof globalThis.CloseEvent = globalThis.CloseEvent ?? class CloseEvent extends Event {
+  readonly wasClean: boolean;
+  readonly code: number;
+  readonly reason: string;
+  constructor(type: string, init: CloseEventInit = {}) {
+    super(type, init);
+    this.wasClean = init.wasClean ?? false;
+    this.code = init.code ?? 0;
+    this.reason = init.reason ?? "";
+  }
+};
+
+type Handler = ((this: WebSocket, event: Event) => unknown) | null;
+type BinaryType = "blob" | "arraybuffer";
+
+const encoder = new TextEncoder();
+
+/**
+ * The WHATWG `WebSocket` interface: `readyState`, `binaryType`, `bufferedAmount`, `protocol`,
+ * `extensions`, `url`, the `on*` handlers and `addEventListener`, `send` and `close` with the standard's
+ * exceptions, and `CloseEvent` with `code`, `reason` and `wasClean`.
+ *
+ * @example
+ * ```ts ignore
+ * import { WebSocket } from "./websocket.ts";
+ * const socket = new WebSocket("ws://127.0.0.1:8080/", ["chat"]);
+ * socket.onopen = () => socket.send("Hello");
+ * socket.onmessage = (event) => console.log(event.data);
+ * socket.onclose = (event) => console.log(event.code, event.reason, event.wasClean);
+ * ```
+ */
+export class WebSocket extends EventTarget {
+  /** The connection has not yet been established. */
+  static readonly CONNECTING = 0;
+  /** The connection is established and communication is possible. */
+  static readonly OPEN = 1;
+  /** The connection is going through the closing handshake, or `close()` was called. */
+  static readonly CLOSING = 2;
+  /** The connection has been closed or could not be opened. */
+  static readonly CLOSED = 3;
+  /** The connection has not yet been established. */
+  readonly CONNECTING = 0;
+  /** The connection is established and communication is possible. */
+  readonly OPEN = 1;
+  /** The connection is going through the closing handshake, or `close()` was called. */
+  readonly CLOSING = 2;
+  /** The connection has been closed or could not be opened. */
+  readonly CLOSED = 3;
+
+  readonly #url: URL;
+  #readyState: number = ReadyState.Connecting;
+  #binaryType: BinaryType = "blob";
+  #protocol = "";
+  #extensions = "";
+  #bufferedAmount = 0;
+  #connection: Connection | undefined;
+  #abortConnecting = false;
+  #sendQueue: Promise<void> | undefined; // set while a Blob is being read: later sends wait for it
+  readonly #handlers = new Map<string, { handler: Handler; listener: (event: Event) => void }>();
+
+  /**
+   * @param url A `ws:`, `wss:`, `http:` or `https:` URL.
+   * @param protocols Subprotocols to offer.
+   * @param options Beyond the standard: permessage-deflate offer, headers, limits, transport.
+   * @throws {DOMException} `SyntaxError` for a bad URL, a fragment, or subprotocols that are not tokens or
+   * repeat.
+   */
+  constructor(url: string | URL, protocols: string | string[] = [], options: WebSocketOptions = {}) {
+    super();
+    try {
+      this.#url = parseWebSocketUrl(url);
+    } catch (error) {
+      throw new DOMException((error as Error).message, "SyntaxError");
+    }
+    const list = typeof protocols === "string" ? [protocols] : [...protocols];
+    if (list.some((p) => !isToken(p)) || new Set(list).size !== list.length) {
+      throw new DOMException(`Cannot construct WebSocket: invalid or repeated subprotocols: ${list.join(", ")}`, "SyntaxError");
+    }
+    this.#connect(list, options);
+  }
+
+  /** The URL, serialized. */
+  get url(): string {
+    return this.#url.href;
+  }
+
+  /** CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3). */
+  get readyState(): number {
+    return this.#readyState;
+  }
+
+  /** The subprotocol the server chose, or `""`. */
+  get protocol(): string {
+    return this.#protocol;
+  }
+
+  /** The extensions the server accepted, or `""`. */
+  get extensions(): string {
+    return this.#extensions;
+  }
+
+  /** Bytes of application data passed to `send()` and not yet written to the network. */
+  get bufferedAmount(): number {
+    return this.#bufferedAmount;
+  }
+
+  /** How binary messages are delivered: `"blob"` (default) or `"arraybuffer"`. */
+  get binaryType(): BinaryType {
+    return this.#binaryType;
+  }
+
+  set binaryType(value: BinaryType) {
+    // An enumerated attribute ignores values outside its enumeration.
+    if (value === "blob" || value === "arraybuffer") this.#binaryType = value;
+  }
+
+  /** Called when the connection opens. */
+  get onopen(): Handler {
+    return this.#handlers.get("open")?.handler ?? null;
+  }
+  set onopen(handler: Handler) {
+    this.#setHandler("open", handler);
+  }
+  /** Called with each message. */
+  get onmessage(): Handler {
+    return this.#handlers.get("message")?.handler ?? null;
+  }
+  set onmessage(handler: Handler) {
+    this.#setHandler("message", handler);
+  }
+  /** Called when the connection failed, before `close`. */
+  get onerror(): Handler {
+    return this.#handlers.get("error")?.handler ?? null;
+  }
+  set onerror(handler: Handler) {
+    this.#setHandler("error", handler);
+  }
+  /** Called when the connection is closed. */
+  get onclose(): Handler {
+    return this.#handlers.get("close")?.handler ?? null;
+  }
+  set onclose(handler: Handler) {
+    this.#setHandler("close", handler);
+  }
+
+  /**
+   * Sends a message: text for a string, binary for a `Blob`, `ArrayBuffer` or view. After the closing
+   * handshake started, data is discarded but still counted in `bufferedAmount`, as the standard says.
+   *
+   * @param data The message.
+   * @throws {DOMException} `InvalidStateError` while CONNECTING.
+   */
+  send(data: string | Blob | ArrayBufferLike | ArrayBufferView): void {
+    if (this.#readyState === ReadyState.Connecting) {
+      throw new DOMException("Cannot send: the WebSocket is still connecting", "InvalidStateError");
+    }
+    if (typeof data === "string") {
+      this.#enqueue(encoder.encode(data).length, data);
+    } else if (data instanceof Blob) {
+      this.#enqueue(data.size, data.arrayBuffer().then((buffer) => new Uint8Array(buffer)));
+    } else if (ArrayBuffer.isView(data)) {
+      this.#enqueue(data.byteLength, new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice());
+    } else if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer !== "undefined" && data instanceof SharedArrayBuffer)) {
+      this.#enqueue(data.byteLength, new Uint8Array(data).slice());
+    } else {
+      // WebIDL converts anything else to a string.
+      this.send(String(data));
+    }
+  }
+
+  /**
+   * Starts the closing handshake (or abandons a connection still being established).
+   *
+   * @param code 1000 or 3000-4999.
+   * @param reason At most 123 bytes of UTF-8.
+   * @throws {DOMException} `InvalidAccessError` for another code, `SyntaxError` for a longer reason.
+   */
+  close(code?: number, reason?: string): void {
+    if (code !== undefined && !(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))) {
+      throw new DOMException(`Cannot close: code ${code} is neither 1000 nor in 3000-4999`, "InvalidAccessError");
+    }
+    if (reason !== undefined && encoder.encode(reason).length > 123) {
+      throw new DOMException("Cannot close: the reason is longer than 123 bytes", "SyntaxError");
+    }
+    if (this.#readyState === ReadyState.Closing || this.#readyState === ReadyState.Closed) return;
+    if (this.#readyState === ReadyState.Connecting) {
+      // "Fail the WebSocket connection and set this's ready state to CLOSING."
+      this.#abortConnecting = true;
+      this.#readyState = ReadyState.Closing;
+      return;
+    }
+    this.#readyState = ReadyState.Closing;
+    // "If neither code nor reason is present, the WebSocket Close message must not have a body."
+    const wireCode = code ?? (reason !== undefined && reason !== "" ? 1000 : undefined);
+    const start = () => this.#connection?.close(wireCode, wireCode === undefined ? undefined : reason ?? "");
+    // close() "does not discard previously sent messages": it waits behind a Blob still being read.
+    if (this.#sendQueue !== undefined) this.#sendQueue.then(start);
+    else start();
+  }
+
+  async #connect(protocols: string[], options: WebSocketOptions): Promise<void> {
+    let client: ClientConnection;
+    try {
+      const connectOptions = { ...options, protocols };
+      if (options.transport !== undefined) {
+        client = await connectTransport(this.#url, await options.transport(this.#url), connectOptions);
+      } else {
+        const { connectNode } = await import("./adapters/node_client.ts");
+        client = await connectNode(this.#url, connectOptions);
+      }
+    } catch {
+      // The standard forbids telling scripts why (host unknown, refused, bad handshake ...): 1006 for all.
+      this.#closed(1006, "", false, true);
+      return;
+    }
+    const connection = client.connection;
+    this.#connection = connection;
+    if (this.#abortConnecting) {
+      connection.fail(1006);
+      await connection.closed;
+      this.#closed(1006, "", false, true);
+      return;
+    }
+    connection.onmessage = (data) => this.#message(data);
+    connection.closed.then(({ code, reason, wasClean }) => {
+      const failed = connection.protocol.failure !== undefined;
+      this.#closed(code, reason, wasClean, failed || code === 1006);
+    });
+    this.#readyState = ReadyState.Open;
+    this.#protocol = client.protocol;
+    this.#extensions = client.extensions;
+    this.dispatchEvent(new Event("open"));
+  }
+
+  #message(data: string | Uint8Array): void {
+    // "If ready state is not OPEN (1), then return."
+    if (this.#readyState !== ReadyState.Open) return;
+    let eventData: string | Blob | ArrayBuffer;
+    if (typeof data === "string") eventData = data;
+    else if (this.#binaryType === "blob") eventData = new Blob([data as Uint8Array<ArrayBuffer>]);
+    else {
+      eventData = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
+        ? data.buffer
+        : data.slice().buffer;
+    }
+    this.dispatchEvent(new MessageEvent("message", { data: eventData, origin: this.#url.origin }));
+  }
+
+  #closed(code: number, reason: string, wasClean: boolean, failed: boolean): void {
+    if (this.#readyState === ReadyState.Closed) return;
+    this.#readyState = ReadyState.Closed;
+    if (failed) this.dispatchEvent(new Event("error"));
+    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+  }
+
+  #enqueue(size: number, data: string | Uint8Array | Promise<Uint8Array>): void {
+    this.#bufferedAmount += size;
+    // After the closing handshake started, data is discarded but stays counted, as the standard says.
+    if (this.#readyState !== ReadyState.Open) return;
+    if (!(data instanceof Promise) && this.#sendQueue === undefined) {
+      this.#deliver(data, size);
+      return;
+    }
+    // Messages leave in the order of send() calls, even when a Blob must be read first.
+    const queued: Promise<void> = (this.#sendQueue ?? Promise.resolve())
+      .then(async () => this.#deliver(await data, size))
+      .catch(() => {})
+      .finally(() => {
+        if (this.#sendQueue === queued) this.#sendQueue = undefined;
+      });
+    this.#sendQueue = queued;
+  }
+
+  #deliver(data: string | Uint8Array, size: number): void {
+    const connection = this.#connection;
+    if (connection === undefined || connection.readyState !== ReadyState.Open) return;
+    connection.send(data).catch(() => {});
+    connection.drained.then(() => {
+      this.#bufferedAmount -= size;
+    });
+  }
+
+  #setHandler(type: string, handler: Handler): void {
+    const previous = this.#handlers.get(type);
+    if (previous !== undefined) this.removeEventListener(type, previous.listener);
+    if (typeof handler !== "function") {
+      this.#handlers.delete(type);
+      return;
+    }
+    const listener = (event: Event) => handler.call(this, event);
+    this.#handlers.set(type, { handler, listener });
+    this.addEventListener(type, listener);
+  }
+}
