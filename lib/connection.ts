@@ -77,6 +77,7 @@ export class Connection {
   #errorReported = false;
   #streaming: Promise<void> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
+  #paused: { promise: Promise<void>; resolve: () => void } | undefined;
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
 
@@ -217,6 +218,24 @@ export class Connection {
   }
 
   /**
+   * Stops reading from the transport (messages already parsed are still delivered). TCP then pushes back
+   * on the peer. For consumers that buffer messages, like a stream with a full queue.
+   */
+  pauseReading(): void {
+    if (this.#paused !== undefined || this.#finished) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => resolve = r);
+    this.#paused = { promise, resolve };
+  }
+
+  /** Resumes reading after {@linkcode Connection.pauseReading}. */
+  resumeReading(): void {
+    const paused = this.#paused;
+    this.#paused = undefined;
+    paused?.resolve();
+  }
+
+  /**
    * Starts the closing handshake; if the peer does not answer within the close timeout, the transport is
    * cut. Does nothing when already closing.
    *
@@ -227,6 +246,8 @@ export class Connection {
   close(code?: number, reason?: string): Promise<CloseResult> {
     const before = this.#protocol.state;
     this.#protocol.close(code, reason);
+    // The peer's close frame must be read, whatever the consumer's backpressure.
+    this.resumeReading();
     if (before === ReadyState.Open) {
       this.#flush();
       this.#startTimer();
@@ -258,6 +279,7 @@ export class Connection {
         if (!this.#afterProtocolStep()) return this.#closeTransport().then(() => this.#finish());
       }
       while (!this.#finished) {
+        if (this.#paused !== undefined) await this.#paused.promise;
         const { value, done } = await reader.read();
         if (done) {
           protocol.receiveEof();
@@ -366,6 +388,7 @@ export class Connection {
 
   async #closeTransportOnce(): Promise<void> {
     this.#transportClosing = true;
+    this.resumeReading();
     const graceful = this.#writer.close().catch(() => {});
     // A peer that never reads would hold the close forever: bound it.
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -385,6 +408,7 @@ export class Connection {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.resumeReading(); // a paused read loop wakes, sees the end and exits
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     const protocol = this.#protocol;

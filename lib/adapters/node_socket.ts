@@ -10,6 +10,12 @@ import type { Duplex } from "node:stream";
 import type { Transport } from "../connection.ts";
 
 /**
+ * Bytes queued for the socket beyond which `writer.ready` waits: backpressure is counted in bytes, so a few
+ * large messages hold the sender back as well as many small ones.
+ */
+const WRITE_HIGH_WATER_MARK = 256 * 1024;
+
+/**
  * Wraps a connected socket.
  *
  * @param socket The socket (from an `upgrade` event, `net.connect`, `tls.connect`).
@@ -96,7 +102,7 @@ export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport 
     abort() {
       socket.destroy();
     },
-  }, { highWaterMark: 64 });
+  }, new ByteLengthQueuingStrategy({ highWaterMark: WRITE_HIGH_WATER_MARK }));
 
   return { readable, writable };
 }
