@@ -27,6 +27,14 @@ export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
   closeTimeout?: number;
   /** Bytes already read from the transport (past an HTTP head), processed before anything else. */
   head?: Uint8Array;
+  /**
+   * Keepalive: when nothing has arrived for `interval` ms a ping is sent, and when nothing at all (pong or
+   * any frame) arrives within `timeout` ms of it, the peer is taken for gone: a close frame with 1001 is
+   * sent in case it is still there, the transport is cut, and `closed` reports 1006 (no close frame was
+   * received).
+   * @default off
+   */
+  heartbeat?: { interval: number; timeout: number };
 }
 
 /** How a connection ended (RFC 6455 §7.1.5, §7.1.6). */
@@ -78,6 +86,8 @@ export class Connection {
   #streaming: Promise<void> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #lastReceived = 0;
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
 
@@ -92,6 +102,7 @@ export class Connection {
     this.#reader = transport.readable.getReader();
     this.#writer = transport.writable.getWriter();
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    if (options.heartbeat !== undefined) this.#startHeartbeat(options.heartbeat);
     this.#readLoop(options.head);
   }
 
@@ -285,6 +296,7 @@ export class Connection {
           protocol.receiveEof();
           break;
         }
+        this.#lastReceived = Date.now();
         protocol.feed(value);
         this.#dispatch();
         if (!this.#afterProtocolStep()) break;
@@ -405,9 +417,33 @@ export class Connection {
     this.#reader.cancel().catch(() => {});
   }
 
+  #startHeartbeat({ interval, timeout }: { interval: number; timeout: number }): void {
+    if (!(interval > 0) || !(timeout > 0)) {
+      throw new RangeError(`Cannot create connection: heartbeat interval ${interval} and timeout ${timeout} must be positive`);
+    }
+    this.#lastReceived = Date.now();
+    let pingSentAt = 0;
+    const tick = () => {
+      if (this.#finished || this.#protocol.state !== ReadyState.Open) return;
+      const now = Date.now();
+      if (pingSentAt !== 0 && this.#lastReceived < pingSentAt && now - pingSentAt >= timeout) {
+        this.#report(new Error(`Heartbeat: nothing received within ${timeout} ms of a ping`));
+        this.fail(CloseCode.GoingAway, "heartbeat timeout");
+        return;
+      }
+      if (this.#lastReceived >= pingSentAt) pingSentAt = 0;
+      if (pingSentAt === 0 && now - this.#lastReceived >= interval) {
+        pingSentAt = now;
+        this.ping();
+      }
+    };
+    this.#heartbeat = setInterval(tick, Math.max(1, Math.min(interval, timeout) / 2));
+  }
+
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     this.resumeReading(); // a paused read loop wakes, sees the end and exits
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;

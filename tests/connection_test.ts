@@ -230,3 +230,54 @@ describe("Connection backpressure", () => {
     connection.fail(1001);
   });
 });
+
+describe("Connection heartbeat", () => {
+  test("a peer that never answers is pinged, then sent 1001 and cut; closed reports 1006", async () => {
+    const h = new Harness({ heartbeat: { interval: 40, timeout: 80 } });
+    const errors: Error[] = [];
+    h.connection.onerror = (error) => errors.push(error);
+    const started = Date.now();
+    const result = await withTimeoutMs(h.connection.closed, 2000);
+    assert.deepEqual(result, { code: 1006, reason: "", wasClean: false });
+    assert.ok(Date.now() - started < 1000, "noticed within interval + timeout (and a tick)");
+    assert.ok(h.events.some((e) => e.type === "ping"), "a ping went out first");
+    const close = h.events.find((e) => e.type === "close") as { code: number; reason: string };
+    assert.equal(close.code, 1001);
+    assert.equal(close.reason, "heartbeat timeout");
+    assert.match(errors[0]?.message ?? "", /Heartbeat/);
+  });
+
+  test("a peer that answers pings stays connected", async () => {
+    const h = new Harness({ heartbeat: { interval: 30, timeout: 60 } });
+    const answering = setInterval(() => h.flushPeer(), 10); // the peer protocol queues a pong per ping
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal(h.connection.readyState, 1, "still OPEN");
+      assert.ok(h.events.filter((e) => e.type === "ping").length >= 3, "pings went out");
+    } finally {
+      clearInterval(answering);
+    }
+    h.connection.close(1000);
+    await h.until(() => h.events.some((e) => e.type === "close"), "our close frame");
+    await h.flushPeer();
+    await h.endPeer();
+    assert.equal((await h.connection.closed).code, 1000);
+  });
+
+  test("heartbeat settings must be positive", () => {
+    const inbound = new TransformStream<Uint8Array, Uint8Array>();
+    const outbound = new WritableStream<Uint8Array>();
+    assert.throws(
+      () => new Connection({ readable: inbound.readable, writable: outbound }, { role: "client", heartbeat: { interval: 0, timeout: 10 } }),
+      RangeError,
+    );
+  });
+});
+
+function withTimeoutMs<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms`)), ms)),
+  ]).finally(() => clearTimeout(timer));
+}
