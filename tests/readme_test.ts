@@ -10,6 +10,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import process from "node:process";
 import { connectNode } from "../lib/adapters/node_client.ts";
+import { startServer } from "./_raw_client.ts";
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -64,6 +65,42 @@ blocks.forEach((block, index) => {
       assert.equal(closed.wasClean, true);
     } finally {
       child.kill();
+    }
+  });
+});
+
+/** Runs a file with the runtime under test; resolves with its exit code and output (bounded). */
+function runFile(file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, runtimeArgs(file), { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "", stderr = "";
+  child.stdout.on("data", (chunk) => stdout += chunk);
+  child.stderr.on("data", (chunk) => stderr += chunk);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`The example did not exit within 15 s\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 15_000);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+blocks.forEach((block, index) => {
+  if (block.includes(".listen(") || !block.includes("ws://127.0.0.1:8080/")) return;
+  test(`README client example ${index + 1} runs against an echo server and exits cleanly`, { timeout: 30_000 }, async () => {
+    const server = await startServer({ upgrade: { protocols: ["chat"] } });
+    try {
+      mkdirSync(new URL("../.test-results/", import.meta.url), { recursive: true });
+      const file = new URL(`../.test-results/readme_example_${index + 1}.ts`, import.meta.url);
+      writeFileSync(file, block.replaceAll('"./mod.ts"', '"../mod.ts"').replaceAll("ws://127.0.0.1:8080/", server.url));
+      const result = await runFile(file.pathname);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /received: Hello/);
+      assert.match(result.stdout, /closed: 1000/);
+    } finally {
+      await server.close();
     }
   });
 });
