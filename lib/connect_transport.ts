@@ -80,6 +80,8 @@ export async function connectTransport(
       received = joined;
       if (end === -1 && received.length > MAX_HEAD) throw fail(`the response head exceeds ${MAX_HEAD} bytes`);
     }
+    // The limit holds however the head was chunked: a long head can arrive whole in one read.
+    if (end > MAX_HEAD) throw fail(`the response head exceeds ${MAX_HEAD} bytes`);
     let status: number, headers: Headers;
     try {
       ({ status, headers } = parseResponseHead(new TextDecoder().decode(received.subarray(0, end))));
@@ -87,8 +89,9 @@ export async function connectTransport(
       throw fail((error as Error).message);
     }
     const result = await handshake.verify(status, headers);
-    reader.releaseLock();
     writer.releaseLock();
+    reader.releaseLock();
+    // Bytes that came right behind the 101 go first; messages are held until the caller sets `onmessage`.
     const connection = new Connection(transport, {
       ...options,
       role: "client",
@@ -121,7 +124,9 @@ function findHeadEnd(bytes: Uint8Array, from: number): number {
  */
 export function parseResponseHead(head: string): { status: number; headers: Headers } {
   const lines = head.split("\r\n");
-  const match = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0]);
+  // RFC 7230 §6.7: Upgrade and 101 are HTTP/1.1 ("A server MUST ignore an Upgrade header field that is
+  // received in an HTTP/1.0 request"): an HTTP/1.0 status line cannot come from a hop that switched.
+  const match = /^HTTP\/1\.1 (\d{3})(?: .*)?$/.exec(lines[0]);
   if (match === null) throw new Error(`the response does not start with an HTTP/1.1 status line: ${lines[0].slice(0, 80)}`);
   const headers = new Headers();
   for (const line of lines.slice(1)) {

@@ -61,8 +61,8 @@ export interface CloseResult {
  * ```
  */
 export class Connection {
-  /** Called with each message: a `string` for text, a `Uint8Array` for binary. */
-  onmessage: ((data: string | Uint8Array) => void) | undefined;
+  #onmessage: ((data: string | Uint8Array) => void) | undefined;
+  #held: (string | Uint8Array)[] = []; // messages that arrived while no onmessage handler was set
   /** Called with each ping's payload (the pong is sent already). */
   onping: ((data: Uint8Array) => void) | undefined;
   /** Called with each pong's payload. */
@@ -104,6 +104,20 @@ export class Connection {
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
     if (options.heartbeat !== undefined) this.#startHeartbeat(options.heartbeat);
     this.#readLoop(options.head);
+  }
+
+  /**
+   * Called with each message: a `string` for text, a `Uint8Array` for binary. Messages that arrive while no
+   * handler is set are held, and reading pauses, until one is set: nothing is lost to a handler set after
+   * a few awaits.
+   */
+  get onmessage(): ((data: string | Uint8Array) => void) | undefined {
+    return this.#onmessage;
+  }
+
+  set onmessage(handler: ((data: string | Uint8Array) => void) | undefined) {
+    this.#onmessage = handler;
+    if (handler !== undefined && this.#held.length > 0) queueMicrotask(() => this.#releaseHeld());
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED, as the protocol sees it. */
@@ -323,7 +337,12 @@ export class Connection {
       try {
         switch (event.type) {
           case "message":
-            this.onmessage?.(event.data);
+            if (this.#onmessage === undefined || this.#held.length > 0) {
+              this.#held.push(event.data);
+              this.pauseReading();
+            } else {
+              this.#onmessage(event.data);
+            }
             break;
           case "ping":
             this.onping?.(event.data);
@@ -341,6 +360,22 @@ export class Connection {
       }
       this.#flush();
     }
+  }
+
+  #releaseHeld(): void {
+    while (this.#held.length > 0 && this.#onmessage !== undefined) {
+      const data = this.#held.shift()!;
+      try {
+        this.#onmessage(data);
+      } catch (error) {
+        this.#report(asError(error));
+        this.#protocol.fail(CloseCode.InternalError, "");
+        this.#afterProtocolStep();
+        return;
+      }
+      this.#flush();
+    }
+    if (this.#held.length === 0) this.resumeReading();
   }
 
   /** Writes what the protocol produced and reacts to its state. @returns `false` when reading should stop. */

@@ -6,6 +6,9 @@
  */
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 7230 §3.2.3: "OWS = *( SP / HTAB )". Not String.prototype.trim, which also strips VT, FF, NBSP and
+// other Unicode spaces that are not whitespace in HTTP (and so would turn "\u00a0chat" into the token "chat").
+const OWS = /^[ \t]+|[ \t]+$/g;
 
 /**
  * Whether a string is an RFC 7230 token.
@@ -40,7 +43,7 @@ export function parseTokenList(value: string | null): string[] | undefined {
   if (value === null) return [];
   const out: string[] = [];
   for (const part of value.split(",")) {
-    const item = part.trim();
+    const item = part.replace(OWS, "");
     if (item === "") continue;
     if (!TOKEN.test(item)) return undefined;
     out.push(item);
@@ -64,7 +67,7 @@ export function parseTokenList(value: string | null): string[] | undefined {
 export function hasToken(value: string | null, token: string): boolean {
   if (value === null) return false;
   for (const part of value.split(",")) {
-    if (part.trim().toLowerCase() === token) return true;
+    if (part.replace(OWS, "").toLowerCase() === token) return true;
   }
   return false;
 }

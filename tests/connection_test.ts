@@ -173,6 +173,22 @@ describe("Connection closing (§7.1)", () => {
   });
 });
 
+describe("Connection message delivery", () => {
+  test("messages that arrive before onmessage is set are held, in order, and reading pauses until it is", async () => {
+    const h = new Harness();
+    h.peer.send("first");
+    h.peer.send("second");
+    await h.flushPeer();
+    await new Promise((resolve) => setTimeout(resolve, 30)); // the bytes were read and parsed by now
+    h.peer.send("third");
+    await h.flushPeer();
+    const got: unknown[] = [];
+    h.connection.onmessage = (data) => got.push(data);
+    await h.until(() => got.length === 3, "all three messages");
+    assert.deepEqual(got, ["first", "second", "third"]);
+  });
+});
+
 describe("Connection errors", () => {
   test("a message handler that throws fails the connection with 1011 and no detail; onerror fires once", async () => {
     const h = new Harness();
