@@ -181,9 +181,11 @@ describe("Connection message delivery", () => {
     await h.flushPeer();
     await new Promise((resolve) => setTimeout(resolve, 30)); // the bytes were read and parsed by now
     h.peer.send("third");
-    await h.flushPeer();
+    // Reading is paused, so this write waits on backpressure until a handler is set: not awaited yet.
+    const flushing = h.flushPeer();
     const got: unknown[] = [];
     h.connection.onmessage = (data) => got.push(data);
+    await flushing;
     await h.until(() => got.length === 3, "all three messages");
     assert.deepEqual(got, ["first", "second", "third"]);
   });
