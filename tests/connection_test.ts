@@ -178,11 +178,10 @@ describe("Connection message delivery", () => {
     const h = new Harness();
     h.peer.send("first");
     h.peer.send("second");
-    await h.flushPeer();
-    await new Promise((resolve) => setTimeout(resolve, 30)); // the bytes were read and parsed by now
     h.peer.send("third");
-    // Reading is paused, so this write waits on backpressure until a handler is set: not awaited yet.
+    // The first message pauses reading, so later writes wait on backpressure: not awaited yet.
     const flushing = h.flushPeer();
+    await new Promise((resolve) => setTimeout(resolve, 30)); // "first" was read and parsed by now
     const got: unknown[] = [];
     h.connection.onmessage = (data) => got.push(data);
     await flushing;
