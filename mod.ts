@@ -6,8 +6,10 @@
  * {@linkcode encodeFrame}, {@linkcode MessageAssembler}) and the TransformStreams over it for building
  * one's own pipeline ({@linkcode FrameDecoderStream}, {@linkcode FrameEncoderStream},
  * {@linkcode MessageAssemblerStream}, {@linkcode MessageFragmenterStream}); the opening handshake
- * ({@linkcode serverHandshake}); the connection driver ({@linkcode Connection}); adapters for each runtime
- * (`./node-http`).
+ * ({@linkcode serverHandshake}, {@linkcode ClientHandshake}); permessage-deflate
+ * ({@linkcode PerMessageDeflate}); the connection driver ({@linkcode Connection}); the APIs
+ * ({@linkcode WebSocket}, {@linkcode WebSocketStream}); adapters for each runtime (`./node-http`,
+ * `./node-client`).
  *
  * @example
  * ```ts
@@ -22,10 +24,31 @@
  */
 
 export { computeAcceptKey, isValidKey, WEBSOCKET_GUID } from "./lib/accept_key.ts";
+export {
+  type ClientDeflateOptions,
+  ClientHandshake,
+  type ClientHandshakeOptions,
+  type ClientHandshakeResult,
+  parseWebSocketUrl,
+} from "./lib/client_handshake.ts";
+export { type ClientConnection, type ConnectOptions, connectTransport, parseResponseHead } from "./lib/connect_transport.ts";
+export type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./lib/deflate_codec.ts";
+export {
+  type DeflateAcceptance,
+  type DeflateNegotiationOptions,
+  acceptDeflateOffer,
+  deflateOffer,
+  type DeflateParameters,
+  PERMESSAGE_DEFLATE,
+  verifyDeflateResponse,
+} from "./lib/deflate_negotiation.ts";
+export { type ExtensionOffer, formatExtensions, parseExtensions } from "./lib/extension_header.ts";
+export { pakoCodec } from "./lib/pako_codec.ts";
+export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/permessage_deflate.ts";
 export { CloseCode, isValidCloseCode } from "./lib/close_code.ts";
 export { type CloseResult, Connection, type ConnectionOptions, type Transport } from "./lib/connection.ts";
 export { encodeFrame, type EncodeFrameOptions } from "./lib/encode_frame.ts";
-export type { Extension } from "./lib/extension.ts";
+export type { EncodeOptions, Extension } from "./lib/extension.ts";
 export type { Frame } from "./lib/frame.ts";
 export { FrameDecoderStream, type FrameDecoderStreamOptions } from "./lib/frame_decoder_stream.ts";
 export { FrameEncoderStream, type FrameEncoderStreamOptions } from "./lib/frame_encoder_stream.ts";
@@ -53,6 +76,7 @@ export { ReadyState } from "./lib/ready_state.ts";
 export {
   type OriginPolicy,
   type ProtocolSelector,
+  type ServerDeflateOptions,
   serverHandshake,
   type ServerHandshake,
   type ServerHandshakeOptions,
