@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { parseWebSocketUrl } from "./client_handshake.ts";
 import type { ClientConnection, ConnectOptions } from "./connect_transport.ts";
 import { connectTransport } from "./connect_transport.ts";
@@ -19,6 +20,8 @@ export interface WebSocketOptions extends Omit<ConnectOptions, "protocols"> {
    * @default TCP or TLS through `node:net` / `node:tls` (Deno, Bun, Node)
    */
   transport?: (url: URL) => Transport | Promise<Transport>;
+  /** TLS options for `wss:` with the default transport (a `ca` for a self-signed certificate, say). */
+  tls?: TlsOptions;
 }
 
 /** The `CloseEvent` of the WHATWG standard (a global on Deno and Bun; defined here where it is missing). */
