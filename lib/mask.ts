@@ -5,7 +5,9 @@
  * @module
  */
 
-const WORD_THRESHOLD = 32;
+// Below this a byte loop is faster than setting up a 32-bit view (measured: crossover between 64 and 128
+// bytes on both Deno and Bun).
+const WORD_THRESHOLD = 96;
 const keyWordBytes = new Uint8Array(4);
 const keyWord = new Uint32Array(keyWordBytes.buffer);
 
@@ -42,14 +44,13 @@ export function applyMask(data: Uint8Array, key: Uint8Array, position = 0): void
   }
   // Bytes until data is 4-aligned in its buffer, then whole words, then the tail.
   const lead = (4 - (data.byteOffset & 3)) & 3;
-  const rotated = [k0, k1, k2, k3];
-  for (let i = 0; i < lead; i++) data[i] ^= rotated[i & 3];
-  for (let j = 0; j < 4; j++) keyWordBytes[j] = rotated[(lead + j) & 3];
+  for (let i = 0; i < lead; i++) data[i] ^= key[(position + i) & 3];
+  for (let j = 0; j < 4; j++) keyWordBytes[j] = key[(position + lead + j) & 3];
   const word = keyWord[0];
   const words = (length - lead) >>> 2;
   const view = new Uint32Array(data.buffer, data.byteOffset + lead, words);
   for (let i = 0; i < words; i++) view[i] ^= word;
-  for (let i = lead + words * 4; i < length; i++) data[i] ^= rotated[i & 3];
+  for (let i = lead + words * 4; i < length; i++) data[i] ^= key[(position + i) & 3];
 }
 
 const POOL_SIZE = 4096;
