@@ -15,39 +15,7 @@ import type { ClientDeflateOptions } from "../lib/client_handshake.ts";
 import { connectTransport } from "../lib/connect_transport.ts";
 import type { Connection, Transport } from "../lib/connection.ts";
 import type { ServerDeflateOptions } from "../lib/server_handshake.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
-
-interface WireStats {
-  bytes: number;
-  frames: number;
-  rsv1Frames: number;
-}
-
-/** Counts bytes and frames (and RSV1 frames) flowing through a byte stream, without changing it. */
-function tapStream(role: "server" | "client", stats: WireStats): TransformStream<Uint8Array, Uint8Array> {
-  const parser = new FrameParser({ role, allowedRsv: 0x40, maxPayloadSize: Number.MAX_SAFE_INTEGER });
-  let seenHead = role === "server"; // bytes from the server start with the HTTP response head
-  let pending = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      controller.enqueue(chunk);
-      let bytes = chunk.slice(); // the parser unmasks in place: give it a copy
-      if (!seenHead) {
-        pending += new TextDecoder("latin1").decode(bytes);
-        const end = pending.indexOf("\r\n\r\n");
-        if (end === -1) return;
-        seenHead = true;
-        bytes = bytes.subarray(bytes.length - (pending.length - end - 4));
-      }
-      stats.bytes += bytes.length;
-      parser.push(bytes);
-      for (let frame = parser.next(); frame !== undefined; frame = parser.next()) {
-        stats.frames++;
-        if (frame.rsv1) stats.rsv1Frames++;
-      }
-    },
-  });
-}
+import { tapStream, type WireStats } from "./_wire_tap.ts";
 
 async function startServer(deflate: false | ServerDeflateOptions, serverSide: { extensions?: string }): Promise<Server> {
   const server = createServer((_req, res) => res.end());
