@@ -88,6 +88,7 @@ export class Connection {
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
+  #drainOnClose = true;
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
 
@@ -333,11 +334,13 @@ export class Connection {
    */
   #dispatch(): void {
     const protocol = this.#protocol;
-    for (let event = protocol.nextEvent(); event !== undefined; event = protocol.nextEvent()) {
+    // While a message waits for a handler nothing further is parsed: events stay in input order, and a
+    // violation later in the same read cannot fail the connection before that message is delivered.
+    for (let event; this.#held.length === 0 && (event = protocol.nextEvent()) !== undefined;) {
       try {
         switch (event.type) {
           case "message":
-            if (this.#onmessage === undefined || this.#held.length > 0) {
+            if (this.#onmessage === undefined) {
               this.#held.push(event.data);
               this.pauseReading();
             } else {
@@ -375,7 +378,10 @@ export class Connection {
       }
       this.#flush();
     }
-    if (this.#held.length === 0) this.resumeReading();
+    if (this.#held.length > 0) return;
+    // Parse on from where the held message stopped, then read again.
+    this.#dispatch();
+    if (this.#afterProtocolStep()) this.resumeReading();
   }
 
   /** Writes what the protocol produced and reacts to its state. @returns `false` when reading should stop. */
@@ -442,7 +448,27 @@ export class Connection {
     const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), this.#closeTimeout));
     const done = await Promise.race([graceful.then(() => true), timeout]);
     clearTimeout(timer);
-    if (!done) this.#abortTransport();
+    if (!done) {
+      this.#abortTransport();
+      return;
+    }
+    if (!this.#drainOnClose) {
+      await this.#reader.cancel().catch(() => {});
+      return;
+    }
+    // Our side is half-closed (FIN sent). Destroying the socket now would make the bytes the peer is still
+    // sending trigger a TCP reset, which can discard our close frame from its receive buffer: read and
+    // discard until its EOF instead, bounded by the close timeout (as python-websockets does).
+    let drainTimer: ReturnType<typeof setTimeout> | undefined;
+    const drainTimeout = new Promise<void>((resolve) => drainTimer = setTimeout(resolve, this.#closeTimeout));
+    const drain = (async () => {
+      for (;;) {
+        const { done } = await this.#reader.read();
+        if (done) return;
+      }
+    })().catch(() => {});
+    await Promise.race([drain, drainTimeout]);
+    clearTimeout(drainTimer);
     await this.#reader.cancel().catch(() => {});
   }
 
@@ -463,6 +489,8 @@ export class Connection {
       const now = Date.now();
       if (pingSentAt !== 0 && this.#lastReceived < pingSentAt && now - pingSentAt >= timeout) {
         this.#report(new Error(`Heartbeat: nothing received within ${timeout} ms of a ping`));
+        // The peer is taken for gone: no waiting for it to finish sending before the transport is cut.
+        this.#drainOnClose = false;
         this.fail(CloseCode.GoingAway, "heartbeat timeout");
         return;
       }
