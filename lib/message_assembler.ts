@@ -10,6 +10,8 @@ import { DEFAULT_MAX_MESSAGE_SIZE } from "./frame_parser.ts";
 import { Opcode } from "./opcode.ts";
 import { ProtocolError } from "./protocol_error.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** Options for {@linkcode MessageAssembler}. */
 export interface MessageAssemblerOptions {
   /**
@@ -44,7 +46,10 @@ export class MessageAssembler {
   #decodedOfFrame = 0; // bytes of the current frame already decoded by pushPartial
   #size = 0; // bytes of the message in completed frames
   #texts: string[] = [];
-  #binaries: Uint8Array[] = [];
+  // Binary fragments are copied into one buffer that doubles as needed: a message of a million one-byte
+  // fragments costs its size, not a million views each pinning a socket chunk.
+  #binary: Uint8Array = EMPTY;
+  #binaryLength = 0;
   #decoder: TextDecoder | undefined;
 
   /** @param options The message size limit. */
@@ -77,7 +82,7 @@ export class MessageAssembler {
       this.#frameOpen = true;
     }
     if (this.#opcode !== Opcode.Text || bytes.length === 0) return;
-    this.#texts.push(this.#decode(bytes, true));
+    this.#pushText(this.#decode(bytes, true));
     this.#decodedOfFrame += bytes.length;
   }
 
@@ -107,17 +112,41 @@ export class MessageAssembler {
     if (kind === Opcode.Text) {
       const rest = this.#decodedOfFrame === 0 ? payload : payload.subarray(this.#decodedOfFrame);
       this.#decodedOfFrame = 0;
-      this.#texts.push(this.#decode(rest, !frame.fin));
+      this.#pushText(this.#decode(rest, !frame.fin));
       if (!frame.fin) return undefined;
       const text = this.#texts.length === 1 ? this.#texts[0] : this.#texts.join("");
       this.#reset();
       return text;
     }
-    this.#binaries.push(payload);
+    if (frame.fin && this.#binaryLength === 0) {
+      // A message whose earlier fragments were all empty: this payload is the message, no copy.
+      this.#reset();
+      return payload;
+    }
+    this.#appendBinary(payload);
     if (!frame.fin) return undefined;
-    const message = join(this.#binaries, size);
+    const buffer = this.#binary, length = this.#binaryLength;
     this.#reset();
-    return message;
+    // Hand out exactly the message: a view when the buffer is nearly full, else a copy (no hidden slack).
+    return buffer.length - length <= length >>> 3 ? buffer.subarray(0, length) : buffer.slice(0, length);
+  }
+
+  #appendBinary(payload: Uint8Array): void {
+    const needed = this.#binaryLength + payload.length;
+    if (needed > this.#binary.length) {
+      const grown = new Uint8Array(Math.min(Math.max(needed, this.#binary.length * 2, 1024), Math.max(needed, this.maxMessageSize)));
+      grown.set(this.#binary.subarray(0, this.#binaryLength));
+      this.#binary = grown;
+    }
+    this.#binary.set(payload, this.#binaryLength);
+    this.#binaryLength = needed;
+  }
+
+  #pushText(piece: string): void {
+    const texts = this.#texts;
+    texts.push(piece);
+    // Thousands of tiny fragments would mean thousands of strings held: fold them as they come.
+    if (texts.length >= 1024) this.#texts = [texts.join("")];
   }
 
   /** Returns the kind (Text or Binary) of the message a data frame with this opcode belongs to. */
@@ -161,17 +190,7 @@ export class MessageAssembler {
     this.#opcode = -1;
     this.#size = 0;
     this.#texts = [];
-    this.#binaries = [];
+    this.#binary = EMPTY;
+    this.#binaryLength = 0;
   }
-}
-
-function join(parts: Uint8Array[], length: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -370,8 +370,12 @@ export class Protocol {
   #readFrames(untilEvent: boolean): void {
     const parser = this.#parser;
     const assembler = this.#assembler;
+    // With an extension a frame's payload may be compressed: DEFLATE can be a little larger than what it
+    // inflates to, so the header check allows its overhead; the exact limit applies while inflating.
+    const slack = this.#extensions.length > 0;
     for (;;) {
-      parser.maxPayloadSize = assembler.remaining;
+      const remaining = assembler.remaining;
+      parser.maxPayloadSize = slack ? remaining + (remaining >>> 3) + 256 : remaining;
       const frame = parser.next();
       if (frame === undefined) break;
       this.#partsChecked = 0;
