@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createServer, type IncomingMessage } from "node:http";
+import { createServer, type IncomingMessage, type ServerOptions, type ServerResponse } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { handleNodeUpgrade, type NodeUpgrade, type NodeUpgradeOptions } from "../lib/adapters/node_http.ts";
@@ -55,6 +55,8 @@ export interface TestServerOptions {
   upgrade?: NodeUpgradeOptions;
   /** Called synchronously with each accepted upgrade, before any frame is read. @default {echo} */
   onUpgrade?: (upgrade: NodeUpgrade) => void;
+  /** Options for `node:http`'s `createServer` (timeouts, `maxHeaderSize`). @default none */
+  http?: ServerOptions;
 }
 
 /** An in-process WebSocket server on 127.0.0.1 and an ephemeral port. */
@@ -85,10 +87,11 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
   const accepted: NodeUpgrade[] = [];
   const all: NodeUpgrade[] = [];
   const waiters: ((upgrade: NodeUpgrade) => void)[] = [];
-  const server = createServer((_req, res) => {
+  const notFound = (_req: IncomingMessage, res: ServerResponse) => {
     res.writeHead(404, { "content-type": "text/plain" });
     res.end("Not a WebSocket request\n");
-  });
+  };
+  const server = options.http === undefined ? createServer(notFound) : createServer(options.http, notFound);
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
@@ -206,6 +209,12 @@ export interface RawConnectOptions {
   headers?: Record<string, string>;
   /** Bytes sent in the same TCP write as the request head, before any response (early frames). */
   after?: Uint8Array;
+  /**
+   * RSV bits accepted on frames from the server (RSV1 = 0x40 when permessage-deflate is offered); the
+   * payload is returned as it came, still compressed.
+   * @default {0}
+   */
+  allowedRsv?: number;
 }
 
 /**
@@ -228,8 +237,16 @@ export class RawClient {
   #ended: SocketEnd | undefined;
   #endWaiters: ((how: SocketEnd) => void)[] = [];
 
-  private constructor(socket: Socket, key: string, status: number, headers: Headers, rest: Uint8Array) {
+  private constructor(
+    socket: Socket,
+    key: string,
+    status: number,
+    headers: Headers,
+    rest: Uint8Array,
+    allowedRsv = 0,
+  ) {
     this.#socket = socket;
+    this.#parser.allowedRsv = allowedRsv;
     this.key = key;
     this.status = status;
     this.headers = headers;
@@ -272,7 +289,14 @@ export class RawClient {
         WAIT_MS,
         "the handshake response",
       );
-      return new RawClient(socket, fields.get("sec-websocket-key") ?? key, status, headers, rest);
+      return new RawClient(
+        socket,
+        fields.get("sec-websocket-key") ?? key,
+        status,
+        headers,
+        rest,
+        options.allowedRsv,
+      );
     } catch (error) {
       socket.destroy();
       throw error;
@@ -389,6 +413,21 @@ export class RawClient {
       ms,
       "the server to end the socket",
     );
+  }
+
+  /**
+   * Writes bytes without waiting for the socket to take them (for floods that must outrun the peer).
+   *
+   * @param bytes What to send.
+   * @returns `false` when the socket's user-space buffer is over its high-water mark (`socket.write`'s answer).
+   */
+  writeNow(bytes: Uint8Array): boolean {
+    return this.#socket.write(bytes);
+  }
+
+  /** Bytes written and not yet handed to the kernel (the socket's `writableLength`). */
+  get writableLength(): number {
+    return this.#socket.writableLength;
   }
 
   /** Stops reading from the socket: the kernel buffers fill and TCP pushes back on the server. */
