@@ -17,7 +17,7 @@ import type { AddressInfo } from "node:net";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { connectNode } from "./lib/adapters/node_client.ts";
-import { handleNodeUpgrade } from "./lib/adapters/node_http.ts";
+import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "./lib/adapters/node_http.ts";
 import type { DeflateNegotiationOptions } from "./lib/deflate_negotiation.ts";
 import { parseExtensions } from "./lib/extension_header.ts";
 
@@ -115,7 +115,7 @@ function serve(argv: string[]): void {
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port ${port} is not a port number`);
   const protocols = (args.values.get("protocols") ?? []).flatMap((p) => p.split(",")).map((p) => p.trim()).filter(Boolean);
   const deflate = args.flags.has("no-deflate") ? false as const : {};
-  const server = createServer((_req, res) => {
+  const server = createServer(NODE_HTTP_SERVER_OPTIONS, (_req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
     res.end(PAGE);
   });

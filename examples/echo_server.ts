@@ -12,7 +12,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import process from "node:process";
-import { handleNodeUpgrade } from "../lib/adapters/node_http.ts";
+import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "../lib/adapters/node_http.ts";
 
 function option(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -44,7 +44,7 @@ document.querySelector("form").onsubmit = (event) => {
 </script>
 `;
 
-const server = createServer((_req, res) => {
+const server = createServer(NODE_HTTP_SERVER_OPTIONS, (_req, res) => {
   res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
   res.end(page);
 });
