@@ -43,6 +43,7 @@ export {
   verifyDeflateResponse,
 } from "./lib/deflate_negotiation.ts";
 export { type ExtensionOffer, formatExtensions, parseExtensions } from "./lib/extension_header.ts";
+export { type ClientOptions, openClient } from "./lib/open_client.ts";
 export { pakoCodec } from "./lib/pako_codec.ts";
 export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/permessage_deflate.ts";
 export { CloseCode, isValidCloseCode } from "./lib/close_code.ts";

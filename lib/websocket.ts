@@ -5,24 +5,15 @@
  * @module
  */
 
-import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { parseWebSocketUrl } from "./client_handshake.ts";
-import type { ClientConnection, ConnectOptions } from "./connect_transport.ts";
-import { connectTransport } from "./connect_transport.ts";
-import type { Connection, Transport } from "./connection.ts";
+import type { ClientConnection } from "./connect_transport.ts";
+import type { Connection } from "./connection.ts";
 import { isToken } from "./header_tokens.ts";
+import { type ClientOptions, openClient } from "./open_client.ts";
 import { ReadyState } from "./ready_state.ts";
 
-/** Options beyond the standard constructor's, for {@linkcode WebSocket}. */
-export interface WebSocketOptions extends Omit<ConnectOptions, "protocols"> {
-  /**
-   * Opens the byte stream to the server (e.g. `connect()` from `cloudflare:sockets` on an edge runtime).
-   * @default TCP or TLS through `node:net` / `node:tls` (Deno, Bun, Node)
-   */
-  transport?: (url: URL) => Transport | Promise<Transport>;
-  /** TLS options for `wss:` with the default transport (a `ca` for a self-signed certificate, say). */
-  tls?: TlsOptions;
-}
+/** Options beyond the standard constructor's, for {@linkcode WebSocket}: transport, TLS, deflate, limits. */
+export type WebSocketOptions = Omit<ClientOptions, "protocols">;
 
 /** The `CloseEvent` of the WHATWG standard (a global on Deno and Bun; defined here where it is missing). */
 export const CloseEvent: typeof globalThis.CloseEvent = globalThis.CloseEvent ?? class CloseEvent extends Event {
@@ -228,13 +219,7 @@ export class WebSocket extends EventTarget {
   async #connect(protocols: string[], options: WebSocketOptions): Promise<void> {
     let client: ClientConnection;
     try {
-      const connectOptions = { ...options, protocols };
-      if (options.transport !== undefined) {
-        client = await connectTransport(this.#url, await options.transport(this.#url), connectOptions);
-      } else {
-        const { connectNode } = await import("./adapters/node_client.ts");
-        client = await connectNode(this.#url, connectOptions);
-      }
+      client = await openClient(this.#url, { ...options, protocols });
     } catch {
       // The standard forbids telling scripts why (host unknown, refused, bad handshake ...): 1006 for all.
       this.#closed(1006, "", false, true);

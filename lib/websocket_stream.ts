@@ -8,9 +8,9 @@
 
 import { parseWebSocketUrl } from "./client_handshake.ts";
 import type { ClientConnection } from "./connect_transport.ts";
-import { connectTransport } from "./connect_transport.ts";
 import type { Connection } from "./connection.ts";
 import { isToken } from "./header_tokens.ts";
+import { openClient } from "./open_client.ts";
 import { ReadyState } from "./ready_state.ts";
 import type { WebSocketOptions } from "./websocket.ts";
 import { type WebSocketCloseInfo, WebSocketError, validateCloseInfo } from "./websocket_error.ts";
@@ -190,13 +190,7 @@ export class WebSocketStream {
   async #connect(protocols: string[], options: WebSocketStreamOptions): Promise<void> {
     let client: ClientConnection;
     try {
-      const connectOptions = { ...options, protocols };
-      if (options.transport !== undefined) {
-        client = await connectTransport(this.#url, await options.transport(this.#url), connectOptions);
-      } else {
-        const { connectNode } = await import("./adapters/node_client.ts");
-        client = await connectNode(this.#url, connectOptions);
-      }
+      client = await openClient(this.#url, { ...options, protocols });
     } catch {
       this.#readyState = ReadyState.Closed;
       if (this.#handshakeAborted) return;

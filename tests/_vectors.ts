@@ -41,3 +41,14 @@ export function splits(bytes: Uint8Array): { name: string; chunks: Uint8Array[] 
   out.push({ name: "byte by byte", chunks: Array.from(bytes, (b) => Uint8Array.of(b)) });
   return out;
 }
+
+/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
+export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let state = seed >>> 0;
+  for (let i = 0; i < length; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = state >>> 24;
+  }
+  return out;
+}

@@ -2,20 +2,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { encodeFrame } from "../lib/encode_frame.ts";
 import { FrameParser } from "../lib/frame_parser.ts";
-import { concatBytes, hex, splits, toHex } from "./_vectors.ts";
+import { concatBytes, hex, pseudoRandomBytes, splits, toHex } from "./_vectors.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
-  return out;
-}
 
 /** The frame as one byte array, whether encodeFrame returned one buffer or header and payload. */
 function encoded(...args: Parameters<typeof encodeFrame>): Uint8Array {

@@ -3,22 +3,11 @@ import assert from "node:assert/strict";
 import type { Frame } from "../lib/frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "../lib/frame_parser.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, splits } from "./_vectors.ts";
+import { concatBytes, hex, pseudoRandomBytes, splits } from "./_vectors.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const CLIENT: FrameParserOptions = { role: "client" };
 const SERVER: FrameParserOptions = { role: "server" };
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
-  return out;
-}
 
 /**
  * An unmasked frame, written here by hand from §5.2 (not with the library's encoder): first byte as given,

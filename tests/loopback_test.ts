@@ -16,24 +16,13 @@ import {
   WAIT_MS,
   withTimeout,
 } from "./_raw_client.ts";
-import { concatBytes, hex } from "./_vectors.ts";
+import { concatBytes, hex, pseudoRandomBytes } from "./_vectors.ts";
 
 // Cases of the kinds in the Autobahn TestSuite's groups 1-7, driven over real 127.0.0.1 sockets against an
 // in-process echo server (node:http + handleNodeUpgrade), asserting what comes back on the wire.
 
 const TEXT = 0x1, BINARY = 0x2, CONTINUATION = 0x0, CLOSE = 0x8, PING = 0x9, PONG = 0xa;
 const MiB = 1024 * 1024;
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
-  return out;
-}
 
 /** ASCII text of exactly `length` bytes. */
 function asciiText(length: number): string {

@@ -1,23 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { applyMask, writeMaskKey } from "../lib/mask.ts";
-import { hex } from "./_vectors.ts";
+import { hex, pseudoRandomBytes } from "./_vectors.ts";
 
 /** The RFC's definition, one octet at a time: octet i is XORed with key[(position + i) % 4]. */
 function naiveMask(data: Uint8Array, key: Uint8Array, position: number): Uint8Array {
   const out = data.slice();
   for (let i = 0; i < out.length; i++) out[i] ^= key[(position + i) % 4];
-  return out;
-}
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
   return out;
 }
 

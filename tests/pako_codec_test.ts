@@ -5,7 +5,7 @@ import zlib from "node:zlib";
 import type { Compressor, Decompressor } from "../lib/deflate_codec.ts";
 import { pakoCodec } from "../lib/pako_codec.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, splits, toHex } from "./_vectors.ts";
+import { concatBytes, hex, pseudoRandomBytes, splits, toHex } from "./_vectors.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -17,17 +17,6 @@ const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
 const compressor = (windowBits = 15, level = 6, memLevel = 8): Compressor =>
   pakoCodec.createCompressor({ windowBits, level, memLevel });
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
-  return out;
-}
 
 const WORDS = (
   "the quick brown fox jumps over lazy dog websocket frame message deflate window context takeover " +

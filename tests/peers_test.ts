@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import WsWebSocket from "ws";
 import type { CloseResult } from "../lib/connection.ts";
 import { startServer, type TestServer, type TestServerOptions, WAIT_MS, withTimeout } from "./_raw_client.ts";
+import { pseudoRandomBytes } from "./_vectors.ts";
 
 // Interop with real clients over 127.0.0.1: the runtime's own global WebSocket (Deno's under deno test,
 // Bun's under bun test) and the `ws` package. One behaviour suite runs against each.
@@ -119,17 +120,6 @@ const openWs: OpenClient = async (url, protocols) => {
     terminate: () => socket.terminate(),
   };
 };
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
-  return out;
-}
 
 function bounded<T>(promise: Promise<T>, what: string): Promise<T> {
   return withTimeout(promise, WAIT_MS, what);

@@ -8,7 +8,7 @@ import { Opcode } from "../lib/opcode.ts";
 import { pakoCodec } from "../lib/pako_codec.ts";
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "../lib/permessage_deflate.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, toHex } from "./_vectors.ts";
+import { concatBytes, hex, pseudoRandomBytes, toHex } from "./_vectors.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -31,17 +31,6 @@ function frame(opcode: number, payload: Uint8Array, fin = true, rsv1 = false): F
 }
 
 const textFrame = (s: string) => frame(Opcode.Text, text(s));
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
-  return out;
-}
 
 /** A compressible chat-sized message. */
 const chat = (i: number) => `{"type":"chat","room":"general","user":"user${i % 7}","text":"message number ${i}"}`;

@@ -11,24 +11,13 @@ import {
   type ProtocolOptions,
 } from "../lib/protocol.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, splits, toHex } from "./_vectors.ts";
+import { concatBytes, hex, pseudoRandomBytes, splits, toHex } from "./_vectors.ts";
 
 type Role = "server" | "client";
 const ROLES: Role[] = ["client", "server"];
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
 const text = (s: string) => new TextEncoder().encode(s);
 const KEY = hex("37 fa 21 3d");
-
-/** Deterministic bytes (a linear congruential sequence), so a failure is reproducible. */
-function pseudoRandomBytes(length: number, seed: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let state = seed >>> 0;
-  for (let i = 0; i < length; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state >>> 24;
-  }
-  return out;
-}
 
 /** An unmasked frame written by hand from §5.2: first byte as given, minimal length form. */
 function rawFrame(firstByte: number, payload: Uint8Array): Uint8Array {
