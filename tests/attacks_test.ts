@@ -754,3 +754,31 @@ describe("close frames (RFC 6455 §5.5.1, §8.1)", () => {
     });
   });
 });
+
+describe("a client that vanishes without a close frame", () => {
+  test("the server's heartbeat notices a silent peer: ping, then 1001 sent, transport cut, closed 1006", {
+    timeout: 20_000,
+  }, async () => {
+    await withServer({ upgrade: { heartbeat: { interval: 100, timeout: 200 } } }, async (attack) => {
+      const { client, upgrade } = await open(attack.server);
+      try {
+        // The raw client answers nothing, as a peer that vanished (unplugged, suspended) cannot.
+        const started = Date.now();
+        const result = await withTimeout(upgrade.connection.closed, 5_000, "the server to notice");
+        const noticedAfter = Date.now() - started;
+        console.log(`  a silent client was noticed after ${noticedAfter} ms (interval 100, timeout 200)`);
+        assert.deepEqual(result, { code: 1006, reason: "", wasClean: false });
+        assert.ok(noticedAfter < 2_000, `noticed within interval + timeout and a tick (${noticedAfter} ms)`);
+        const ping = await client.nextFrame();
+        assert.equal(ping.opcode, PING, "a ping went out first");
+        const close = await client.nextFrame();
+        assert.equal(close.opcode, CLOSE);
+        assert.equal((close.payload[0] << 8) | close.payload[1], 1001);
+        assert.match(attack.errors.get(upgrade)?.[0]?.message ?? "", /Heartbeat/);
+      } finally {
+        client.destroy();
+      }
+      await assertStillServing(attack.server);
+    });
+  });
+});
