@@ -27,20 +27,28 @@ function runtimeArgs(file: string): string[] {
   return "Deno" in globalThis ? ["run", "--allow-all", file] : [file];
 }
 
+/** A block that starts a server on port 8080 (node:http's listen or serve()'s port option). */
+function isServer(block: string): boolean {
+  return block.includes(".listen(8080") || block.includes("port: 8080");
+}
+
 const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
 
 test("README has a runnable server example", () => {
-  assert.ok(blocks.some((block) => block.includes(".listen(8080")), "a ts block that listens on 8080");
+  assert.ok(blocks.some(isServer), "a ts block that listens on 8080");
 });
 
 blocks.forEach((block, index) => {
-  if (!block.includes(".listen(8080")) return;
+  if (!isServer(block)) return;
   test(`README example ${index + 1} runs and echoes over a real connection`, async () => {
     const port = await freePort();
     mkdirSync(new URL("../.test-results/", import.meta.url), { recursive: true });
     const file = new URL(`../.test-results/readme_example_${index + 1}.ts`, import.meta.url);
-    writeFileSync(file, block.replaceAll('"./lib/', '"../lib/').replace(".listen(8080", `.listen(${port}`));
+    writeFileSync(
+      file,
+      block.replaceAll('"./lib/', '"../lib/').replace(".listen(8080", `.listen(${port}`).replace("port: 8080", `port: ${port}`),
+    );
     const child = spawn(process.execPath, runtimeArgs(file.pathname), { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => stderr += chunk);
@@ -88,7 +96,7 @@ function runFile(file: string): Promise<{ code: number | null; stdout: string; s
 }
 
 blocks.forEach((block, index) => {
-  if (block.includes(".listen(") || !block.includes("ws://127.0.0.1:8080/")) return;
+  if (isServer(block) || !block.includes("ws://127.0.0.1:8080/")) return;
   test(`README client example ${index + 1} runs against an echo server and exits cleanly`, { timeout: 30_000 }, async () => {
     const server = await startServer({ upgrade: { protocols: ["chat"] } });
     try {

@@ -1,0 +1,215 @@
+/**
+ * One call to run a server with WebSockets (permessage-deflate included) on the current runtime: upgrades
+ * go to a handler, every other request to a `fetch`-style function. Built on `node:http`, which Deno, Bun
+ * and Node all provide with the raw socket this library needs.
+ *
+ * @module
+ */
+
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Connection } from "../connection.ts";
+import type { SendOptions } from "../protocol.ts";
+import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS, type NodeUpgradeOptions } from "./node_http.ts";
+
+/** One accepted WebSocket, as the handler sees it. */
+export interface ServerSocket<T = unknown> {
+  /** The upgrade request (URL, headers, cookies). */
+  readonly request: Request;
+  /** The chosen subprotocol, or `""`. */
+  readonly protocol: string;
+  /** The accepted extensions, or `""`. */
+  readonly extensions: string;
+  /** The underlying connection (ping, sendStream, bufferedAmount, closed). */
+  readonly connection: Connection;
+  /** Whatever the application wants to keep with this socket (set in `open`, say). */
+  data: T;
+  /** Sends a message; resolves when the transport can take more. */
+  send(data: string | Uint8Array, options?: SendOptions): Promise<void>;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+}
+
+/** What happens on a WebSocket's life. Handler errors close that connection with 1011. */
+export interface WebSocketHandler<T = unknown> {
+  /** The connection is open. */
+  open?(socket: ServerSocket<T>): void;
+  /** A message arrived: a `string` for text, a `Uint8Array` for binary. */
+  message?(socket: ServerSocket<T>, data: string | Uint8Array): void;
+  /** The connection closed (code 1006 when no close frame was received). */
+  close?(socket: ServerSocket<T>, code: number, reason: string, wasClean: boolean): void;
+  /** The connection failed (a protocol violation by the peer, a transport or a handler error). */
+  error?(socket: ServerSocket<T>, error: Error): void;
+}
+
+/** Options for {@linkcode serve}. */
+export interface ServeOptions<T = unknown> extends Omit<NodeUpgradeOptions, "authorize"> {
+  /** The port; 0 picks a free one. @default {8080} */
+  port?: number;
+  /** The address to listen on. @default {"127.0.0.1"} */
+  hostname?: string;
+  /**
+   * Answers requests that are not WebSocket upgrades.
+   * @default a 426 "Upgrade Required" response
+   */
+  fetch?: (request: Request) => Response | Promise<Response>;
+  /**
+   * Sees each upgrade request before anything is accepted (auth, origin, path): return a `Response` to
+   * refuse with it (401, 403, 404 ...), or nothing to go on.
+   */
+  upgrade?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  /** The WebSocket callbacks. */
+  websocket: WebSocketHandler<T>;
+  /** Stops the server when aborted. */
+  signal?: AbortSignal;
+}
+
+/** A running server. */
+export interface WebSocketServer {
+  /** The address it listens on. */
+  readonly hostname: string;
+  /** The port it listens on. */
+  readonly port: number;
+  /** `ws://hostname:port/`. */
+  readonly url: string;
+  /** The open WebSockets. */
+  readonly sockets: ReadonlySet<ServerSocket>;
+  /**
+   * Stops listening and closes every open WebSocket with 1001 (Going Away).
+   *
+   * @returns Resolves when the server and every connection are closed.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a server.
+ *
+ * @param options Port, handlers, and the handshake and connection options (subprotocols, origins,
+ * permessage-deflate, limits, heartbeat).
+ * @returns The running server, once it listens.
+ * @example
+ * ```ts ignore
+ * import { serve } from "./serve.ts";
+ * const server = await serve({
+ *   port: 8080,
+ *   fetch: () => new Response("Hello over HTTP\n"),
+ *   websocket: { message: (socket, data) => socket.send(data) },
+ * });
+ * console.log(`listening on ${server.url}`);
+ * ```
+ */
+export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebSocketServer> {
+  const { fetch, websocket, upgrade, signal, hostname = "127.0.0.1", port = 8080, ...rest } = options;
+  const sockets = new Set<ServerSocket<T>>();
+  const server = createServer(NODE_HTTP_SERVER_OPTIONS, (req, res) => {
+    answerHttp(req, res, fetch).catch(() => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  // Sockets handed over by `upgrade` events leave node:http's bookkeeping: close() must end them itself.
+  const upgraded = new Set<{ destroy(): void }>();
+  server.on("upgrade", async (req, socket, head) => {
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
+    const accepted = await handleNodeUpgrade(req, socket, head, { ...rest, authorize: upgrade });
+    if (accepted === undefined) return;
+    const { connection, request, protocol, extensions } = accepted;
+    const ws: ServerSocket<T> = {
+      request,
+      protocol,
+      extensions,
+      connection,
+      data: undefined as T,
+      send: (data, sendOptions) => connection.send(data, sendOptions),
+      close: (code, reason) => void connection.close(code, reason),
+    };
+    sockets.add(ws);
+    connection.onerror = (error) => {
+      try {
+        websocket.error?.(ws, error);
+      } catch {
+        // An error handler that throws has nowhere further to report to.
+      }
+    };
+    connection.closed.then(({ code, reason, wasClean }) => {
+      sockets.delete(ws);
+      websocket.close?.(ws, code, reason, wasClean);
+    });
+    try {
+      websocket.open?.(ws);
+    } catch (error) {
+      connection.onerror?.(error instanceof Error ? error : new Error(String(error)));
+      connection.fail(1011);
+      return;
+    }
+    // Set after `open`: messages that arrived meanwhile were held by the connection, so none precedes it.
+    connection.onmessage = (data) => websocket.message?.(ws, data);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, hostname, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...sockets].map((ws) => ws.connection.close(1001, "server shutting down")));
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      for (const socket of upgraded) socket.destroy();
+      // Deno's node:http may never call back once it has handed sockets to `upgrade`: bound the wait.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([stopped, new Promise<void>((resolve) => timer = setTimeout(resolve, 1000))]);
+      clearTimeout(timer);
+    })();
+  signal?.addEventListener("abort", () => void close(), { once: true });
+  return { hostname: address.address, port: address.port, url: `ws://${shown}:${address.port}/`, sockets, close };
+}
+
+/** Runs the fetch handler for a plain HTTP request and writes its Response. */
+async function answerHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  fetch: ((request: Request) => Response | Promise<Response>) | undefined,
+): Promise<void> {
+  if (fetch === undefined) {
+    res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket", connection: "Upgrade" });
+    res.end("This is a WebSocket server: connect with a WebSocket client\n");
+    return;
+  }
+  const headers = new Headers();
+  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  const method = req.method ?? "GET";
+  const url = new URL(req.url ?? "/", `http://${req.headers.host ?? "localhost"}`);
+  const body = method === "GET" || method === "HEAD" ? undefined : new ReadableStream<Uint8Array>({
+    start(controller) {
+      req.on("data", (chunk: Uint8Array) => controller.enqueue(new Uint8Array(chunk)));
+      req.on("end", () => controller.close());
+      req.on("error", (error) => controller.error(error));
+    },
+  });
+  const request = new Request(url, { method, headers, body, duplex: "half" } as RequestInit);
+  const response = await fetch(request);
+  const out: Record<string, string | string[]> = {};
+  response.headers.forEach((value, name) => {
+    if (name !== "set-cookie") out[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  if (cookies.length > 0) out["set-cookie"] = cookies;
+  res.writeHead(response.status, response.statusText, out);
+  if (response.body === null || method === "HEAD") {
+    res.end();
+    return;
+  }
+  const reader = response.body.getReader();
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    if (!res.write(chunk.value)) await new Promise((resolve) => res.once("drain", resolve));
+  }
+  res.end();
+}
