@@ -8,6 +8,9 @@
 
 import { ClientHandshake, type ClientHandshakeOptions } from "./client_handshake.ts";
 import { Connection, type ConnectionOptions, type Transport } from "./connection.ts";
+import { type HttpHead, HttpHeadError, parseResponseHead, readHttpHead } from "./http_head.ts";
+
+export { parseResponseHead } from "./http_head.ts";
 
 /** Options for {@linkcode connectTransport}. */
 export interface ConnectOptions extends ClientHandshakeOptions, Omit<ConnectionOptions, "role" | "extensions"> {
@@ -58,6 +61,7 @@ export async function connectTransport(
   const timeout = options.handshakeTimeout ?? 10_000;
   const reader = transport.readable.getReader();
   const writer = transport.writable.getWriter();
+  const started = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     let head = `GET ${target.pathname}${target.search} HTTP/1.1\r\n`;
@@ -68,23 +72,18 @@ export async function connectTransport(
       timer = setTimeout(() => reject(fail(`no answer within ${timeout} ms`)), timeout);
     });
     await Promise.race([writer.write(new TextEncoder().encode(head + "\r\n")), timedOut]);
-    let received = new Uint8Array(0);
-    let end = -1;
-    while (end === -1) {
-      const { value, done } = await Promise.race([reader.read(), timedOut]);
-      if (done) throw fail("the connection closed during the handshake");
-      const joined = new Uint8Array(received.length + value.length);
-      joined.set(received);
-      joined.set(value, received.length);
-      end = findHeadEnd(joined, Math.max(0, received.length - 3));
-      received = joined;
-      if (end === -1 && received.length > MAX_HEAD) throw fail(`the response head exceeds ${MAX_HEAD} bytes`);
+    let answer: HttpHead;
+    try {
+      answer = await readHttpHead(reader, { maxSize: MAX_HEAD, timeout: Math.max(0, timeout - (Date.now() - started)) });
+    } catch (error) {
+      if (!(error instanceof HttpHeadError)) throw error;
+      if (error.status === 408) throw fail(`no answer within ${timeout} ms`);
+      if (error.status === 431) throw fail(`the response head exceeds ${MAX_HEAD} bytes`);
+      throw fail("the connection closed during the handshake");
     }
-    // The limit holds however the head was chunked: a long head can arrive whole in one read.
-    if (end > MAX_HEAD) throw fail(`the response head exceeds ${MAX_HEAD} bytes`);
     let status: number, headers: Headers;
     try {
-      ({ status, headers } = parseResponseHead(new TextDecoder().decode(received.subarray(0, end))));
+      ({ status, headers } = parseResponseHead(answer.head));
     } catch (error) {
       throw fail((error as Error).message);
     }
@@ -96,7 +95,7 @@ export async function connectTransport(
       ...options,
       role: "client",
       extensions: result.negotiated,
-      head: received.subarray(end + 4),
+      head: answer.rest,
     });
     return { connection, protocol: result.protocol, extensions: result.extensions, url: target };
   } catch (error) {
@@ -106,37 +105,4 @@ export async function connectTransport(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function findHeadEnd(bytes: Uint8Array, from: number): number {
-  for (let i = from; i + 3 < bytes.length; i++) {
-    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) return i;
-  }
-  return -1;
-}
-
-/**
- * Parses an HTTP/1.1 response head (status line and header lines, without the blank line).
- *
- * @param head The head as text.
- * @returns The status and headers.
- * @throws {Error} When the head is malformed.
- */
-export function parseResponseHead(head: string): { status: number; headers: Headers } {
-  const lines = head.split("\r\n");
-  // RFC 7230 §6.7: Upgrade and 101 are HTTP/1.1 ("A server MUST ignore an Upgrade header field that is
-  // received in an HTTP/1.0 request"): an HTTP/1.0 status line cannot come from a hop that switched.
-  const match = /^HTTP\/1\.1 (\d{3})(?: .*)?$/.exec(lines[0]);
-  if (match === null) throw new Error(`the response does not start with an HTTP/1.1 status line: ${lines[0].slice(0, 80)}`);
-  const headers = new Headers();
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    if (colon <= 0) throw new Error(`malformed response header line: ${line.slice(0, 80)}`);
-    try {
-      headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-    } catch {
-      throw new Error(`malformed response header line: ${line.slice(0, 80)}`);
-    }
-  }
-  return { status: Number(match[1]), headers };
 }
