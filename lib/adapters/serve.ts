@@ -8,39 +8,10 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Connection } from "../connection.ts";
-import type { SendOptions } from "../protocol.ts";
+import { attachHandler, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS, type NodeUpgradeOptions } from "./node_http.ts";
 
-/** One accepted WebSocket, as the handler sees it. */
-export interface ServerSocket<T = unknown> {
-  /** The upgrade request (URL, headers, cookies). */
-  readonly request: Request;
-  /** The chosen subprotocol, or `""`. */
-  readonly protocol: string;
-  /** The accepted extensions, or `""`. */
-  readonly extensions: string;
-  /** The underlying connection (ping, sendStream, bufferedAmount, closed). */
-  readonly connection: Connection;
-  /** Whatever the application wants to keep with this socket (set in `open`, say). */
-  data: T;
-  /** Sends a message; resolves when the transport can take more. */
-  send(data: string | Uint8Array, options?: SendOptions): Promise<void>;
-  /** Starts the closing handshake. */
-  close(code?: number, reason?: string): void;
-}
-
-/** What happens on a WebSocket's life. Handler errors close that connection with 1011. */
-export interface WebSocketHandler<T = unknown> {
-  /** The connection is open. */
-  open?(socket: ServerSocket<T>): void;
-  /** A message arrived: a `string` for text, a `Uint8Array` for binary. */
-  message?(socket: ServerSocket<T>, data: string | Uint8Array): void;
-  /** The connection closed (code 1006 when no close frame was received). */
-  close?(socket: ServerSocket<T>, code: number, reason: string, wasClean: boolean): void;
-  /** The connection failed (a protocol violation by the peer, a transport or a handler error). */
-  error?(socket: ServerSocket<T>, error: Error): void;
-}
+export type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions<T = unknown> extends Omit<NodeUpgradeOptions, "authorize"> {
@@ -115,37 +86,7 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
     socket.once("close", () => upgraded.delete(socket));
     const accepted = await handleNodeUpgrade(req, socket, head, { ...rest, authorize: upgrade });
     if (accepted === undefined) return;
-    const { connection, request, protocol, extensions } = accepted;
-    const ws: ServerSocket<T> = {
-      request,
-      protocol,
-      extensions,
-      connection,
-      data: undefined as T,
-      send: (data, sendOptions) => connection.send(data, sendOptions),
-      close: (code, reason) => void connection.close(code, reason),
-    };
-    sockets.add(ws);
-    connection.onerror = (error) => {
-      try {
-        websocket.error?.(ws, error);
-      } catch {
-        // An error handler that throws has nowhere further to report to.
-      }
-    };
-    connection.closed.then(({ code, reason, wasClean }) => {
-      sockets.delete(ws);
-      websocket.close?.(ws, code, reason, wasClean);
-    });
-    try {
-      websocket.open?.(ws);
-    } catch (error) {
-      connection.onerror?.(error instanceof Error ? error : new Error(String(error)));
-      connection.fail(1011);
-      return;
-    }
-    // Set after `open`: messages that arrived meanwhile were held by the connection, so none precedes it.
-    connection.onmessage = (data) => websocket.message?.(ws, data);
+    attachHandler(accepted, websocket, sockets);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -1,0 +1,98 @@
+/**
+ * The callbacks interface of the servers (`serve()`, `listenDeno()`), and the wiring of one accepted
+ * connection to it. Private to the adapters folder.
+ *
+ * @module
+ */
+
+import type { Connection } from "../connection.ts";
+import type { SendOptions } from "../protocol.ts";
+
+/** One accepted WebSocket, as the handler sees it. */
+export interface ServerSocket<T = unknown> {
+  /** The upgrade request (URL, headers, cookies). */
+  readonly request: Request;
+  /** The chosen subprotocol, or `""`. */
+  readonly protocol: string;
+  /** The accepted extensions, or `""`. */
+  readonly extensions: string;
+  /** The underlying connection (ping, sendStream, bufferedAmount, closed). */
+  readonly connection: Connection;
+  /** Whatever the application wants to keep with this socket (set in `open`, say). */
+  data: T;
+  /** Sends a message; resolves when the transport can take more. */
+  send(data: string | Uint8Array, options?: SendOptions): Promise<void>;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+}
+
+/** What happens on a WebSocket's life. Handler errors close that connection with 1011. */
+export interface WebSocketHandler<T = unknown> {
+  /** The connection is open. */
+  open?(socket: ServerSocket<T>): void;
+  /** A message arrived: a `string` for text, a `Uint8Array` for binary. */
+  message?(socket: ServerSocket<T>, data: string | Uint8Array): void;
+  /** The connection closed (code 1006 when no close frame was received). */
+  close?(socket: ServerSocket<T>, code: number, reason: string, wasClean: boolean): void;
+  /** The connection failed (a protocol violation by the peer, a transport or a handler error). */
+  error?(socket: ServerSocket<T>, error: Error): void;
+}
+
+/** An accepted upgrade, whichever adapter accepted it. */
+export interface AcceptedUpgrade {
+  /** The open connection. */
+  connection: Connection;
+  /** The upgrade request. */
+  request: Request;
+  /** The chosen subprotocol, or `""`. */
+  protocol: string;
+  /** The accepted extensions, or `""`. */
+  extensions: string;
+}
+
+/**
+ * Wires an accepted connection to the handler: `open` first (messages that arrive meanwhile are held by
+ * the connection), then `message`s, `error` at most once, `close` last. A throwing `open` fails the
+ * connection with 1011.
+ *
+ * @param accepted The connection and what was negotiated.
+ * @param websocket The callbacks.
+ * @param sockets The server's set of open sockets: added now, removed on close.
+ */
+export function attachHandler<T>(
+  accepted: AcceptedUpgrade,
+  websocket: WebSocketHandler<T>,
+  sockets: Set<ServerSocket<T>>,
+): void {
+  const { connection, request, protocol, extensions } = accepted;
+  const ws: ServerSocket<T> = {
+    request,
+    protocol,
+    extensions,
+    connection,
+    data: undefined as T,
+    send: (data, sendOptions) => connection.send(data, sendOptions),
+    close: (code, reason) => void connection.close(code, reason),
+  };
+  sockets.add(ws);
+  connection.onerror = (error) => {
+    try {
+      websocket.error?.(ws, error);
+    } catch {
+      // An error handler that throws has nowhere further to report to.
+    }
+  };
+  connection.closed.then(({ code, reason, wasClean }) => {
+    sockets.delete(ws);
+    websocket.close?.(ws, code, reason, wasClean);
+  });
+  try {
+    websocket.open?.(ws);
+  } catch (error) {
+    connection.onerror?.(error instanceof Error ? error : new Error(String(error)));
+    connection.fail(1011);
+    return;
+  }
+  // Set after `open`: messages that arrived meanwhile were held by the connection, so none precedes it.
+  connection.onmessage = (data) => websocket.message?.(ws, data);
+}
