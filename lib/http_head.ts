@@ -123,3 +123,39 @@ export function parseRequestHead(head: string, scheme: "http" | "https"): { requ
   const url = new URL(target, `${scheme}://${headers.get("host") ?? "localhost"}`);
   return { request: new Request(url, { method, headers }), version };
 }
+
+const REASONS: Record<number, string> = {
+  101: "Switching Protocols",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  426: "Upgrade Required",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+};
+
+/**
+ * Serializes a `Response` as an HTTP/1.1 response for a raw socket: a 101 is the head alone; anything else
+ * gets its body, `content-length` and `connection: close` (a refused upgrade ends the connection).
+ *
+ * @param response The response.
+ * @returns The bytes to write.
+ */
+export async function serializeResponse(response: Response): Promise<Uint8Array> {
+  const switching = response.status === 101;
+  const body = switching || response.body === null ? new Uint8Array(0) : new Uint8Array(await response.arrayBuffer());
+  let head = `HTTP/1.1 ${response.status} ${response.statusText || REASONS[response.status] || ""}\r\n`;
+  response.headers.forEach((value, name) => {
+    head += `${name}: ${value}\r\n`;
+  });
+  if (!switching) head += `content-length: ${body.length}\r\nconnection: close\r\n`;
+  const headBytes = new TextEncoder().encode(head + "\r\n");
+  if (body.length === 0) return headBytes;
+  const out = new Uint8Array(headBytes.length + body.length);
+  out.set(headBytes);
+  out.set(body, headBytes.length);
+  return out;
+}

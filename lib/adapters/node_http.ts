@@ -9,6 +9,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Connection, type ConnectionOptions } from "../connection.ts";
+import { serializeResponse } from "../http_head.ts";
 import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
 import { socketToTransport } from "./node_socket.ts";
 
@@ -110,46 +111,9 @@ function toRequest(req: IncomingMessage, socket: Duplex): Request {
 }
 
 async function writeResponse(socket: Duplex, response: Response): Promise<void> {
-  const body = response.status === 101 || response.body === null ? new Uint8Array(0) : new Uint8Array(await response.arrayBuffer());
-  let head = `HTTP/1.1 ${response.status} ${response.statusText || statusText(response.status)}\r\n`;
-  response.headers.forEach((value, name) => {
-    head += `${name}: ${value}\r\n`;
-  });
-  if (response.status !== 101) head += `content-length: ${body.length}\r\nconnection: close\r\n`;
-  head += "\r\n";
-  const bytes = new TextEncoder().encode(head);
+  const bytes = await serializeResponse(response);
   await new Promise<void>((resolve) => {
     if (socket.destroyed) return resolve();
-    socket.write(body.length > 0 ? concat(bytes, body) : bytes, () => resolve());
+    socket.write(bytes, () => resolve());
   });
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function statusText(status: number): string {
-  switch (status) {
-    case 101:
-      return "Switching Protocols";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 426:
-      return "Upgrade Required";
-    case 431:
-      return "Request Header Fields Too Large";
-    default:
-      return "";
-  }
 }
