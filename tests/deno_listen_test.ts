@@ -4,7 +4,11 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { listenDeno } from "../lib/adapters/deno_listen.ts";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { WAIT_MS, withTimeout } from "./_raw_client.ts";
@@ -118,5 +122,34 @@ describe("listenDeno", () => {
     })(), WAIT_MS, "the server to open");
     await server.close();
     assert.equal((await withTimeout(connection.closed, WAIT_MS, "close")).code, 1001);
+  });
+
+  test("listenTls: wss:// with a certificate made at test time, compression on", { skip }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wsengine-denotls-"));
+    let cert: string, key: string;
+    try {
+      execFileSync("openssl", [
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+      ], { stdio: "ignore" });
+      cert = readFileSync(join(dir, "cert.pem"), "utf8");
+      key = readFileSync(join(dir, "key.pem"), "utf8");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const server = await listenDeno({ port: 0, tls: { cert, key }, websocket: { message: (socket, data) => socket.send(data) } });
+    try {
+      assert.match(server.url, /^wss:\/\//);
+      const url = server.url.replace("127.0.0.1", "localhost");
+      const { connection, extensions } = await connectNode(url, { tls: { ca: cert } });
+      assert.equal(extensions, "permessage-deflate");
+      const echoed = new Promise((resolve) => connection.onmessage = resolve);
+      await connection.send("over TLS on Deno.listenTls");
+      assert.equal(await withTimeout(echoed, WAIT_MS, "the echo"), "over TLS on Deno.listenTls");
+      await connection.close(1000);
+    } finally {
+      await server.close();
+    }
   });
 });
