@@ -16,14 +16,19 @@ export interface ServerSocket<T = unknown> {
   readonly protocol: string;
   /** The accepted extensions, or `""`. */
   readonly extensions: string;
-  /** The underlying connection (ping, sendStream, bufferedAmount, closed). */
-  readonly connection: Connection;
+  /**
+   * This library's connection (sendStream, bufferedAmount, closed), or `undefined` where the runtime's own
+   * WebSocket carries the socket (the `Bun.serve` and `Deno.serve` integrations).
+   */
+  readonly connection: Connection | undefined;
   /** Whatever the application wants to keep with this socket (set in `open`, say). */
   data: T;
   /** Sends a message; resolves when the transport can take more. */
   send(data: string | Uint8Array, options?: SendOptions): Promise<void>;
   /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
+  /** Sends a ping (at most 125 bytes). */
+  ping(data?: string | Uint8Array): void;
 }
 
 /** What happens on a WebSocket's life. Handler errors close that connection with 1011. */
@@ -73,6 +78,7 @@ export function attachHandler<T>(
     data: undefined as T,
     send: (data, sendOptions) => connection.send(data, sendOptions),
     close: (code, reason) => void connection.close(code, reason),
+    ping: (data) => connection.ping(data),
   };
   sockets.add(ws);
   connection.onerror = (error) => {

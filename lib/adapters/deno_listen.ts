@@ -136,7 +136,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
           // Already closed.
         }
       }
-      await Promise.all([...sockets].map((ws) => ws.connection.close(1001, "server shutting down")));
+      await Promise.all([...sockets].map((ws) => ws.connection?.close(1001, "server shutting down")));
       await accepting;
     })();
   signal?.addEventListener("abort", () => void close(), { once: true });

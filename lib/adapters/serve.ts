@@ -101,7 +101,7 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
   const close = () =>
     closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...sockets].map((ws) => ws.connection.close(1001, "server shutting down")));
+      await Promise.all([...sockets].map((ws) => ws.connection?.close(1001, "server shutting down")));
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       for (const socket of upgraded) socket.destroy();
       // Deno's node:http may never call back once it has handed sockets to `upgrade`: bound the wait.

@@ -1,0 +1,139 @@
+/**
+ * The server callbacks plugged into `Bun.serve`. Bun gives no raw socket, so the WebSocket here is Bun's
+ * own: the opening request is checked and the subprotocol chosen by this library (the same rules and
+ * `upgrade` hook as everywhere), then Bun's native WebSocket carries the messages. What that means for
+ * compression: only Bun's permessage-deflate (`perMessageDeflate`), which always answers with both
+ * `no_context_takeover` parameters and has known RFC 7692 bugs (`shared/reference/measured.md`). For this
+ * library's permessage-deflate on Bun, use `serve()` (node:http) instead.
+ *
+ * @module
+ */
+
+import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
+import type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
+
+/** The part of Bun's `Server` this adapter uses. */
+export interface BunServerLike {
+  /** Upgrades the request to Bun's WebSocket; `false` when Bun refuses it. */
+  upgrade(request: Request, options?: { headers?: HeadersInit; data?: unknown }): boolean;
+}
+
+/** The part of Bun's `ServerWebSocket` this adapter uses. */
+export interface BunWebSocketLike {
+  /** The data given to `server.upgrade`. */
+  data: unknown;
+  /** Sends; -1 means queued behind backpressure, 0 dropped, more the bytes sent. */
+  send(data: string | Uint8Array, compress?: boolean): number;
+  /** Starts the closing handshake. */
+  close(code?: number, reason?: string): void;
+  /** Sends a ping. */
+  ping(data?: string | Uint8Array): number;
+}
+
+/** Options for {@linkcode bunServe}. */
+export interface BunServeOptions<T = unknown> extends Omit<ServerHandshakeOptions, "authorize" | "deflate"> {
+  /** Sees each upgrade request first: return a `Response` to refuse with it. */
+  upgrade?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  /** The WebSocket callbacks. */
+  websocket: WebSocketHandler<T>;
+  /** Answers requests that are not WebSocket upgrades. @default a 426 response */
+  fetch?: (request: Request, server: BunServerLike) => Response | Promise<Response>;
+  /** Bun's own permessage-deflate (see the module doc for what it does). @default {false} */
+  perMessageDeflate?: boolean;
+}
+
+interface SocketData<T> {
+  request: Request;
+  protocol: string;
+  socket?: ServerSocket<T>;
+  drained: (() => void)[];
+}
+
+/** What to spread into `Bun.serve`. */
+export interface BunServeHandlers {
+  /** The request handler: upgrades go to the WebSocket callbacks, the rest to `fetch`. */
+  fetch(request: Request, server: BunServerLike): Promise<Response | undefined>;
+  /** Bun's websocket handler object. */
+  websocket: {
+    perMessageDeflate: boolean;
+    open(ws: BunWebSocketLike): void;
+    message(ws: BunWebSocketLike, message: string | Uint8Array): void;
+    drain(ws: BunWebSocketLike): void;
+    close(ws: BunWebSocketLike, code: number, reason: string): void;
+  };
+}
+
+/**
+ * Builds the `fetch` and `websocket` options of `Bun.serve` from this library's callbacks.
+ *
+ * @param options The handshake rules, the hook and the callbacks.
+ * @returns `{ fetch, websocket }`, to spread into `Bun.serve({ port, ...handlers })`.
+ * @example
+ * ```ts ignore
+ * import { bunServe } from "./bun_serve.ts";
+ * Bun.serve({ port: 8080, ...bunServe({ websocket: { message: (socket, data) => socket.send(data) } }) });
+ * ```
+ */
+export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHandlers {
+  const { websocket, upgrade, fetch, perMessageDeflate = false, ...rules } = options;
+  const compress = perMessageDeflate;
+  return {
+    async fetch(request, server) {
+      if (request.headers.get("upgrade") === null) {
+        if (fetch !== undefined) return await fetch(request, server);
+        return new Response("This is a WebSocket server: connect with a WebSocket client\n", {
+          status: 426,
+          headers: { upgrade: "websocket", connection: "Upgrade" },
+        });
+      }
+      // This library's checks and choice of subprotocol; Bun then answers the handshake itself.
+      const result = await serverHandshake(request, { ...rules, deflate: false, authorize: upgrade });
+      if (!result.ok) return result.response;
+      const data: SocketData<T> = { request, protocol: result.protocol, drained: [] };
+      const headers: HeadersInit = result.protocol === "" ? {} : { "sec-websocket-protocol": result.protocol };
+      if (server.upgrade(request, { headers, data })) return undefined;
+      return new Response("Cannot upgrade: the runtime refused the upgrade\n", { status: 400 });
+    },
+    websocket: {
+      perMessageDeflate,
+      open(ws) {
+        const data = ws.data as SocketData<T>;
+        const socket: ServerSocket<T> = {
+          request: data.request,
+          protocol: data.protocol,
+          // Bun does not tell the server which extensions it accepted.
+          extensions: "",
+          connection: undefined,
+          data: undefined as T,
+          send: (message, sendOptions) => {
+            const sent = ws.send(message, sendOptions?.compress ?? compress);
+            if (sent === 0) return Promise.reject(new Error("Cannot send: Bun dropped the message (the socket is closed)"));
+            if (sent > 0) return Promise.resolve();
+            // -1: queued behind backpressure; resolved by Bun's `drain`.
+            return new Promise<void>((resolve) => data.drained.push(resolve));
+          },
+          close: (code, reason) => ws.close(code, reason),
+          ping: (payload) => void ws.ping(payload),
+        };
+        data.socket = socket;
+        websocket.open?.(socket);
+      },
+      message(ws, message) {
+        const data = ws.data as SocketData<T>;
+        const payload = typeof message === "string"
+          ? message
+          : new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+        websocket.message?.(data.socket!, payload);
+      },
+      drain(ws) {
+        for (const resolve of (ws.data as SocketData<T>).drained.splice(0)) resolve();
+      },
+      close(ws, code, reason) {
+        const data = ws.data as SocketData<T>;
+        for (const resolve of data.drained.splice(0)) resolve();
+        // Bun reports 1006 when no close frame came: the same meaning as this library's `closed`.
+        websocket.close?.(data.socket!, code, reason, code !== 1006);
+      },
+    },
+  };
+}
