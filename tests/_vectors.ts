@@ -52,3 +52,35 @@ export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
   }
   return out;
 }
+
+export function rawFrame(firstByte: number, payload: Uint8Array): Uint8Array {
+  const n = payload.length;
+  const header = n < 126
+    ? [firstByte, n]
+    : n < 65536
+    ? [firstByte, 126, n >>> 8, n & 0xff]
+    : [firstByte, 127, 0, 0, 0, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+  return concatBytes([Uint8Array.from(header), payload]);
+}
+
+/** Masks an unmasked frame with `key` (§5.3): sets the mask bit, inserts the key, XORs the payload. */
+export function masked(frame: Uint8Array, key: Uint8Array): Uint8Array {
+  const length7 = frame[1] & 0x7f;
+  const headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0);
+  const out = new Uint8Array(frame.length + 4);
+  out.set(frame.subarray(0, headerSize));
+  out[1] |= 0x80;
+  out.set(key, headerSize);
+  for (let i = headerSize; i < frame.length; i++) out[i + 4] = frame[i] ^ key[(i - headerSize) % 4];
+  return out;
+}
+
+/** Close codes an endpoint must accept and echo (Autobahn 7.7.x). */
+export const VALID_CLOSE_CODES: readonly number[] = [
+  1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999,
+];
+
+/** Close codes that are not valid on the wire: receiving one fails with 1002 (Autobahn 7.9.x and more). */
+export const INVALID_CLOSE_CODES: readonly number[] = [
+  0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+];

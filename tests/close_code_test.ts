@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { INVALID_CLOSE_CODES, VALID_CLOSE_CODES } from "./_vectors.ts";
 import { CloseCode, isValidCloseCode } from "../lib/close_code.ts";
 
 describe("§7.4.1 defined status codes", () => {
@@ -26,24 +27,7 @@ describe("§7.4.1 defined status codes", () => {
 
 describe("§7.4 status codes valid on the wire", () => {
   // Autobahn 7.7.x: codes an endpoint must accept (and echo).
-  const valid = [
-    1000,
-    1001,
-    1002,
-    1003,
-    1007,
-    1008,
-    1009,
-    1010,
-    1011,
-    1012,
-    1013,
-    1014,
-    3000,
-    3999,
-    4000,
-    4999,
-  ];
+  const valid = VALID_CLOSE_CODES;
   for (const code of valid) {
     test(`isValidCloseCode accepts ${code}`, () => {
       assert.equal(isValidCloseCode(code), true);
@@ -53,7 +37,7 @@ describe("§7.4 status codes valid on the wire", () => {
   // Autobahn 7.9.x: codes that fail the connection. 1004 is reserved, 1005/1006/1015 must not be sent
   // (§7.4.1: "MUST NOT be set as a status code in a Close control frame by an endpoint"), 0-999 are not
   // used (§7.4.2), 1016-2999 are for future revisions of the RFC and extensions, 5000+ are undefined.
-  const invalid = [0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535];
+  const invalid = INVALID_CLOSE_CODES;
   for (const code of invalid) {
     test(`isValidCloseCode rejects ${code}`, () => {
       assert.equal(isValidCloseCode(code), false);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { Frame } from "../lib/frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "../lib/frame_parser.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, pseudoRandomBytes, splits } from "./_vectors.ts";
+import { concatBytes, hex, masked, pseudoRandomBytes, rawFrame, splits } from "./_vectors.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const CLIENT: FrameParserOptions = { role: "client" };
@@ -13,28 +13,6 @@ const SERVER: FrameParserOptions = { role: "server" };
  * An unmasked frame, written here by hand from §5.2 (not with the library's encoder): first byte as given,
  * minimal length form.
  */
-function rawFrame(firstByte: number, payload: Uint8Array): Uint8Array {
-  const n = payload.length;
-  const header = n < 126
-    ? [firstByte, n]
-    : n < 65536
-    ? [firstByte, 126, n >>> 8, n & 0xff]
-    : [firstByte, 127, 0, 0, 0, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-  return concatBytes([Uint8Array.from(header), payload]);
-}
-
-/** Masks an unmasked frame with `key` (§5.3): sets the mask bit, inserts the key, XORs the payload. */
-function masked(frame: Uint8Array, key: Uint8Array): Uint8Array {
-  const length7 = frame[1] & 0x7f;
-  const headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0);
-  const out = new Uint8Array(frame.length + 4);
-  out.set(frame.subarray(0, headerSize));
-  out[1] |= 0x80;
-  out.set(key, headerSize);
-  for (let i = headerSize; i < frame.length; i++) out[i + 4] = frame[i] ^ key[(i - headerSize) % 4];
-  return out;
-}
-
 /**
  * Ways to feed a vector: every split for small vectors (splits()); for large ones, splitting at every
  * offset is quadratic, so: whole, split at every offset within the first 20 bytes (header and payload

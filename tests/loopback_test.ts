@@ -16,7 +16,7 @@ import {
   WAIT_MS,
   withTimeout,
 } from "./_raw_client.ts";
-import { concatBytes, hex, pseudoRandomBytes } from "./_vectors.ts";
+import { concatBytes, hex, INVALID_CLOSE_CODES, pseudoRandomBytes, VALID_CLOSE_CODES } from "./_vectors.ts";
 
 // Cases of the kinds in the Autobahn TestSuite's groups 1-7, driven over real 127.0.0.1 sockets against an
 // in-process echo server (node:http + handleNodeUpgrade), asserting what comes back on the wire.
@@ -518,24 +518,7 @@ describe("Autobahn 7: closing handshake", () => {
   });
 
   for (
-    const code of [
-      1000,
-      1001,
-      1002,
-      1003,
-      1007,
-      1008,
-      1009,
-      1010,
-      1011,
-      1012,
-      1013,
-      1014,
-      3000,
-      3999,
-      4000,
-      4999,
-    ]
+    const code of VALID_CLOSE_CODES
   ) {
     test(`close code ${code} is valid on the wire and is echoed`, async () => {
       await withEcho(async (client, upgrade) => {
@@ -547,7 +530,7 @@ describe("Autobahn 7: closing handshake", () => {
     });
   }
 
-  for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535]) {
+  for (const code of INVALID_CLOSE_CODES) {
     test(`close code ${code} is not valid on the wire: the server fails the connection with 1002`, async () => {
       await withEcho(async (client, upgrade) => {
         await client.send(CLOSE, closePayload(code));

@@ -11,36 +11,13 @@ import {
   type ProtocolOptions,
 } from "../lib/protocol.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, pseudoRandomBytes, splits, toHex } from "./_vectors.ts";
+import { concatBytes, hex, INVALID_CLOSE_CODES, masked, pseudoRandomBytes, rawFrame, splits, toHex, VALID_CLOSE_CODES } from "./_vectors.ts";
 
 type Role = "server" | "client";
 const ROLES: Role[] = ["client", "server"];
 const CONNECTING = 0, OPEN = 1, CLOSING = 2, CLOSED = 3;
 const text = (s: string) => new TextEncoder().encode(s);
 const KEY = hex("37 fa 21 3d");
-
-/** An unmasked frame written by hand from §5.2: first byte as given, minimal length form. */
-function rawFrame(firstByte: number, payload: Uint8Array): Uint8Array {
-  const n = payload.length;
-  const header = n < 126
-    ? [firstByte, n]
-    : n < 65536
-    ? [firstByte, 126, n >>> 8, n & 0xff]
-    : [firstByte, 127, 0, 0, 0, 0, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
-  return concatBytes([Uint8Array.from(header), payload]);
-}
-
-/** Masks an unmasked frame with `key` (§5.3): sets the mask bit, inserts the key, XORs the payload. */
-function masked(frame: Uint8Array, key: Uint8Array): Uint8Array {
-  const length7 = frame[1] & 0x7f;
-  const headerSize = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0);
-  const out = new Uint8Array(frame.length + 4);
-  out.set(frame.subarray(0, headerSize));
-  out[1] |= 0x80;
-  out.set(key, headerSize);
-  for (let i = headerSize; i < frame.length; i++) out[i + 4] = frame[i] ^ key[(i - headerSize) % 4];
-  return out;
-}
 
 /** An unmasked frame given as hex, as the peer of `role` sends it: masked when it goes to a server. */
 function fromPeer(role: Role, frameHex: string | Uint8Array): Uint8Array {
@@ -887,24 +864,7 @@ describe("§5.5.1 close and §7 closing the connection (Autobahn 7)", () => {
     });
 
     for (
-      const code of [
-        1000,
-        1001,
-        1002,
-        1003,
-        1007,
-        1008,
-        1009,
-        1010,
-        1011,
-        1012,
-        1013,
-        1014,
-        3000,
-        3999,
-        4000,
-        4999,
-      ]
+      const code of VALID_CLOSE_CODES
     ) {
       test(`Protocol (${role}) echoes valid close code ${code}`, () => {
         // Autobahn 7.7.x.
@@ -916,7 +876,7 @@ describe("§5.5.1 close and §7 closing the connection (Autobahn 7)", () => {
       });
     }
 
-    for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]) {
+    for (const code of INVALID_CLOSE_CODES) {
       test(`Protocol (${role}) fails on invalid close code ${code} with 1002`, () => {
         // Autobahn 7.9.x.
         for (
