@@ -53,6 +53,10 @@ export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
   return out;
 }
 
+/**
+ * An unmasked frame, written here by hand from RFC 6455 §5.2 (not with the library's encoder): first byte
+ * as given, minimal length form.
+ */
 export function rawFrame(firstByte: number, payload: Uint8Array): Uint8Array {
   const n = payload.length;
   const header = n < 126

@@ -10,10 +10,6 @@ const CLIENT: FrameParserOptions = { role: "client" };
 const SERVER: FrameParserOptions = { role: "server" };
 
 /**
- * An unmasked frame, written here by hand from §5.2 (not with the library's encoder): first byte as given,
- * minimal length form.
- */
-/**
  * Ways to feed a vector: every split for small vectors (splits()); for large ones, splitting at every
  * offset is quadratic, so: whole, split at every offset within the first 20 bytes (header and payload
  * start) and the last 4, in 1000-byte chunks, and byte by byte up to 70000 bytes.
