@@ -1,0 +1,279 @@
+/**
+ * One behaviour suite against every server path and every client path available on the runtime under
+ * test, with capability flags for the genuine gaps (Bun.serve and Deno.serve carry their own WebSocket:
+ * no compression from this library).
+ *
+ * Server paths: serve(), the node:http upgrade event with handleNodeUpgrade, listenDeno (Deno),
+ * bunServe on Bun.serve (Bun), denoServe on Deno.serve (Deno). Client paths: connectNode, the WebSocket
+ * class, WebSocketStream, connectTransport over a caller's transport.
+ */
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { connect } from "node:net";
+import type { AddressInfo } from "node:net";
+import { attachHandler, type ServerSocket, type WebSocketHandler } from "../lib/adapters/_socket_handler.ts";
+import { bunServe } from "../lib/adapters/bun_serve.ts";
+import { denoServe } from "../lib/adapters/deno_serve.ts";
+import { listenDeno } from "../lib/adapters/deno_listen.ts";
+import { connectNode } from "../lib/adapters/node_client.ts";
+import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "../lib/adapters/node_http.ts";
+import { socketToTransport } from "../lib/adapters/node_socket.ts";
+import { serve } from "../lib/adapters/serve.ts";
+import { connectTransport } from "../lib/connect_transport.ts";
+import { WebSocket } from "../lib/websocket.ts";
+import { WebSocketStream } from "../lib/websocket_stream.ts";
+import { WAIT_MS, withTimeout } from "./_raw_client.ts";
+
+/** What every server path is given: subprotocols in server order, a token check, echo callbacks. */
+interface PathOptions {
+  protocols: string[];
+  upgrade: (request: Request) => Response | undefined;
+  websocket: WebSocketHandler;
+}
+
+interface ServerPath {
+  name: string;
+  skip: string | false;
+  /** Whether this library's permessage-deflate is negotiated on this path. */
+  compresses: boolean;
+  start(options: PathOptions): Promise<{ url: string; stop(): Promise<void> }>;
+}
+
+const onDeno = "Deno" in globalThis, onBun = "Bun" in globalThis;
+
+const SERVER_PATHS: ServerPath[] = [
+  {
+    name: "serve()",
+    skip: false,
+    compresses: true,
+    start: async (options) => {
+      const server = await serve({ port: 0, ...options });
+      return { url: server.url, stop: () => server.close() };
+    },
+  },
+  {
+    name: "node:http + handleNodeUpgrade",
+    skip: false,
+    compresses: true,
+    start: async (options) => {
+      const sockets = new Set<ServerSocket>();
+      const upgraded = new Set<{ destroy(): void }>();
+      const server = createServer(NODE_HTTP_SERVER_OPTIONS, (_req, res) => res.end());
+      server.on("upgrade", async (req, socket, head) => {
+        upgraded.add(socket);
+        const accepted = await handleNodeUpgrade(req, socket, head, { protocols: options.protocols, authorize: options.upgrade });
+        if (accepted !== undefined) attachHandler(accepted, options.websocket, sockets);
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      return {
+        url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+        stop: async () => {
+          for (const socket of upgraded) socket.destroy();
+          await new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            setTimeout(resolve, 1000);
+          });
+        },
+      };
+    },
+  },
+  {
+    name: "listenDeno",
+    skip: onDeno ? false : "Deno.listen exists only on Deno",
+    compresses: true,
+    start: async (options) => {
+      const server = await listenDeno({ port: 0, ...options });
+      return { url: server.url, stop: () => server.close() };
+    },
+  },
+  {
+    name: "Bun.serve + bunServe",
+    skip: onBun ? false : "Bun.serve exists only on Bun",
+    compresses: false,
+    start: (options) => {
+      const bun = (globalThis as unknown as {
+        Bun: { serve(o: unknown): { port: number; stop(force?: boolean): Promise<void> | void } };
+      }).Bun;
+      const server = bun.serve({ port: 0, hostname: "127.0.0.1", ...bunServe(options) });
+      return Promise.resolve({ url: `ws://127.0.0.1:${server.port}/`, stop: async () => void await server.stop(true) });
+    },
+  },
+  {
+    name: "Deno.serve + denoServe",
+    skip: onDeno ? false : "Deno.serve exists only on Deno",
+    compresses: false,
+    start: async (options) => {
+      const controller = new AbortController();
+      const { promise: listening, resolve } = withResolvers<number>();
+      const server = Deno.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        signal: controller.signal,
+        onListen: (addr) => resolve(addr.port),
+      }, denoServe(options));
+      const port = await listening;
+      return { url: `ws://127.0.0.1:${port}/`, stop: async () => (controller.abort(), await server.finished) };
+    },
+  },
+];
+
+function withResolvers<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => resolve = r);
+  return { promise, resolve };
+}
+
+/** An echo exchange through one client path: returns what came back, the protocol and extensions seen. */
+interface ClientPath {
+  name: string;
+  exchange(url: string, messages: (string | Uint8Array)[]): Promise<{
+    received: (string | Uint8Array)[];
+    protocol: string;
+    extensions: string;
+    closeCode: number;
+  }>;
+}
+
+const CLIENT_PATHS: ClientPath[] = [
+  {
+    name: "connectNode",
+    exchange: async (url, messages) => {
+      const { connection, protocol, extensions } = await connectNode(url, { protocols: ["a", "b"] });
+      const received = await collect((on) => connection.onmessage = on, messages.length, () => {
+        for (const m of messages) connection.send(m);
+      });
+      const closed = await connection.close(1000, "done");
+      return { received, protocol, extensions, closeCode: closed.code };
+    },
+  },
+  {
+    name: "WebSocket",
+    exchange: async (url, messages) => {
+      const socket = new WebSocket(url, ["a", "b"]);
+      socket.binaryType = "arraybuffer";
+      await withTimeout(new Promise((resolve, reject) => {
+        socket.onopen = resolve;
+        socket.onclose = () => reject(new Error("closed before open"));
+      }), WAIT_MS, "open");
+      const received = await collect((on) => {
+        socket.onmessage = (event) => {
+          const data = (event as MessageEvent).data;
+          on(typeof data === "string" ? data : new Uint8Array(data));
+        };
+      }, messages.length, () => {
+        for (const m of messages) socket.send(m as string | Uint8Array<ArrayBuffer>);
+      });
+      const closed = new Promise<CloseEvent>((resolve) => socket.onclose = (e) => resolve(e as CloseEvent));
+      socket.close(1000, "done");
+      const event = await withTimeout(closed, WAIT_MS, "close");
+      return { received, protocol: socket.protocol, extensions: socket.extensions, closeCode: event.code };
+    },
+  },
+  {
+    name: "WebSocketStream",
+    exchange: async (url, messages) => {
+      const socket = new WebSocketStream(url, { protocols: ["a", "b"] });
+      const { readable, writable, protocol, extensions } = await withTimeout(socket.opened, WAIT_MS, "opened");
+      const writer = writable.getWriter();
+      for (const m of messages) await writer.write(m as string | Uint8Array<ArrayBuffer>);
+      const reader = readable.getReader();
+      const received: (string | Uint8Array)[] = [];
+      while (received.length < messages.length) {
+        const { value, done } = await withTimeout(reader.read(), WAIT_MS, "a message");
+        if (done) break;
+        received.push(value);
+      }
+      socket.close({ closeCode: 1000, reason: "done" });
+      const closed = await withTimeout(socket.closed, WAIT_MS, "closed");
+      return { received, protocol, extensions, closeCode: closed.closeCode ?? 0 };
+    },
+  },
+  {
+    name: "connectTransport over a caller's transport",
+    exchange: async (url, messages) => {
+      const { hostname, port } = new URL(url);
+      const socket = connect(Number(port), hostname);
+      await new Promise<void>((resolve, reject) => {
+        socket.once("connect", resolve);
+        socket.once("error", reject);
+      });
+      const { connection, protocol, extensions } = await connectTransport(url, socketToTransport(socket), { protocols: ["a", "b"] });
+      const received = await collect((on) => connection.onmessage = on, messages.length, () => {
+        for (const m of messages) connection.send(m);
+      });
+      const closed = await connection.close(1000, "done");
+      return { received, protocol, extensions, closeCode: closed.code };
+    },
+  },
+];
+
+/** Installs a message listener, runs `send`, and resolves with `count` messages (bounded). */
+function collect(
+  install: (on: (data: string | Uint8Array) => void) => void,
+  count: number,
+  send: () => void,
+): Promise<(string | Uint8Array)[]> {
+  const received: (string | Uint8Array)[] = [];
+  const done = new Promise<(string | Uint8Array)[]>((resolve) => {
+    install((data) => {
+      received.push(data);
+      if (received.length === count) resolve(received);
+    });
+  });
+  send();
+  return withTimeout(done, WAIT_MS, `${count} echoes (got ${received.length})`);
+}
+
+const MESSAGES: (string | Uint8Array)[] = [
+  "hello",
+  "é🙂".repeat(2000),
+  new Uint8Array(64 * 1024).map((_, i) => i & 0xff),
+  new Uint8Array(0),
+];
+
+function pathOptions(calls: string[]): PathOptions {
+  return {
+    protocols: ["b", "a"],
+    upgrade: (request) => new URL(request.url).searchParams.get("deny") === null ? undefined : new Response("denied\n", { status: 403 }),
+    websocket: {
+      open: (socket) => calls.push(`open ${socket.protocol}`),
+      message: (socket, data) => void socket.send(data).catch(() => {}),
+      close: (_socket, code, reason) => calls.push(`close ${code} ${reason}`),
+    },
+  };
+}
+
+for (const server of SERVER_PATHS) {
+  describe(`server path: ${server.name}`, () => {
+    for (const client of CLIENT_PATHS) {
+      test(`${server.name} x ${client.name}: echo (text, 64 KiB binary, empty), server-order subprotocol, close 1000`, { skip: server.skip }, async () => {
+        const calls: string[] = [];
+        const running = await server.start(pathOptions(calls));
+        try {
+          const result = await client.exchange(running.url, MESSAGES);
+          assert.deepEqual(result.received, MESSAGES);
+          assert.equal(result.protocol, "b", "the server's order wins");
+          assert.equal(result.extensions, server.compresses ? "permessage-deflate" : "", "compression where the path has ours");
+          assert.equal(result.closeCode, 1000);
+          await withTimeout((async () => {
+            while (!calls.some((c) => c.startsWith("close"))) await new Promise((r) => setTimeout(r, 10));
+          })(), WAIT_MS, "the close callback");
+          assert.deepEqual(calls, ["open b", "close 1000 done"]);
+        } finally {
+          await running.stop();
+        }
+      });
+    }
+
+    test(`${server.name}: the upgrade hook's refusal reaches the client as an error naming the status`, { skip: server.skip }, async () => {
+      const running = await server.start(pathOptions([]));
+      try {
+        await assert.rejects(connectNode(running.url + "?deny=1"), /answered 403/);
+      } finally {
+        await running.stop();
+      }
+    });
+  });
+}
