@@ -88,3 +88,30 @@ export const VALID_CLOSE_CODES: readonly number[] = [
 export const INVALID_CLOSE_CODES: readonly number[] = [
   0, 1, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
 ];
+
+/**
+ * Ways to feed a vector: every split for small vectors (splits()); for large ones, splitting at every
+ * offset is quadratic, so: whole, split at every offset within the first 20 bytes (header and payload
+ * start) and the last 4, in 1000-byte chunks, and byte by byte up to 70000 bytes.
+ */
+export function feeds(bytes: Uint8Array): { name: string; chunks: Uint8Array[] }[] {
+  if (bytes.length <= 2048) return splits(bytes);
+  const out: { name: string; chunks: Uint8Array[] }[] = [{ name: "whole", chunks: [bytes.slice()] }];
+  const offsets = [
+    ...Array.from({ length: 20 }, (_, i) => i + 1),
+    ...[4, 3, 2, 1].map((i) => bytes.length - i),
+  ];
+  for (const at of offsets) {
+    out.push({ name: `split at ${at}`, chunks: [bytes.slice(0, at), bytes.slice(at)] });
+  }
+  const pieces: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += 1000) pieces.push(bytes.slice(i, i + 1000));
+  out.push({ name: "1000-byte chunks", chunks: pieces });
+  if (bytes.length <= 70000) {
+    out.push({
+      name: "byte by byte",
+      chunks: Array.from(bytes, (b) => Uint8Array.of(b)),
+    });
+  }
+  return out;
+}

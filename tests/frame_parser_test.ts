@@ -3,38 +3,11 @@ import assert from "node:assert/strict";
 import type { Frame } from "../lib/frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "../lib/frame_parser.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, masked, pseudoRandomBytes, rawFrame, splits } from "./_vectors.ts";
+import { concatBytes, feeds, hex, masked, pseudoRandomBytes, rawFrame } from "./_vectors.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const CLIENT: FrameParserOptions = { role: "client" };
 const SERVER: FrameParserOptions = { role: "server" };
-
-/**
- * Ways to feed a vector: every split for small vectors (splits()); for large ones, splitting at every
- * offset is quadratic, so: whole, split at every offset within the first 20 bytes (header and payload
- * start) and the last 4, in 1000-byte chunks, and byte by byte up to 70000 bytes.
- */
-function feeds(bytes: Uint8Array): { name: string; chunks: Uint8Array[] }[] {
-  if (bytes.length <= 2048) return splits(bytes);
-  const out: { name: string; chunks: Uint8Array[] }[] = [{ name: "whole", chunks: [bytes.slice()] }];
-  const offsets = [
-    ...Array.from({ length: 20 }, (_, i) => i + 1),
-    ...[4, 3, 2, 1].map((i) => bytes.length - i),
-  ];
-  for (const at of offsets) {
-    out.push({ name: `split at ${at}`, chunks: [bytes.slice(0, at), bytes.slice(at)] });
-  }
-  const pieces: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += 1000) pieces.push(bytes.slice(i, i + 1000));
-  out.push({ name: "1000-byte chunks", chunks: pieces });
-  if (bytes.length <= 70000) {
-    out.push({
-      name: "byte by byte",
-      chunks: Array.from(bytes, (b) => Uint8Array.of(b)),
-    });
-  }
-  return out;
-}
 
 /** Pushes the chunks one at a time, reading every frame available after each; frames go to `into`. */
 function parseInto(parser: FrameParser, chunks: Uint8Array[], into: Frame[]): void {

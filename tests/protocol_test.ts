@@ -11,7 +11,7 @@ import {
   type ProtocolOptions,
 } from "../lib/protocol.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, INVALID_CLOSE_CODES, masked, pseudoRandomBytes, rawFrame, splits, toHex, VALID_CLOSE_CODES } from "./_vectors.ts";
+import { concatBytes, feeds, hex, INVALID_CLOSE_CODES, masked, pseudoRandomBytes, rawFrame, splits, toHex, VALID_CLOSE_CODES } from "./_vectors.ts";
 
 type Role = "server" | "client";
 const ROLES: Role[] = ["client", "server"];
@@ -28,33 +28,6 @@ function fromPeer(role: Role, frameHex: string | Uint8Array): Uint8Array {
 /** Several frames (unmasked, as hex or bytes) from the peer, in one byte array. */
 function peerFrames(role: Role, ...frames: (string | Uint8Array)[]): Uint8Array {
   return concatBytes(frames.map((f) => fromPeer(role, f)));
-}
-
-/**
- * Ways to feed a vector: every split for small vectors (splits()); for large ones, splitting at every
- * offset is quadratic, so: whole, split at every offset in the first 20 bytes and the last 4, in 1000-byte
- * chunks, and byte by byte up to 70000 bytes.
- */
-function feeds(bytes: Uint8Array): { name: string; chunks: Uint8Array[] }[] {
-  if (bytes.length <= 2048) return splits(bytes);
-  const out: { name: string; chunks: Uint8Array[] }[] = [{ name: "whole", chunks: [bytes.slice()] }];
-  const offsets = [
-    ...Array.from({ length: 20 }, (_, i) => i + 1),
-    ...[4, 3, 2, 1].map((i) => bytes.length - i),
-  ];
-  for (const at of offsets) {
-    out.push({ name: `split at ${at}`, chunks: [bytes.slice(0, at), bytes.slice(at)] });
-  }
-  const pieces: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += 1000) pieces.push(bytes.slice(i, i + 1000));
-  out.push({ name: "1000-byte chunks", chunks: pieces });
-  if (bytes.length <= 70000) {
-    out.push({
-      name: "byte by byte",
-      chunks: Array.from(bytes, (b) => Uint8Array.of(b)),
-    });
-  }
-  return out;
 }
 
 /**

@@ -29,3 +29,18 @@ def report(received):
 def compression_arg():
     """--no-compression turns permessage-deflate off; otherwise the library's default offer/answer."""
     return None if "--no-compression" in sys.argv[1:] else "deflate"
+
+
+async def echo_loop(ws):
+    """The peer's part of the exchange on an open connection: echo each message and record its digest,
+    answer REPORT_REQUEST with the report, close with 1000 PEER_REASON on CLOSE_REQUEST."""
+    received = []
+    async for message in ws:
+        if message == CLOSE_REQUEST:
+            await ws.close(1000, PEER_REASON)
+            break
+        if message == REPORT_REQUEST:
+            await ws.send(report(received))
+            continue
+        received.append(digest(message))
+        await ws.send(message)

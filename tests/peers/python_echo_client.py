@@ -12,7 +12,7 @@ import sys
 
 import websockets
 
-from _protocol import CLOSE_REQUEST, PEER_REASON, REPORT_REQUEST, compression_arg, digest, emit, report
+from _protocol import compression_arg, echo_loop, emit
 
 
 async def main(url):
@@ -20,16 +20,7 @@ async def main(url):
         url, compression=compression_arg(), max_size=None, open_timeout=10, close_timeout=10
     ) as ws:
         emit("open", extensions=ws.response_headers.get("Sec-WebSocket-Extensions"))
-        received = []
-        async for message in ws:
-            if message == CLOSE_REQUEST:
-                await ws.close(1000, PEER_REASON)
-                break
-            if message == REPORT_REQUEST:
-                await ws.send(report(received))
-                continue
-            received.append(digest(message))
-            await ws.send(message)
+        await echo_loop(ws)
         emit("closed", code=ws.close_code, reason=ws.close_reason)
 
 

@@ -10,22 +10,13 @@ import asyncio
 
 import websockets
 
-from _protocol import CLOSE_REQUEST, PEER_REASON, REPORT_REQUEST, compression_arg, digest, emit, report
+from _protocol import compression_arg, echo_loop, emit
 
 
 async def handler(ws, *_):
     emit("open", extensions=ws.response_headers.get("Sec-WebSocket-Extensions"))
-    received = []
     try:
-        async for message in ws:
-            if message == CLOSE_REQUEST:
-                await ws.close(1000, PEER_REASON)
-                break
-            if message == REPORT_REQUEST:
-                await ws.send(report(received))
-                continue
-            received.append(digest(message))
-            await ws.send(message)
+        await echo_loop(ws)
     except websockets.ConnectionClosed:
         pass
     emit("closed", code=ws.close_code, reason=ws.close_reason)
