@@ -9,6 +9,15 @@ import { CloseCode } from "./close_code.ts";
 import { Protocol, type ProtocolOptions, type SendOptions } from "./protocol.ts";
 import { ReadyState } from "./ready_state.ts";
 
+/**
+ * Frames produced in one turn (the replies to one read, a burst of sends) are written together: runs of
+ * small frames are copied into one buffer of at most this many bytes, so a read that carried ten messages
+ * costs one socket write for the ten echoes, not ten. Larger frames are written as they are.
+ */
+const MERGE_LIMIT = 64 * 1024;
+/** Frames at least this large are never copied to be merged. */
+const MERGE_FRAME_LIMIT = 16 * 1024;
+
 /** A byte stream pair: whatever a runtime's socket gives, or any custom transport. */
 export interface Transport {
   /** Bytes from the peer. */
@@ -85,6 +94,10 @@ export class Connection {
   #errorReported = false;
   #streaming: Promise<void> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
+  #outbox: Uint8Array[] = []; // frames taken from the protocol, not yet handed to the writer
+  #outboxBytes = 0;
+  #scheduledWrite: Promise<void> | undefined; // the microtask that writes the outbox
+  #readyAfterWrite: Promise<void> | undefined; // writer.ready once that write is queued
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
@@ -133,6 +146,7 @@ export class Connection {
 
   /** Resolves when everything handed to the transport so far has been written (or the write failed). */
   get drained(): Promise<void> {
+    this.#writeOutbox();
     return this.#lastWrite;
   }
 
@@ -159,7 +173,7 @@ export class Connection {
     if (this.#streaming !== undefined) return this.#streaming.then(() => this.send(data, options));
     this.#protocol.send(data, options);
     this.#flush();
-    return this.#writer.ready;
+    return this.#ready();
   }
 
   /**
@@ -195,7 +209,7 @@ export class Connection {
           this.#protocol.sendFragment(held, false, started ? undefined : options);
           started = true;
           this.#flush();
-          await this.#writer.ready;
+          await this.#ready();
         }
         held = value;
       }
@@ -207,7 +221,7 @@ export class Connection {
     }
     this.#protocol.sendFragment(held ?? new Uint8Array(0), true, started ? undefined : options);
     this.#flush();
-    await this.#writer.ready;
+    await this.#ready();
   }
 
   /**
@@ -220,7 +234,7 @@ export class Connection {
   sendFragment(data: string | Uint8Array, fin: boolean): Promise<void> {
     this.#protocol.sendFragment(data, fin);
     this.#flush();
-    return this.#writer.ready;
+    return this.#ready();
   }
 
   /**
@@ -315,6 +329,7 @@ export class Connection {
         protocol.feed(value);
         this.#dispatch();
         if (!this.#afterProtocolStep()) break;
+        this.#writeOutbox();
         // Backpressure: while the peer does not read our replies (pongs, echoes), stop reading its input.
         const writer = this.#writer;
         if (writer.desiredSize !== null && writer.desiredSize <= 0) await writer.ready;
@@ -403,25 +418,71 @@ export class Connection {
     return true;
   }
 
+  /**
+   * Takes what the protocol produced into the outbox; it is written at the end of the current turn (a
+   * microtask), or at once when it is large: replies to one read and bursts of sends share a write.
+   */
   #flush(): void {
     const chunks = this.#protocol.takeOutgoing();
     if (chunks.length === 0 || this.#transportClosing) return;
-    const writer = this.#writer;
     for (const chunk of chunks) {
-      const size = chunk.length;
-      this.#bufferedAmount += size;
-      this.#lastWrite = writer.write(chunk).then(
-        () => {
-          this.#bufferedAmount -= size;
-        },
-        (error) => {
-          this.#bufferedAmount -= size;
-          this.#transportError ??= asError(error);
-          this.#protocol.receiveEof();
-          this.#closeTransport().then(() => this.#finish());
-        },
-      );
+      this.#outbox.push(chunk);
+      this.#outboxBytes += chunk.length;
+      this.#bufferedAmount += chunk.length;
     }
+    if (this.#outboxBytes >= MERGE_LIMIT) {
+      this.#writeOutbox();
+    } else if (this.#scheduledWrite === undefined) {
+      this.#scheduledWrite = Promise.resolve().then(() => this.#writeOutbox());
+    }
+  }
+
+  /** `writer.ready` as it will be once the outbox is written: what `send()` returns (backpressure). */
+  #ready(): Promise<void> {
+    if (this.#scheduledWrite === undefined) return this.#writer.ready;
+    return this.#readyAfterWrite ??= this.#scheduledWrite.then(() => this.#writer.ready);
+  }
+
+  /** Hands the outbox to the writer, merging runs of small frames into one buffer each. */
+  #writeOutbox(): void {
+    this.#scheduledWrite = undefined;
+    this.#readyAfterWrite = undefined;
+    const chunks = this.#outbox;
+    if (chunks.length === 0) return;
+    this.#outbox = [];
+    if (this.#transportClosing) {
+      this.#bufferedAmount -= this.#outboxBytes;
+      this.#outboxBytes = 0;
+      return;
+    }
+    this.#outboxBytes = 0;
+    for (let i = 0; i < chunks.length;) {
+      let end = i + 1;
+      let bytes = chunks[i].length;
+      if (bytes < MERGE_FRAME_LIMIT) {
+        while (end < chunks.length && chunks[end].length < MERGE_FRAME_LIMIT && bytes + chunks[end].length <= MERGE_LIMIT) {
+          bytes += chunks[end].length;
+          end++;
+        }
+      }
+      this.#write(end === i + 1 ? chunks[i] : concat(chunks, i, end, bytes));
+      i = end;
+    }
+  }
+
+  #write(chunk: Uint8Array): void {
+    const size = chunk.length;
+    this.#lastWrite = this.#writer.write(chunk).then(
+      () => {
+        this.#bufferedAmount -= size;
+      },
+      (error) => {
+        this.#bufferedAmount -= size;
+        this.#transportError ??= asError(error);
+        this.#protocol.receiveEof();
+        this.#closeTransport().then(() => this.#finish());
+      },
+    );
   }
 
   #startTimer(): void {
@@ -440,6 +501,7 @@ export class Connection {
   }
 
   async #closeTransportOnce(): Promise<void> {
+    this.#writeOutbox(); // the close frame may still be in it
     this.#transportClosing = true;
     this.resumeReading();
     const graceful = this.#writer.close().catch(() => {});
@@ -474,6 +536,9 @@ export class Connection {
 
   #abortTransport(): void {
     this.#transportClosing = true;
+    this.#bufferedAmount -= this.#outboxBytes;
+    this.#outbox = [];
+    this.#outboxBytes = 0;
     this.#writer.abort().catch(() => {});
     this.#reader.cancel().catch(() => {});
   }
@@ -532,6 +597,16 @@ export class Connection {
       // An error handler that throws has nowhere further to report to.
     }
   }
+}
+
+function concat(chunks: Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
+  const merged = new Uint8Array(bytes);
+  let offset = 0;
+  for (let i = start; i < end; i++) {
+    merged.set(chunks[i], offset);
+    offset += chunks[i].length;
+  }
+  return merged;
 }
 
 function asError(error: unknown): Error {
