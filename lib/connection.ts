@@ -572,6 +572,7 @@ export class Connection {
     if (this.#finished) return;
     this.#finished = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    this.#protocol.releaseExtensions();
     this.resumeReading(); // a paused read loop wakes, sees the end and exits
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -23,6 +23,13 @@ export interface Compressor {
   reset(): void;
   /** Releases the codec's memory; the next call allocates it again. */
   release(): void;
+  /**
+   * Between messages: keeps only the last bytes of the sliding window (at most `2^windowBits`, fewer when
+   * less has been compressed) and releases the rest of the state. The next call rebuilds the state from
+   * those bytes (a preset dictionary), so later messages may still refer to earlier ones: the window the
+   * peer keeps (context takeover, §7.2.1) stays valid. Costs a rebuild of the hash chains on wake.
+   */
+  hibernate?(): void;
 }
 
 /** Decompresses messages for one direction of one connection. */
@@ -43,6 +50,11 @@ export interface Decompressor {
   reset(): void;
   /** Releases the codec's memory; the next call allocates it again. */
   release(): void;
+  /**
+   * Between messages: keeps only the window's bytes (at most `2^windowBits`) and releases the rest; the
+   * next call restores the window from them, so the peer's next message may still refer to earlier ones.
+   */
+  hibernate?(): void;
 }
 
 /** Settings for a compressor. */

@@ -37,4 +37,6 @@ export interface Extension {
    * @returns The frame to put on the wire.
    */
   encode(frame: Frame, options?: EncodeOptions): Frame;
+  /** Releases what the extension holds: the connection has ended. */
+  release?(): void;
 }

@@ -17,11 +17,13 @@ import {
   zlibDeflateEnd,
   zlibDeflateInit2,
   zlibDeflateReset,
+  zlibDeflateSetDictionary,
   zlibInflate,
   zlibInflateEnd,
   zlibInflateInit2,
   zlibInflateReset,
   zlibInflateResetKeep,
+  zlibInflateSetDictionary,
   ZStream,
 } from "pako";
 import { CloseCode } from "./close_code.ts";
@@ -39,9 +41,50 @@ const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 // holds none.
 let scratch = new Uint8Array(CHUNK);
 
+/** The fields of pako's deflate state that hold the window (zlib's `deflate_state`). */
+interface DeflateWindow {
+  window: Uint8Array;
+  w_size: number;
+  strstart: number;
+  lookahead: number;
+}
+
+/**
+ * zlib's pending buffer (`pending_buf`: output not yet copied out, and the current block's symbols). After
+ * a sync flush it is empty, so between calls it holds nothing: all compressors share one per size.
+ */
+interface DeflatePending {
+  pending_buf: Uint8Array | null;
+  pending_buf_size: number;
+  pending: number;
+}
+const sharedPending = new Map<number, Uint8Array>();
+
+/** The fields of pako's inflate state that hold the window (zlib's `inflate_state`): a ring buffer. */
+interface InflateWindow {
+  window: Uint8Array | null;
+  wsize: number;
+  whave: number;
+  wnext: number;
+}
+
+/**
+ * Deflate states given up by hibernating compressors, reset and ready for reuse, per setting: waking a
+ * compressor then costs a preset dictionary, not ~256 KiB of fresh typed arrays. Bounded.
+ */
+const POOL_LIMIT = 8;
+/**
+ * A hibernating compressor keeps at most this much of its history: rebuilding the hash chains costs time
+ * in proportion (~4 ns a byte), and a message after a pause rarely gains from references farther back. (A
+ * decompressor must keep its whole window: the peer may refer to any of it.)
+ */
+const COMPRESSOR_DICTIONARY_LIMIT = 8 * 1024;
+const deflatePool = new Map<string, ZStream[]>();
+
 class PakoCompressor implements Compressor {
   readonly #options: CompressorOptions;
   #stream: ZStream | undefined;
+  #dictionary: Uint8Array | undefined; // the window kept by hibernate()
 
   constructor(options: CompressorOptions) {
     this.#options = options;
@@ -49,6 +92,10 @@ class PakoCompressor implements Compressor {
 
   compress(data: Uint8Array, end: boolean): Uint8Array {
     const stream = this.#stream ?? this.#init();
+    const state = stream.state as unknown as DeflatePending;
+    let pending = sharedPending.get(state.pending_buf_size);
+    if (pending === undefined) sharedPending.set(state.pending_buf_size, pending = new Uint8Array(state.pending_buf_size));
+    state.pending_buf = pending;
     stream.input = data;
     stream.next_in = 0;
     stream.avail_in = data.length;
@@ -68,6 +115,9 @@ class PakoCompressor implements Compressor {
       out = bigger;
     }
     if (out !== scratch && out.length <= MAX_SCRATCH) scratch = out;
+    // Sync-flushed: nothing pending, the buffer goes back to being shared.
+    if (state.pending !== 0) throw new Error("Cannot compress: zlib kept output pending after a sync flush");
+    state.pending_buf = null;
     stream.input = EMPTY;
     stream.output = EMPTY as Uint8Array<ArrayBuffer>;
     // zlib emits nothing for a flush with no input right after a flush (Z_BUF_ERROR): what was sent already
@@ -79,21 +129,52 @@ class PakoCompressor implements Compressor {
 
   reset(): void {
     if (this.#stream !== undefined) zlibDeflateReset(this.#stream);
+    this.#dictionary = undefined;
   }
 
   release(): void {
     if (this.#stream !== undefined) zlibDeflateEnd(this.#stream);
     this.#stream = undefined;
+    this.#dictionary = undefined;
+  }
+
+  hibernate(): void {
+    const stream = this.#stream;
+    if (stream === undefined) return;
+    const state = stream.state as unknown as DeflateWindow;
+    // After a sync flush all input is processed (no lookahead): the history ends at strstart.
+    if (state.lookahead !== 0) throw new Error("Cannot hibernate a compressor in the middle of its input");
+    const length = Math.min(state.strstart, state.w_size, COMPRESSOR_DICTIONARY_LIMIT);
+    this.#dictionary = length === 0 ? undefined : state.window.slice(state.strstart - length, state.strstart);
+    this.#stream = undefined;
+    const pool = deflatePool.get(this.#poolKey());
+    if (pool !== undefined && pool.length < POOL_LIMIT && zlibDeflateReset(stream) === Z_OK) pool.push(stream);
+    else if (pool === undefined && zlibDeflateReset(stream) === Z_OK) deflatePool.set(this.#poolKey(), [stream]);
+    else zlibDeflateEnd(stream);
+  }
+
+  #poolKey(): string {
+    const { windowBits, level, memLevel } = this.#options;
+    return `${windowBits}/${level}/${memLevel}`;
   }
 
   #init(): ZStream {
-    const { level, memLevel } = this.#options;
-    // zlib cannot make a raw stream with an 8-bit window. At 9 bits it never references farther back than
-    // 512 - 262 (MIN_LOOKAHEAD) = 250 bytes, which an 8-bit (256-byte) window holds: valid for 8.
-    const windowBits = Math.max(this.#options.windowBits, 9);
-    const stream = new ZStream();
-    const status = zlibDeflateInit2(stream, level, Z_DEFLATED, -windowBits, memLevel, Z_DEFAULT_STRATEGY);
-    if (status !== Z_OK) throw new Error(`Cannot create compressor: zlib status ${status}`);
+    let stream = deflatePool.get(this.#poolKey())?.pop();
+    if (stream === undefined) {
+      const { level, memLevel } = this.#options;
+      // zlib cannot make a raw stream with an 8-bit window. At 9 bits it never references farther back than
+      // 512 - 262 (MIN_LOOKAHEAD) = 250 bytes, which an 8-bit (256-byte) window holds: valid for 8.
+      const windowBits = Math.max(this.#options.windowBits, 9);
+      stream = new ZStream();
+      const status = zlibDeflateInit2(stream, level, Z_DEFLATED, -windowBits, memLevel, Z_DEFAULT_STRATEGY);
+      if (status !== Z_OK) throw new Error(`Cannot create compressor: zlib status ${status}`);
+    }
+    if (this.#dictionary !== undefined) {
+      const restored = zlibDeflateSetDictionary(stream, this.#dictionary);
+      if (restored !== Z_OK) throw new Error(`Cannot restore compressor window: zlib status ${restored}`);
+      this.#dictionary = undefined;
+    }
+    (stream.state as unknown as DeflatePending).pending_buf = null; // compress() lends it the shared one
     this.#stream = stream;
     return stream;
   }
@@ -102,6 +183,7 @@ class PakoCompressor implements Compressor {
 class PakoDecompressor implements Decompressor {
   readonly #windowBits: number;
   #stream: ZStream | undefined;
+  #dictionary: Uint8Array | undefined; // the window kept by hibernate()
   #ended = false; // a BFINAL block ended and no byte of the message has come since
 
   constructor(windowBits: number) {
@@ -195,11 +277,32 @@ class PakoDecompressor implements Decompressor {
   release(): void {
     if (this.#stream !== undefined) zlibInflateEnd(this.#stream);
     this.#stream = undefined;
+    this.#dictionary = undefined;
+    this.#ended = false;
+  }
+
+  hibernate(): void {
+    const stream = this.#stream;
+    if (stream === undefined) return;
+    const { window, wsize, whave, wnext } = stream.state as unknown as InflateWindow;
+    if (window === null || whave === 0) {
+      this.#dictionary = undefined;
+    } else if (whave < wsize) {
+      this.#dictionary = window.slice(0, whave); // not yet wrapped: the oldest byte is at 0
+    } else {
+      const dictionary = new Uint8Array(wsize); // wrapped: the oldest byte is at wnext
+      dictionary.set(window.subarray(wnext, wsize));
+      dictionary.set(window.subarray(0, wnext), wsize - wnext);
+      this.#dictionary = dictionary;
+    }
+    zlibInflateEnd(stream);
+    this.#stream = undefined;
     this.#ended = false;
   }
 
   #reset(): void {
     if (this.#stream !== undefined) zlibInflateReset(this.#stream);
+    this.#dictionary = undefined;
     this.#ended = false;
   }
 
@@ -207,6 +310,11 @@ class PakoDecompressor implements Decompressor {
     const stream = new ZStream();
     const status = zlibInflateInit2(stream, -this.#windowBits);
     if (status !== Z_OK) throw new Error(`Cannot create decompressor: zlib status ${status}`);
+    if (this.#dictionary !== undefined) {
+      const restored = zlibInflateSetDictionary(stream, this.#dictionary);
+      if (restored !== Z_OK) throw new Error(`Cannot restore decompressor window: zlib status ${restored}`);
+      this.#dictionary = undefined;
+    }
     this.#stream = stream;
     return stream;
   }

@@ -11,6 +11,7 @@ import { type DeflateParameters, PERMESSAGE_DEFLATE } from "./deflate_negotiatio
 import type { EncodeOptions, Extension } from "./extension.ts";
 import type { Frame } from "./frame.ts";
 import { Opcode } from "./opcode.ts";
+import { type Hibernating, type IdleReleaser, idleReleaser } from "./idle_release.ts";
 import { pakoCodec } from "./pako_codec.ts";
 import { ProtocolError } from "./protocol_error.ts";
 
@@ -27,7 +28,19 @@ export interface PerMessageDeflateOptions {
   threshold?: number;
   /** The codec. @default pako */
   codec?: DeflateCodec;
+  /**
+   * With context takeover, a connection whose codecs have been unused for this many milliseconds keeps
+   * only their windows (at most `2^windowBits` bytes each way, fewer when less was sent) and releases the
+   * rest (~256 KiB to compress at 15 bits and memLevel 8, ~40 KiB to inflate); the next message rebuilds
+   * the state from the window, so compression keeps referring to earlier messages. `Infinity` keeps the
+   * state for the connection's life, as `ws` does.
+   * @default {DEFAULT_RELEASE_AFTER_IDLE}
+   */
+  releaseAfterIdle?: number;
 }
+
+/** Milliseconds of no messages after which a connection's codec state shrinks to its windows. */
+export const DEFAULT_RELEASE_AFTER_IDLE = 1000;
 
 // With no context takeover, a message compressed or inflated in one call leaves no state behind: one codec
 // per setting serves every connection, so such connections hold no codec memory at all. Keyed by codec first,
@@ -53,7 +66,7 @@ const sharedDecompressors = new WeakMap<DeflateCodec, Map<string, Decompressor>>
  * assert(frame.rsv1 && frame.payload.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
  * ```
  */
-export class PerMessageDeflate implements Extension {
+export class PerMessageDeflate implements Extension, Hibernating {
   /** The extension token. */
   readonly name = PERMESSAGE_DEFLATE;
   /** RSV1: "Per-Message Compressed" (RFC 7692 §6). */
@@ -73,6 +86,7 @@ export class PerMessageDeflate implements Extension {
   #decompressor: Decompressor | undefined;
   #inflating = false; // the message being received is compressed
   #deflating = false; // the message being sent (fragment by fragment) is compressed
+  readonly #releaser: IdleReleaser | undefined;
 
   /**
    * @param role Which end this is: it picks which parameters apply to sending and which to receiving.
@@ -85,6 +99,9 @@ export class PerMessageDeflate implements Extension {
     this.#level = checkInteger("level", options.level ?? 6, 0, 9);
     this.#memLevel = checkInteger("memLevel", options.memLevel ?? 8, 1, 9);
     this.#threshold = checkInteger("threshold", options.threshold ?? 32, 0, Number.MAX_SAFE_INTEGER);
+    const idle = options.releaseAfterIdle ?? DEFAULT_RELEASE_AFTER_IDLE;
+    if (!(idle >= 0)) throw new RangeError(`Cannot configure ${PERMESSAGE_DEFLATE}: releaseAfterIdle ${idle} is not a number of milliseconds`);
+    this.#releaser = idle === Infinity ? undefined : idleReleaser(idle);
     // §7: "client_" parameters configure the client's compressor and the server's decompressor;
     // "server_" parameters the server's compressor and the client's decompressor.
     const server = role === "server";
@@ -133,6 +150,8 @@ export class PerMessageDeflate implements Extension {
       if (this.#receiveNoContext) {
         decompressor.release();
         this.#decompressor = undefined;
+      } else {
+        this.#releaser?.touch(this);
       }
     }
     return { ...frame, rsv1: false, payload };
@@ -174,12 +193,28 @@ export class PerMessageDeflate implements Extension {
     return { ...frame, rsv1: true, payload: compressed };
   }
 
-  /** Releases this connection's codec memory (both directions). Safe only between messages. */
+  /**
+   * Releases this connection's codec memory (both directions), windows included: for a connection that
+   * has ended. (Between messages, {@linkcode PerMessageDeflate.hibernate} keeps the windows.)
+   */
   release(): void {
+    this.#releaser?.forget(this);
     this.#compressor?.release();
     this.#compressor = undefined;
     this.#decompressor?.release();
     this.#decompressor = undefined;
+  }
+
+  /**
+   * Shrinks the codecs to their windows (see `releaseAfterIdle`); called by the idle releaser.
+   *
+   * @returns `false` while a fragmented message is being sent or received (it is tried again later).
+   */
+  hibernate(): boolean {
+    if (this.#inflating || this.#deflating) return false;
+    this.#compressor?.hibernate?.();
+    this.#decompressor?.hibernate?.();
+    return true;
   }
 
   #ownCompressor(): Compressor {
@@ -196,6 +231,8 @@ export class PerMessageDeflate implements Extension {
     if (this.#sendNoContext) {
       this.#compressor?.release();
       this.#compressor = undefined;
+    } else {
+      this.#releaser?.touch(this);
     }
   }
 }

@@ -214,6 +214,15 @@ export class Protocol {
     this.#eofReceived = true;
     this.#discarding = true;
     this.#state = ReadyState.Closed;
+    this.releaseExtensions();
+  }
+
+  /**
+   * Releases what the negotiated extensions hold (permessage-deflate's codec memory). For a connection that
+   * has ended; {@linkcode Protocol.receiveEof} does it too.
+   */
+  releaseExtensions(): void {
+    for (const extension of this.#extensions) extension.release?.();
   }
 
   /** @returns The events since the last call, in order. */

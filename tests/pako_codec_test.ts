@@ -416,3 +416,87 @@ describe("8-bit windows", () => {
     assertProtocolError(() => inflateAll(compressor(10), 8), 1007, /invalid distance too far back/, "10 bits into 8");
   });
 });
+
+describe("hibernate(): idle codecs keep only their window", () => {
+  const hibernate = (codec: Compressor | Decompressor) => {
+    assert.ok(codec.hibernate !== undefined, "pakoCodec implements hibernate()");
+    codec.hibernate();
+  };
+  // Similar messages of mixed sizes, so each references earlier ones, some farther back than 32 KiB.
+  const sizes = [0, 1, 50, 200, 2048, 40 * 1024, 300, 17, 5000, 70 * 1024, 120, 64];
+  const data = sizes.map((size, i) => variedText(size, i % 3));
+
+  for (const windowBits of [8, 9, 12, 15]) {
+    test(`a compressor hibernated between any messages still makes a stream node:zlib inflates (windowBits ${windowBits})`, () => {
+      for (let every = 1; every <= 3; every++) {
+        const c = compressor(windowBits);
+        const payloads = data.map((message, i) => {
+          const payload = c.compress(message, true);
+          if (i % every === 0) hibernate(c);
+          return payload;
+        });
+        // One inflater over the whole stream, with a 64-byte output chunk: every distance is checked
+        // against the negotiated window, so a reference the peer could not follow fails here.
+        const stream = concatBytes(payloads.flatMap((p) => [p, TAIL]));
+        equalBytes(zlibInflate(stream.subarray(0, stream.length - 4), windowBits, 64), concatBytes(data), `every ${every}`);
+      }
+    });
+  }
+
+  test("a hibernated compressor still refers to earlier messages (context kept, not reset)", () => {
+    const hello = text("Hello");
+    const c = compressor();
+    c.compress(hello, true);
+    hibernate(c);
+    // RFC 7692 §7.2.3.2: the second "Hello" with context is f2 00 11 00 00 (a back reference), not the
+    // 7 bytes of a fresh one.
+    assert.equal(toHex(c.compress(hello, true)), "f2 00 11 00 00");
+  });
+
+  test("hibernate() on a compressor that compressed nothing, twice, or after reset() is harmless", () => {
+    const c = compressor();
+    hibernate(c);
+    hibernate(c);
+    assert.equal(toHex(c.compress(text("Hello"), true)), "f2 48 cd c9 c9 07 00");
+    c.reset();
+    hibernate(c);
+    assert.equal(toHex(c.compress(text("Hello"), true)), "f2 48 cd c9 c9 07 00", "reset forgets the window");
+  });
+
+  for (const windowBits of [9, 12, 15]) {
+    test(`a decompressor hibernated between any messages inflates node:zlib's shared-window stream (windowBits ${windowBits})`, async () => {
+      const compressed = await (async () => {
+        const deflate = zlib.createDeflateRaw({ windowBits });
+        const chunks: Uint8Array[] = [];
+        deflate.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+        const out: Uint8Array[] = [];
+        for (const message of data) {
+          deflate.write(message);
+          await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+          out.push(concatBytes(chunks));
+          chunks.length = 0;
+        }
+        deflate.close();
+        return out;
+      })();
+      for (let every = 1; every <= 3; every++) {
+        const d = pakoCodec.createDecompressor(windowBits);
+        for (const [i, payload] of compressed.entries()) {
+          equalBytes(d.decompress(payload.subarray(0, payload.length - 4), true, NO_LIMIT), data[i], `every ${every}, message ${i}`);
+          if (i % every === 0) hibernate(d);
+        }
+      }
+    });
+  }
+
+  test("a decompressor hibernated after a wrapped window (more than 2^windowBits inflated) restores it in order", () => {
+    // 9-bit window: 512 bytes; messages that reference exactly the bytes around the ring's seam.
+    const c = compressor(9);
+    const d = pakoCodec.createDecompressor(9);
+    for (let i = 0; i < 40; i++) {
+      const message = variedText(100 + (i * 37) % 700, i % 2);
+      equalBytes(d.decompress(c.compress(message, true), true, NO_LIMIT), message, `message ${i}`);
+      hibernate(d);
+    }
+  });
+});

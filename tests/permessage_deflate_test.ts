@@ -405,3 +405,94 @@ describe("codec option", () => {
     }
   });
 });
+
+describe("releaseAfterIdle: codec state shrinks to the windows when a connection goes quiet", () => {
+  /** pakoCodec, counting hibernate() and release() calls per direction. */
+  function countingCodec() {
+    const calls = { compressorHibernate: 0, decompressorHibernate: 0, compressorRelease: 0, decompressorRelease: 0 };
+    const codec: DeflateCodec = {
+      name: "counting pako",
+      createCompressor(options) {
+        const inner = pakoCodec.createCompressor(options);
+        return {
+          compress: (data, end) => inner.compress(data, end),
+          reset: () => inner.reset(),
+          release: () => (calls.compressorRelease++, inner.release()),
+          hibernate: () => (calls.compressorHibernate++, inner.hibernate?.()),
+        };
+      },
+      createDecompressor(windowBits) {
+        const inner = pakoCodec.createDecompressor(windowBits);
+        return {
+          decompress: (data, end, max) => inner.decompress(data, end, max),
+          reset: () => inner.reset(),
+          release: () => (calls.decompressorRelease++, inner.release()),
+          hibernate: () => (calls.decompressorHibernate++, inner.hibernate?.()),
+        };
+      },
+    };
+    return { codec, calls };
+  }
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  test("after the idle period both codecs hibernate, and the next messages still refer to earlier ones", async () => {
+    const { codec, calls } = countingCodec();
+    const server = new PerMessageDeflate("server", agreed(), { threshold: 0, releaseAfterIdle: 30, codec });
+    const client = new PerMessageDeflate("client", agreed(), { threshold: 0, releaseAfterIdle: 30, codec });
+    const sendAndReceive = (s: string) => {
+      const sent = server.encode(textFrame(s));
+      return { wire: toHex(sent.payload), received: decoder.decode(client.decode(sent, NO_LIMIT).payload) };
+    };
+    assert.deepEqual(sendAndReceive("Hello"), { wire: "f2 48 cd c9 c9 07 00", received: "Hello" });
+    await sleep(90);
+    assert.equal(calls.compressorHibernate, 1, "the server's compressor hibernated");
+    assert.equal(calls.decompressorHibernate, 1, "the client's decompressor hibernated");
+    // §7.2.3.2: with context takeover the second "Hello" is a back reference: the window survived.
+    assert.deepEqual(sendAndReceive("Hello"), { wire: "f2 00 11 00 00", received: "Hello" });
+    for (let i = 0; i < 50; i++) {
+      const message = chat(i);
+      assert.equal(sendAndReceive(message).received, message);
+      if (i % 10 === 0) await sleep(50);
+    }
+    assert.ok(calls.compressorHibernate >= 4, `${calls.compressorHibernate} hibernations`);
+    server.release();
+    client.release();
+  });
+
+  test("a message being sent or received in fragments is not cut short by hibernation", async () => {
+    const { codec, calls } = countingCodec();
+    const server = new PerMessageDeflate("server", agreed(), { threshold: 0, releaseAfterIdle: 20, codec });
+    const client = new PerMessageDeflate("client", agreed(), { threshold: 0, releaseAfterIdle: 20, codec });
+    // A first whole message arms the timer; then a fragmented one spans several idle periods.
+    client.decode(server.encode(textFrame(chat(1))), NO_LIMIT);
+    const parts = [chat(2), chat(3), chat(4)];
+    const received: Uint8Array[] = [];
+    for (const [i, part] of parts.entries()) {
+      const last = i === parts.length - 1;
+      const sent = server.encode(frame(i === 0 ? Opcode.Text : Opcode.Continuation, text(part), last));
+      received.push(client.decode(sent, NO_LIMIT).payload);
+      await sleep(60);
+    }
+    assert.equal(decoder.decode(concatBytes(received)), parts.join(""));
+    assert.ok(calls.compressorHibernate >= 1, "hibernated after the message ended");
+    server.release();
+    client.release();
+  });
+
+  test("Infinity keeps the state (no hibernation); release() frees both codecs", async () => {
+    const { codec, calls } = countingCodec();
+    const server = new PerMessageDeflate("server", agreed(), { threshold: 0, releaseAfterIdle: Infinity, codec });
+    server.decode(new PerMessageDeflate("client", agreed(), { threshold: 0 }).encode(textFrame("Hello")), NO_LIMIT);
+    server.encode(textFrame("Hello"));
+    await sleep(30);
+    assert.equal(calls.compressorHibernate + calls.decompressorHibernate, 0);
+    server.release();
+    assert.deepEqual([calls.compressorRelease, calls.decompressorRelease], [1, 1]);
+  });
+
+  test("releaseAfterIdle must be a non-negative number of milliseconds", () => {
+    for (const bad of [-1, NaN]) {
+      assert.throws(() => new PerMessageDeflate("server", agreed(), { releaseAfterIdle: bad }), RangeError);
+    }
+  });
+});
