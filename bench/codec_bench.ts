@@ -7,6 +7,8 @@
  *
  * Codecs:
  * - pako (ours): lib/pako_codec.ts, the codec the library ships, through its own interface.
+ * - nodeZlibCodec (ours, opt-in): lib/adapters/node_zlib_codec.ts, native deflate for messages of 4 KiB and
+ *   more (no reference to earlier messages on Deno and Bun), pako below; pako inflates.
  * - node:zlib: async raw deflate streams, `flush(Z_SYNC_FLUSH)` per message (the only way node:zlib keeps a
  *   window across messages); its `*Sync` one-shot functions for the no-context-takeover rows.
  * - fflate: one-shot `deflateSync`/`inflateSync` (no context takeover only: its sync flush is broken,
@@ -19,6 +21,8 @@
 import * as fflate from "fflate";
 import * as zlib from "node:zlib";
 import { pakoCodec } from "../lib/pako_codec.ts";
+import { nodeZlibCodec } from "../lib/adapters/node_zlib_codec.ts";
+import type { DeflateCodec } from "../lib/deflate_codec.ts";
 
 const runtime = "Deno" in globalThis
   ? `Deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
@@ -102,16 +106,16 @@ async function throughput(bytesPerRound: number, round: () => void | Promise<voi
 
 const total = (messages: Uint8Array[]) => messages.reduce((n, m) => n + m.length, 0);
 
-async function pakoRow(messages: Uint8Array[], takeover: boolean): Promise<Result> {
+async function pakoRow(messages: Uint8Array[], takeover: boolean, codec: DeflateCodec = pakoCodec): Promise<Result> {
   const options = { windowBits: 15, level: 6, memLevel: 8 };
-  const compressor = pakoCodec.createCompressor(options);
+  const compressor = codec.createCompressor(options);
   const compressed = messages.map((m) => {
     const out = compressor.compress(m, true);
     if (!takeover) compressor.reset();
     return out;
   });
   const compressMBps = await throughput(total(messages), () => {
-    const c = pakoCodec.createCompressor(options);
+    const c = codec.createCompressor(options);
     for (const m of messages) {
       c.compress(m, true);
       if (!takeover) c.reset();
@@ -234,6 +238,7 @@ for (const payload of payloads) {
   const rows: [string, string, Promise<Result> | (() => Promise<Result>)][] = [
     ["pako (ours)", "yes", () => pakoRow(payload.messages, true)],
     ["node:zlib stream", "yes", () => zlibRow(payload.messages, true)],
+    ["nodeZlibCodec (ours, opt-in)", "below 4 KiB", () => pakoRow(payload.messages, true, nodeZlibCodec)],
     ["pako (ours)", "no", () => pakoRow(payload.messages, false)],
     ["node:zlib *Sync", "no", () => zlibRow(payload.messages, false)],
     ["fflate", "no", () => fflateRow(payload.messages)],

@@ -81,11 +81,13 @@ const POOL_LIMIT = 8;
 const COMPRESSOR_DICTIONARY_LIMIT = 8 * 1024;
 const deflatePool = new Map<string, ZStream[]>();
 
-class PakoCompressor implements Compressor {
+/** pako's compressor; {@linkcode pakoCodec} makes them. */
+export class PakoCompressor implements Compressor {
   readonly #options: CompressorOptions;
   #stream: ZStream | undefined;
   #dictionary: Uint8Array | undefined; // the window kept by hibernate()
 
+  /** @param options Window, level and memory settings. */
   constructor(options: CompressorOptions) {
     this.#options = options;
   }
@@ -139,18 +141,57 @@ class PakoCompressor implements Compressor {
   }
 
   hibernate(): void {
-    const stream = this.#stream;
-    if (stream === undefined) return;
+    if (this.#stream === undefined) return;
+    const window = this.#giveUpState(COMPRESSOR_DICTIONARY_LIMIT);
+    this.#dictionary = window.length === 0 ? undefined : window;
+  }
+
+  /**
+   * For a codec that compresses some messages by other means: returns the history the next message may
+   * refer to (at most `2^windowBits` bytes) and gives up the state; {@linkcode PakoCompressor.setWindow}
+   * hands the history back.
+   *
+   * @returns The window's bytes, oldest first (the caller owns them).
+   */
+  takeWindow(): Uint8Array {
+    if (this.#stream === undefined) {
+      const dictionary = this.#dictionary ?? EMPTY;
+      this.#dictionary = undefined;
+      return dictionary;
+    }
+    return this.#giveUpState(Infinity);
+  }
+
+  /**
+   * Sets the history the next message may refer to (messages compressed by other means); its last bytes
+   * become a preset dictionary, as after {@linkcode PakoCompressor.hibernate}.
+   *
+   * @param history The bytes sent so far, oldest first (only the last few KiB are used).
+   */
+  setWindow(history: Uint8Array): void {
+    if (this.#stream !== undefined) this.#giveUpState(0);
+    const keep = Math.min(history.length, COMPRESSOR_DICTIONARY_LIMIT);
+    this.#dictionary = keep === 0 ? undefined : history.slice(history.length - keep);
+  }
+
+  /** Copies out the last (at most `limit`) bytes of history and returns the state to the pool. */
+  #giveUpState(limit: number): Uint8Array {
+    const stream = this.#stream!;
     const state = stream.state as unknown as DeflateWindow;
     // After a sync flush all input is processed (no lookahead): the history ends at strstart.
     if (state.lookahead !== 0) throw new Error("Cannot hibernate a compressor in the middle of its input");
-    const length = Math.min(state.strstart, state.w_size, COMPRESSOR_DICTIONARY_LIMIT);
-    this.#dictionary = length === 0 ? undefined : state.window.slice(state.strstart - length, state.strstart);
+    const length = Math.min(state.strstart, state.w_size, limit);
+    const window = length === 0 ? EMPTY : state.window.slice(state.strstart - length, state.strstart);
     this.#stream = undefined;
-    const pool = deflatePool.get(this.#poolKey());
-    if (pool !== undefined && pool.length < POOL_LIMIT && zlibDeflateReset(stream) === Z_OK) pool.push(stream);
-    else if (pool === undefined && zlibDeflateReset(stream) === Z_OK) deflatePool.set(this.#poolKey(), [stream]);
-    else zlibDeflateEnd(stream);
+    const key = this.#poolKey();
+    const pool = deflatePool.get(key);
+    if ((pool === undefined || pool.length < POOL_LIMIT) && zlibDeflateReset(stream) === Z_OK) {
+      if (pool === undefined) deflatePool.set(key, [stream]);
+      else pool.push(stream);
+    } else {
+      zlibDeflateEnd(stream);
+    }
+    return window;
   }
 
   #poolKey(): string {
