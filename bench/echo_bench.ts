@@ -12,8 +12,9 @@
  */
 
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import net from "node:net";
 import process from "node:process";
+import { bun, cpuMicros, SERVERS, startServer } from "./echo/servers.ts";
 
 function arg(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -27,53 +28,7 @@ const seconds = Number(arg("seconds", "2"));
 const repeats = Number(arg("repeats", "3"));
 const kinds = list(arg("kinds", "text"));
 const compressions = list(arg("compression", "off,on"));
-const deno = Deno.execPath();
-const bun = "node_modules/.bin/bun";
-
-interface ServerSpec {
-  name: string;
-  /** The command for a compression setting, or undefined when the server cannot compress. */
-  command(deflate: boolean): [string, string[]] | undefined;
-}
-
-const d = (deflate: boolean) => (deflate ? "1" : "0");
-const SERVERS: ServerSpec[] = [
-  { name: "ours: listenDeno (Deno)", command: (on) => [deno, ["run", "-A", "bench/echo/ours_deno_listen.ts", "0", d(on)]] },
-  {
-    name: "ours: node:http on Deno",
-    command: (on) => [deno, ["run", "-A", "cli.ts", "serve", "--port", "0", ...(on ? [] : ["--no-deflate"])]],
-  },
-  { name: "ours: node:http on Bun", command: (on) => [bun, ["cli.ts", "serve", "--port", "0", ...(on ? [] : ["--no-deflate"])]] },
-  { name: "ws on Node", command: (on) => ["node", ["bench/echo/ws_server.mjs", "0", d(on)]] },
-  { name: "Bun.serve (native)", command: (on) => [bun, ["bench/echo/bun_native.ts", "0", d(on)]] },
-  { name: "Deno.serve (native)", command: (on) => (on ? undefined : [deno, ["run", "-A", "bench/echo/deno_native.ts", "0"]]) },
-];
 const selected = list(arg("servers", SERVERS.map((s) => s.name).join(",")));
-
-/** Server CPU time (user + system) in microseconds, from /proc (clock ticks of 10 ms on Linux). */
-function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
-}
-
-async function startServer(command: string, args: string[]): Promise<{ url: string; pid: number; stop(): void }> {
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "inherit"] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`${command} ${args.join(" ")} printed no URL: ${out}`)), 15_000);
-    child.stdout!.on("data", (chunk) => {
-      out += chunk;
-      const match = /ws:\/\/[^\s/]+:\d+\//.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[0]);
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`${command} exited with ${code}`)));
-  });
-  return { url, pid: child.pid!, stop: () => child.kill() };
-}
 
 interface Sample {
   messagesPerSecond: number;
@@ -83,11 +38,29 @@ interface Sample {
   extensions: string;
 }
 
-function runClient(url: string, size: number, connections: number, compress: boolean, kind: string): Promise<
-  { messages: number; seconds: number; p50us: number; p99us: number; extensions: string }
-> {
+interface ClientResult {
+  messages: number;
+  seconds: number;
+  p50us: number;
+  p99us: number;
+  extensions: string;
+}
+
+function runClient(url: string, size: number, connections: number, compress: boolean, kind: string): Promise<ClientResult> {
   // A bounded number in flight: 100 on one connection, 4 each on many; fewer for 1 MiB messages.
   const window = Math.min(connections === 1 ? 100 : 4, size >= 1 << 20 ? 4 : Infinity);
+  return runClientArgs(url, size, connections, window, seconds, compress, kind);
+}
+
+function runClientArgs(
+  url: string,
+  size: number,
+  connections: number,
+  window: number,
+  seconds: number,
+  compress: boolean,
+  kind: string,
+): Promise<ClientResult> {
   const args = ["bench/echo/load_client.ts", url, String(size), String(connections), String(window), String(seconds), compress ? "1" : "0", kind];
   return new Promise((resolve, reject) => {
     const child = spawn(bun, args, { stdio: ["ignore", "pipe", "inherit"] });
@@ -96,7 +69,7 @@ function runClient(url: string, size: number, connections: number, compress: boo
     const timer = setTimeout(() => {
       child.kill();
       reject(new Error("the load client did not finish"));
-    }, (seconds + 30) * 1000);
+    }, (Math.abs(seconds) + 60) * 1000);
     child.on("exit", () => {
       clearTimeout(timer);
       try {
@@ -108,13 +81,63 @@ function runClient(url: string, size: number, connections: number, compress: boo
   });
 }
 
+/**
+ * Bytes on the wire per payload byte, server to client: a fixed number of echoes through a counting TCP
+ * proxy (the HTTP head not counted; frame headers and the close frame are).
+ */
+async function wireRatio(url: string, size: number, compress: boolean, kind: string): Promise<number> {
+  const target = new URL(url);
+  let fromServer = 0;
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port), target.hostname);
+    let headSeen = false, head = "";
+    upstream.on("data", (chunk: Uint8Array) => {
+      if (headSeen) {
+        fromServer += chunk.length;
+      } else {
+        head += new TextDecoder("latin1").decode(chunk);
+        const end = head.indexOf("\r\n\r\n");
+        if (end !== -1) {
+          headSeen = true;
+          fromServer += head.length - (end + 4);
+        }
+      }
+      client.write(chunk);
+    });
+    client.on("data", (chunk: Uint8Array) => upstream.write(chunk));
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+    upstream.on("error", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const port = (proxy.address() as net.AddressInfo).port;
+  const count = size >= 1 << 20 ? 8 : size >= 16384 ? 64 : 400;
+  try {
+    const result = await runClientArgs(`ws://127.0.0.1:${port}/`, size, 1, Math.min(count, 16), -count, compress, kind);
+    if (result.messages !== count) throw new Error(`${result.messages} of ${count} echoes through the proxy`);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the close frame
+    return fromServer / (count * size);
+  } finally {
+    proxy.close();
+  }
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const spread = (values: number[]) => {
   const m = median(values);
   return m === 0 ? 0 : (Math.max(...values) - Math.min(...values)) / m;
 };
 
-const rows: { server: string; compression: string; kind: string; size: number; connections: number; samples: Sample[] }[] = [];
+const rows: {
+  server: string;
+  compression: string;
+  kind: string;
+  size: number;
+  connections: number;
+  samples: Sample[];
+  wire: number;
+}[] = [];
 for (const compression of compressions) {
   const on = compression === "on";
   for (const spec of SERVERS.filter((s) => selected.includes(s.name))) {
@@ -124,6 +147,10 @@ for (const compression of compressions) {
     try {
       for (const kind of kinds) {
         for (const size of sizes) {
+          const wire = await wireRatio(server.url, size, on, kind).catch((error) => {
+            console.error(`${spec.name}: wire bytes not measured: ${error.message}`);
+            return NaN;
+          });
           for (const connections of connectionCounts) {
             const samples: Sample[] = [];
             for (let r = 0; r < repeats; r++) {
@@ -138,7 +165,7 @@ for (const compression of compressions) {
                 extensions: result.extensions,
               });
             }
-            rows.push({ server: spec.name, compression, kind, size, connections, samples });
+            rows.push({ server: spec.name, compression, kind, size, connections, samples, wire });
             console.error(`${spec.name} ${compression} ${kind} ${size} B x${connections}: ${median(samples.map((s) => s.messagesPerSecond)).toFixed(0)} msgs/s`);
           }
         }
@@ -158,16 +185,50 @@ console.log("");
 console.log(`Command: deno run -A bench/echo_bench.ts ${process.argv.slice(2).join(" ")}`.trim());
 console.log(`Each cell: median of ${repeats} runs of ${seconds} s; spread = (max - min) / median of msgs/s.`);
 console.log("");
-console.log("| server | compression | payload | size | conns | msgs/s | MB/s | spread | server CPU us/msg | p50 us | p99 us | vs ws | extensions |");
-console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+const key = (r: (typeof rows)[number]) => `${r.compression}/${r.kind}/${r.size}/${r.connections}`;
+const wsOf = (r: (typeof rows)[number]) => rows.find((w) => w.server === "ws on Node" && key(w) === key(r));
+const rateOf = (r: (typeof rows)[number]) => median(r.samples.map((s) => s.messagesPerSecond));
+const cpuOf = (r: (typeof rows)[number]) => median(r.samples.map((s) => s.cpuMicrosPerMessage));
+const ratio = (value: number, base: number | undefined) =>
+  base === undefined || Number.isNaN(base) || Number.isNaN(value) ? "-" : `${(value / base).toFixed(2)}x`;
+const order = (r: (typeof rows)[number]) => [compressions.indexOf(r.compression), kinds.indexOf(r.kind), sizes.indexOf(r.size), connectionCounts.indexOf(r.connections)];
+rows.sort((a, b) => {
+  const [x, y] = [order(a), order(b)];
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return 0;
+});
+
+console.log("## Ratio of msgs/s to ws (same run)");
+console.log("");
+const columns = [...new Set(rows.map((r) => `${r.kind} ${r.size} B x${r.connections}`))];
+console.log(`| server | compression | ${columns.join(" | ")} |`);
+console.log(`|---|---|${columns.map(() => "---").join("|")}|`);
+for (const compression of compressions) {
+  for (const name of SERVERS.map((s) => s.name).filter((n) => selected.includes(n))) {
+    const mine = rows.filter((r) => r.server === name && r.compression === compression);
+    if (mine.length === 0) continue;
+    const cells = columns.map((c) => {
+      const r = mine.find((m) => `${m.kind} ${m.size} B x${m.connections}` === c);
+      return r === undefined ? "-" : ratio(rateOf(r), wsOf(r) && rateOf(wsOf(r)!));
+    });
+    console.log(`| ${name} | ${compression} | ${cells.join(" | ")} |`);
+  }
+}
+console.log("");
+console.log("## All figures");
+console.log("");
+console.log(
+  "| server | compression | payload | size | conns | msgs/s | vs ws | MB/s | spread | server CPU us/msg | CPU vs ws | p50 us | p99 us | wire B per payload B | extensions |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 for (const row of rows) {
-  const rate = median(row.samples.map((s) => s.messagesPerSecond));
-  const ws = rows.find((r) => r.server === "ws on Node" && r.compression === row.compression && r.kind === row.kind && r.size === row.size && r.connections === row.connections);
-  const wsRate = ws === undefined ? NaN : median(ws.samples.map((s) => s.messagesPerSecond));
+  const ws = wsOf(row);
+  const rate = rateOf(row);
   console.log(
     `| ${row.server} | ${row.compression} | ${row.kind} | ${row.size} | ${row.connections} | ${rate.toFixed(0)} | ` +
-      `${(rate * row.size / 1e6).toFixed(1)} | ${(spread(row.samples.map((s) => s.messagesPerSecond)) * 100).toFixed(0)}% | ` +
-      `${median(row.samples.map((s) => s.cpuMicrosPerMessage)).toFixed(1)} | ${median(row.samples.map((s) => s.p50us))} | ` +
-      `${median(row.samples.map((s) => s.p99us))} | ${Number.isNaN(wsRate) ? "-" : (rate / wsRate).toFixed(2) + "x"} | ${row.samples[0].extensions || "-"} |`,
+      `${ratio(rate, ws && rateOf(ws))} | ${(rate * row.size / 1e6).toFixed(1)} | ` +
+      `${(spread(row.samples.map((s) => s.messagesPerSecond)) * 100).toFixed(0)}% | ${cpuOf(row).toFixed(1)} | ` +
+      `${ratio(cpuOf(row), ws && cpuOf(ws))} | ${median(row.samples.map((s) => s.p50us))} | ` +
+      `${median(row.samples.map((s) => s.p99us))} | ${row.wire.toFixed(3)} | ${row.samples[0].extensions || "-"} |`,
   );
 }

@@ -1,4 +1,5 @@
-// Bun.serve's own WebSocket: echo server for bench/echo_bench.ts. Args: PORT DEFLATE(0|1). Prints its URL.
+// Bun.serve's own WebSocket: echo server for bench/echo_bench.ts. Args: PORT DEFLATE(0|1|dedicated). Prints its
+// URL. 1: perMessageDeflate true (Bun's shared compressor); dedicated: a compressor per connection.
 import process from "node:process";
 
 interface BunWebSocket {
@@ -10,17 +11,18 @@ const Bun = (globalThis as unknown as {
       port: number;
       hostname: string;
       fetch(request: Request, server: { upgrade(request: Request): boolean }): Response | undefined;
-      websocket: { perMessageDeflate: boolean; message(ws: BunWebSocket, message: string | Uint8Array): void };
+      websocket: { perMessageDeflate: boolean | { compress: string; decompress: string }; message(ws: BunWebSocket, message: string | Uint8Array): void };
     }): { port: number };
   };
 }).Bun;
 const [port, deflate] = process.argv.slice(2);
-const compress = deflate === "1";
+const compress = deflate === "1" || deflate === "dedicated";
+const perMessageDeflate = deflate === "dedicated" ? { compress: "dedicated", decompress: "dedicated" } : compress;
 const server = Bun.serve({
   port: Number(port),
   hostname: "127.0.0.1",
   fetch: (request, server) => server.upgrade(request) ? undefined : new Response("upgrade only", { status: 426 }),
   // Bun compresses only messages sent with send(msg, true).
-  websocket: { perMessageDeflate: compress, message: (ws, message) => void ws.send(message, compress) },
+  websocket: { perMessageDeflate, message: (ws, message) => void ws.send(message, compress) },
 });
 console.log(`ws://127.0.0.1:${server.port}/`);

@@ -5,6 +5,9 @@
  *
  *   bun bench/echo/load_client.ts URL SIZE CONNECTIONS WINDOW SECONDS COMPRESS(0|1) KIND(text|binary)
  *
+ * A negative SECONDS (-N) sends exactly N messages on each connection instead, waits for every echo and
+ * prints the same line (for counting bytes on the wire).
+ *
  * @module
  */
 
@@ -13,6 +16,7 @@ import process from "node:process";
 const [url, sizeArg, connectionsArg, windowArg, secondsArg, compressArg, kind] = process.argv.slice(2);
 const size = Number(sizeArg), connections = Number(connectionsArg), window = Number(windowArg);
 const seconds = Number(secondsArg), compress = compressArg === "1";
+const perConnection = seconds < 0 ? -seconds : Infinity; // a fixed count instead of a duration
 
 /** JSON-like text of `size` bytes, or half-compressible bytes. */
 function payload(): string | Uint8Array<ArrayBuffer> {
@@ -41,6 +45,12 @@ await Promise.all(Array.from({ length: connections }, () =>
     const ws = new WebSocket(url, { perMessageDeflate: compress } as unknown as string[]);
     ws.binaryType = "arraybuffer";
     const sentAt: number[] = [];
+    let sent = 0, received = 0;
+    const send = () => {
+      sent++;
+      sentAt.push(performance.now());
+      ws.send(message);
+    };
     ws.onopen = () => {
       extensions = ws.extensions;
       sockets.push(ws);
@@ -49,24 +59,26 @@ await Promise.all(Array.from({ length: connections }, () =>
     ws.onerror = () => reject(new Error(`cannot connect to ${url}`));
     ws.onmessage = () => {
       echoed++;
+      received++;
       const at = sentAt.shift();
       if (at !== undefined && samples.length < 200_000) samples.push(performance.now() - at);
-      if (running) {
-        sentAt.push(performance.now());
-        ws.send(message);
-      }
+      if (running && sent < perConnection) send();
+      if (received === perConnection) done();
     };
     (ws as unknown as { start: () => void }).start = () => {
-      for (let i = 0; i < window; i++) {
-        sentAt.push(performance.now());
-        ws.send(message);
-      }
+      for (let i = 0; i < Math.min(window, perConnection); i++) send();
     };
   })
 ));
+let finished = 0, allDone!: () => void;
+const everyEcho = new Promise<void>((resolve) => allDone = resolve);
+function done(): void {
+  if (++finished === connections) allDone();
+}
 const started = performance.now();
 for (const ws of sockets) (ws as unknown as { start: () => void }).start();
-await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+if (perConnection === Infinity) await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+else await Promise.race([everyEcho, new Promise((resolve) => setTimeout(resolve, 60_000))]);
 running = false;
 const elapsed = (performance.now() - started) / 1000;
 const count = echoed;

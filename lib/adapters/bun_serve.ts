@@ -2,9 +2,11 @@
  * The server callbacks plugged into `Bun.serve`. Bun gives no raw socket, so the WebSocket here is Bun's
  * own: the opening request is checked and the subprotocol chosen by this library (the same rules and
  * `upgrade` hook as everywhere), then Bun's native WebSocket carries the messages. What that means for
- * compression: only Bun's permessage-deflate (`perMessageDeflate`), which always answers with both
- * `no_context_takeover` parameters and has known RFC 7692 bugs (`shared/reference/measured.md`). For this
- * library's permessage-deflate on Bun, use `serve()` (node:http) instead.
+ * compression: only Bun's permessage-deflate (`perMessageDeflate`): `true` is Bun's shared compressor,
+ * which answers with both `no_context_takeover` parameters; `{ compress: "dedicated", decompress:
+ * "dedicated" }` gives each connection its own window (context takeover), native and fast (see the README's
+ * echo table), at ~220 KiB per connection from the open. Bun's has known RFC 7692 bugs
+ * (`shared/reference/measured.md`). For this library's permessage-deflate on Bun, use `serve()` (node:http).
  *
  * @module
  */
@@ -39,7 +41,13 @@ export interface BunServeOptions<T = unknown> extends Omit<ServerHandshakeOption
   /** Answers requests that are not WebSocket upgrades. @default a 426 response */
   fetch?: (request: Request, server: BunServerLike) => Response | Promise<Response>;
   /** Bun's own permessage-deflate (see the module doc for what it does). @default {false} */
-  perMessageDeflate?: boolean;
+  perMessageDeflate?: boolean | BunPerMessageDeflate;
+}
+
+/** Bun's compressor choices (`"shared"`, `"dedicated"`, `"disable"`, or a window size like `"32KB"`). */
+export interface BunPerMessageDeflate {
+  compress?: boolean | string;
+  decompress?: boolean | string;
 }
 
 interface SocketData<T> {
@@ -55,7 +63,7 @@ export interface BunServeHandlers {
   fetch(request: Request, server: BunServerLike): Promise<Response | undefined>;
   /** Bun's websocket handler object. */
   websocket: {
-    perMessageDeflate: boolean;
+    perMessageDeflate: boolean | BunPerMessageDeflate;
     open(ws: BunWebSocketLike): void;
     message(ws: BunWebSocketLike, message: string | Uint8Array): void;
     drain(ws: BunWebSocketLike): void;
@@ -76,7 +84,8 @@ export interface BunServeHandlers {
  */
 export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHandlers {
   const { websocket, upgrade, fetch, perMessageDeflate = false, ...rules } = options;
-  const compress = perMessageDeflate;
+  const compress = perMessageDeflate !== false &&
+    !(typeof perMessageDeflate === "object" && (perMessageDeflate.compress === false || perMessageDeflate.compress === "disable"));
   return {
     async fetch(request, server) {
       if (request.headers.get("upgrade") === null) {
