@@ -71,7 +71,7 @@ interface Session {
   close(): Promise<WorkerReport["close"]>;
 }
 
-/** The transport: a TCP (or, for `wss:`, TLS) socket from workerd. */
+/** The transport: a TCP socket from workerd (TLS for `wss:`, which the tests do not cover). */
 function openSocket(url: URL): Socket {
   const secure = url.protocol === "wss:";
   return connect(
