@@ -34,6 +34,22 @@ type BinaryType = "blob" | "arraybuffer";
 const encoder = new TextEncoder();
 
 /**
+ * Whether this runtime's `EventTarget` itself calls an `on<type>` property of the target when it
+ * dispatches, before the listeners (workerd does; browsers, Deno, Bun and Node do not). Our `on*`
+ * handlers are listeners already: there they must be hidden from that lookup, or each would run twice.
+ */
+const RUNTIME_CALLS_ON_PROPERTIES: boolean = (() => {
+  let called = false;
+  class Probe extends EventTarget {
+    get onprobe(): () => void {
+      return () => called = true;
+    }
+  }
+  new Probe().dispatchEvent(new Event("probe"));
+  return called;
+})();
+
+/**
  * The WHATWG `WebSocket` interface: `readyState`, `binaryType`, `bufferedAmount`, `protocol`,
  * `extensions`, `url`, the `on*` handlers and `addEventListener`, `send` and `close` with the standard's
  * exceptions, and `CloseEvent` with `code`, `reason` and `wasClean`.
@@ -75,6 +91,7 @@ export class WebSocket extends EventTarget {
   #abortConnecting = false;
   #sendQueue: Promise<void> | undefined; // set while a Blob is being read: later sends wait for it
   readonly #handlers = new Map<string, { handler: Handler; listener: (event: Event) => void }>();
+  #hiddenHandler: string | undefined; // the on<type> the runtime's own lookup must not see (see #fire)
 
   /**
    * @param url A `ws:`, `wss:`, `http:` or `https:` URL.
@@ -134,28 +151,28 @@ export class WebSocket extends EventTarget {
 
   /** Called when the connection opens. */
   get onopen(): Handler {
-    return this.#handlers.get("open")?.handler ?? null;
+    return this.#handler("open");
   }
   set onopen(handler: Handler) {
     this.#setHandler("open", handler);
   }
   /** Called with each message. */
   get onmessage(): Handler {
-    return this.#handlers.get("message")?.handler ?? null;
+    return this.#handler("message");
   }
   set onmessage(handler: Handler) {
     this.#setHandler("message", handler);
   }
   /** Called when the connection failed, before `close`. */
   get onerror(): Handler {
-    return this.#handlers.get("error")?.handler ?? null;
+    return this.#handler("error");
   }
   set onerror(handler: Handler) {
     this.#setHandler("error", handler);
   }
   /** Called when the connection is closed. */
   get onclose(): Handler {
-    return this.#handlers.get("close")?.handler ?? null;
+    return this.#handler("close");
   }
   set onclose(handler: Handler) {
     this.#setHandler("close", handler);
@@ -241,7 +258,7 @@ export class WebSocket extends EventTarget {
     this.#readyState = ReadyState.Open;
     this.#protocol = client.protocol;
     this.#extensions = client.extensions;
-    this.dispatchEvent(new Event("open"));
+    this.#fire(new Event("open"));
   }
 
   #message(data: string | Uint8Array): void {
@@ -255,14 +272,14 @@ export class WebSocket extends EventTarget {
         ? data.buffer
         : data.slice().buffer;
     }
-    this.dispatchEvent(new MessageEvent("message", { data: eventData, origin: this.#url.origin }));
+    this.#fire(new MessageEvent("message", { data: eventData, origin: this.#url.origin }));
   }
 
   #closed(code: number, reason: string, wasClean: boolean, failed: boolean): void {
     if (this.#readyState === ReadyState.Closed) return;
     this.#readyState = ReadyState.Closed;
-    if (failed) this.dispatchEvent(new Event("error"));
-    this.dispatchEvent(new CloseEvent("close", { code, reason, wasClean }));
+    if (failed) this.#fire(new Event("error"));
+    this.#fire(new CloseEvent("close", { code, reason, wasClean }));
   }
 
   #enqueue(size: number, data: string | Uint8Array | Promise<Uint8Array>): void {
@@ -290,6 +307,28 @@ export class WebSocket extends EventTarget {
     connection.drained.then(() => {
       this.#bufferedAmount -= size;
     });
+  }
+
+  /**
+   * Dispatches an event: to the listeners, among them the `on<type>` handler, each once. Where the runtime
+   * also looks the `on<type>` property up (once, before calling anything), that one lookup reads `null`;
+   * the handler then still runs as the listener it is, in its place and with the socket as `this`.
+   */
+  #fire(event: Event): void {
+    this.#hiddenHandler = RUNTIME_CALLS_ON_PROPERTIES ? event.type : undefined;
+    try {
+      this.dispatchEvent(event);
+    } finally {
+      this.#hiddenHandler = undefined;
+    }
+  }
+
+  #handler(type: string): Handler {
+    if (this.#hiddenHandler === type) {
+      this.#hiddenHandler = undefined;
+      return null;
+    }
+    return this.#handlers.get(type)?.handler ?? null;
   }
 
   #setHandler(type: string, handler: Handler): void {

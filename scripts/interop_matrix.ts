@@ -10,7 +10,7 @@
  */
 
 const RUNTIMES = ["deno", "bun"] as const;
-const PEERS = ["Chromium", "ws", "python-websockets", "Bun", "Deno"];
+const PEERS = ["Chromium", "ws", "python-websockets", "Bun", "Deno", "workerd client (cloudflare:sockets)"];
 const DIRECTIONS = ["our server ← peer client", "our client → peer server"];
 
 interface Row {

@@ -42,12 +42,15 @@ export const RUNTIME: string = "Bun" in globalThis ? "bun" : "Deno" in globalThi
 export const OUR_SERVER = "our server ← peer client";
 /** Our client, the peer the server. */
 export const OUR_CLIENT = "our client → peer server";
-/** Which end is ours. */
-export type Direction = typeof OUR_SERVER | typeof OUR_CLIENT;
+/**
+ * Which end is ours. Where the peer is the runtime our client runs in (workerd), the direction names the
+ * server instead: "our client → ws server".
+ */
+export type Direction = typeof OUR_SERVER | typeof OUR_CLIENT | `our client → ${string} server`;
 
 /** One line of `.test-results/interop-<runtime>.jsonl`. */
 export interface MatrixRow {
-  /** The peer: "Chromium", "ws", "python-websockets", "Bun", "Deno". */
+  /** The peer: "Chromium", "ws", "python-websockets", "Bun", "Deno", "workerd client (cloudflare:sockets)". */
   peer: string;
   /** Which end is ours. */
   direction: Direction;
@@ -153,7 +156,11 @@ export interface InteropCase {
  * @param fn The test body.
  */
 export function interopTest(c: InteropCase, fn: () => Promise<void>): void {
-  const ends = c.direction === OUR_SERVER ? `our server ← ${c.peer} client` : `our client → ${c.peer} server`;
+  const ends = c.direction === OUR_SERVER
+    ? `our server ← ${c.peer} client`
+    : c.direction === OUR_CLIENT
+    ? `our client → ${c.peer} server`
+    : `${c.peer}: ${c.direction}`;
   const name = `${ends}, compression ${c.compression}: ${c.proves}`;
   const row = { peer: c.peer, direction: c.direction, compression: c.compression, test: name };
   const availability = c.availability ?? { available: true };

@@ -1,6 +1,7 @@
 /**
  * The README's examples are run: each ```ts block that starts a server is extracted, run by the runtime
- * under test on a free port, and talked to with our client.
+ * under test on a free port, and talked to with our client. The Worker example (the block that imports
+ * `cloudflare:sockets`) is not for Deno or Bun: tests/interop_edge_test.ts runs it in workerd.
  */
 
 import { test } from "node:test";

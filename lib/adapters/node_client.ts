@@ -1,11 +1,15 @@
 /**
  * A WebSocket client over `node:net` / `node:tls`, which Deno, Bun and Node all provide.
  *
+ * Both modules are imported when a connection is opened, not when this file loads: the `WebSocket` and
+ * `WebSocketStream` classes fall back to this adapter, so a bundle of them contains it even when every
+ * connection passes its own `transport`, and a runtime without `node:` modules (workerd without
+ * `nodejs_compat`) refuses to load a bundle that imports them at the top.
+ *
  * @module
  */
 
-import { connect as connectTcp } from "node:net";
-import { connect as connectTls, type ConnectionOptions as TlsOptions } from "node:tls";
+import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { parseWebSocketUrl } from "../client_handshake.ts";
 import { type ClientConnection, type ConnectOptions, connectTransport } from "../connect_transport.ts";
 import { socketToTransport } from "./node_socket.ts";
@@ -37,9 +41,10 @@ export async function connectNode(url: string | URL, options: NodeConnectOptions
   const secure = target.protocol === "wss:";
   const host = target.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = Number(target.port || (secure ? 443 : 80));
+  const servername = /^[\d.]+$|:/.test(host) ? undefined : host;
   const socket = secure
-    ? connectTls({ host, port, servername: /^[\d.]+$|:/.test(host) ? undefined : host, ...options.tls })
-    : connectTcp({ host, port });
+    ? (await import("node:tls")).connect({ host, port, servername, ...options.tls })
+    : (await import("node:net")).connect({ host, port });
   socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(new Error(`Cannot connect to ${target.href}: ${error.message}`));

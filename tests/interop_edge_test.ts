@@ -1,0 +1,497 @@
+/**
+ * Our client on an edge runtime: workerd (Cloudflare's open-source Workers runtime, the npm package this
+ * project pins) runs examples/cloudflare_worker.ts, bundled at test time with `deno bundle`. Its `node:`
+ * modules are switched off (`no_nodejs_compat`, `no_nodejs_compat_v2`), so the bundle must load and run
+ * without them, and its network reaches loopback addresses only.
+ *
+ * For each client API (connectTransport's Connection; WebSocketStream and WebSocket with the `transport`
+ * option) and each server (ours, from `serve()`; `ws` from npm), the test fetches the Worker's URL; the
+ * Worker connects over `connect()` from `cloudflare:sockets` through a tapping proxy, offers
+ * permessage-deflate, sends text and binary messages of 0 B to 1 MiB, reads the echoes, asks for the
+ * server's report and closes with 1000, then answers with a JSON report. Checked: the digests of what the
+ * Worker sent, of what came back and of what the server received (as the server reports it and as the test
+ * recorded it in-process), all against the test's own; permessage-deflate negotiated and used both ways on
+ * the wire (RSV1 on every message of 1000 bytes or more, compressible text smaller than its payload); and
+ * the close: 1000 with the Worker's reason, 1000 back, the server closing TCP first.
+ *
+ * Also run there: the README's Worker example. The matrix rows have the peer "workerd client
+ * (cloudflare:sockets)" and the server in the direction; deno and bun only host the servers and the proxy.
+ */
+
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import type { Readable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { WebSocketServer } from "ws";
+import { serve } from "../lib/adapters/serve.ts";
+import {
+  assertWire,
+  type Availability,
+  BASE_SIZES,
+  canonicalExtensions,
+  digest,
+  interopTest,
+  type MessageDigest,
+  messageSet,
+  OUR_REASON,
+  REPORT_REQUEST,
+  REQUIRE_PEERS,
+  startTapProxy,
+  STEP_MS,
+  webSocketSession,
+  withTimeout,
+} from "./_interop.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const WORKERD = join(ROOT, "node_modules/.bin/workerd");
+const DENO = join(ROOT, "node_modules/.bin/deno");
+const PEER = "workerd client (cloudflare:sockets)";
+const SIZES = [...BASE_SIZES, 1024 * 1024];
+const messages = messageSet(SIZES);
+const proves =
+  "text and binary of 0 B..1 MiB intact both ways, permessage-deflate negotiated and used on the wire, close 1000";
+const OUR_OFFER = "permessage-deflate; client_max_window_bits";
+const MAX_MESSAGE = 16 * 1024 * 1024;
+/** Bound for bundling (the first `deno bundle` on a machine fetches esbuild from the npm registry). */
+const BUNDLE_MS = 120_000;
+/** Bound for a whole test: bundling and starting workerd may fall to the first one. */
+const TEST_MS = BUNDLE_MS + 60_000;
+
+// ---------------------------------------------------------------------------------------------------------
+// workerd
+
+/**
+ * workerd from npm (a devDependency, so required under REQUIRE_PEERS=1), and Deno to bundle for it.
+ *
+ * @returns Whether both run here, and workerd's version.
+ */
+function probeWorkerd(): Availability & { version: string } {
+  for (const [binary, name] of [[WORKERD, "workerd"], [DENO, "deno"]]) {
+    if (!existsSync(binary)) {
+      const reason = `${binary} is missing (npm install installs ${name})`;
+      return { available: false, reason, required: true, version: "" };
+    }
+  }
+  const probe = spawnSync(WORKERD, ["--version"], { timeout: 10_000, encoding: "utf8" });
+  if (probe.status === 0) return { available: true, version: probe.stdout.trim() };
+  const why = probe.error?.message ?? `exit ${probe.status}: ${String(probe.stderr).slice(0, 300)}`;
+  return { available: false, reason: `workerd --version failed (${why})`, required: true, version: "" };
+}
+
+const availability = probeWorkerd();
+
+/**
+ * A workerd config running one Worker on a free loopback port. `no_nodejs_compat` and
+ * `no_nodejs_compat_v2` remove the `node:` modules that compatibility dates from 2026-08-04 on provide by
+ * default. `connect()` goes out through the service named "internet", whose default allow list is
+ * "public" only: here it is "local" only (loopback).
+ */
+const CONFIG = `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "internet", network = (allow = ["local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
+);
+
+const worker :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "worker.js")],
+  compatibilityDate = "2026-11-17",
+  compatibilityFlags = ["no_nodejs_compat", "no_nodejs_compat_v2"],
+);
+`;
+
+/** A running workerd. */
+interface Workerd {
+  /** Where its Worker answers: `http://127.0.0.1:<port>`. */
+  origin: string;
+  /** What workerd wrote to stdout and stderr so far. */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Runs a process to its end, bounded; rejects with its output when it fails. */
+function run(command: string, args: string[], ms: number): Promise<void> {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NO_COLOR: "1" },
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk) => output += chunk);
+  child.stderr!.on("data", (chunk) => output += chunk);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return withTimeout(exited, ms, `${command} ${args[0]}`)
+    .catch((error) => {
+      child.kill("SIGKILL");
+      throw error;
+    })
+    .then((code) => {
+      if (code !== 0) {
+        throw new Error(`${command} ${args.join(" ")} exited with ${code}:\n${output.slice(-2000)}`);
+      }
+    });
+}
+
+/**
+ * Bundles a Worker with `deno bundle` (everything but `cloudflare:sockets`, which workerd provides) and
+ * serves it with workerd on a free loopback port, which workerd reports on a control pipe once it listens.
+ *
+ * @param source The Worker's TypeScript entry point.
+ * @returns The running workerd.
+ */
+async function startWorkerd(source: string): Promise<Workerd> {
+  const dir = mkdtempSync(join(tmpdir(), "wsengine-workerd-"));
+  let child: ChildProcess | undefined;
+  try {
+    await run(DENO, [
+      "bundle",
+      "--config",
+      join(ROOT, "deno.json"),
+      "--platform",
+      "browser",
+      "--external",
+      "cloudflare:sockets",
+      "--output",
+      join(dir, "worker.js"),
+      source,
+    ], BUNDLE_MS);
+    writeFileSync(join(dir, "config.capnp"), CONFIG);
+    const started = spawn(WORKERD, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
+      cwd: dir,
+      stdio: ["ignore", "pipe", "pipe", "pipe"],
+    });
+    child = started;
+    let output = "";
+    started.stdout!.on("data", (chunk) => output += chunk);
+    started.stderr!.on("data", (chunk) => output += chunk);
+    const exit = new Promise<void>((resolve) => started.once("exit", () => resolve()));
+    const control = started.stdio[3] as Readable;
+    control.setEncoding("utf8");
+    const port = new Promise<number>((resolve, reject) => {
+      let pending = "";
+      control.on("data", (text: string) => {
+        pending += text;
+        for (let end = pending.indexOf("\n"); end !== -1; end = pending.indexOf("\n")) {
+          const message = JSON.parse(pending.slice(0, end));
+          pending = pending.slice(end + 1);
+          if (message.event === "listen" && message.socket === "http") resolve(message.port);
+        }
+      });
+      exit.then(() => reject(new Error(`workerd exited before listening:\n${output.slice(-2000)}`)));
+    });
+    const origin = `http://127.0.0.1:${await withTimeout(port, STEP_MS, "workerd to listen")}`;
+    return {
+      origin,
+      output: () => output,
+      async stop() {
+        started.kill("SIGTERM");
+        await withTimeout(exit, 5000, "workerd to exit").catch(async () => {
+          started.kill("SIGKILL");
+          await withTimeout(exit, 5000, "workerd to exit after SIGKILL").catch(() => {});
+        });
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    child?.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * GETs a path from a Worker, bounded.
+ *
+ * @returns The status and the body.
+ */
+async function fetchWorker(workerd: Workerd, path: string): Promise<{ status: number; body: string }> {
+  const signal = AbortSignal.timeout(3 * STEP_MS);
+  const response = await fetch(`${workerd.origin}${path}`, { signal }).catch((error) => {
+    throw new Error(
+      `Cannot fetch ${path} from workerd: ${error}\nits output: ${workerd.output().slice(-2000)}`,
+    );
+  });
+  return { status: response.status, body: await response.text() };
+}
+
+// The example Worker's workerd, shared by the cases and started by the first (so a failure to bundle or
+// to start is that test's failure, with the reason, recorded in its matrix row).
+let exampleWorkerd: Promise<Workerd> | undefined;
+
+function getExampleWorkerd(): Promise<Workerd> {
+  return exampleWorkerd ??= startWorkerd(join(ROOT, "examples/cloudflare_worker.ts"));
+}
+
+after(async () => {
+  await (await exampleWorkerd?.catch(() => undefined))?.stop();
+});
+
+/** Where the README's Worker connects; the test points it at its own server. */
+const README_URL = "ws://echo.example.com/";
+/** What the README's Worker sends. */
+const README_MESSAGE = "Hello from a Worker";
+
+/** The README's ```ts block that imports `cloudflare:sockets`. */
+function readmeWorker(): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
+  const workers = blocks.filter((block) => block.includes(`from "cloudflare:sockets"`));
+  assert.equal(workers.length, 1, "README ts blocks that import cloudflare:sockets");
+  assert.ok(workers[0].includes(README_URL), `the README's Worker connects to ${README_URL}`);
+  assert.ok(
+    workers[0].includes(JSON.stringify(README_MESSAGE)),
+    `the README's Worker sends ${README_MESSAGE}`,
+  );
+  return workers[0];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The servers, in this process
+
+/** A server that echoes, answers `__report__`, and records what it received and how the close came. */
+interface EchoServer {
+  url: string;
+  port: number;
+  /** Digests of the messages received (the report request excluded), as this process computed them. */
+  received: MessageDigest[];
+  /** The close code and reason received. */
+  closeSeen: Promise<{ code: number; reason: string }>;
+  /** What the server answered in `Sec-WebSocket-Extensions`. */
+  extensions(): string | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The interop peers' answers (EchoRecorder's): the message back, or for `__report__` the digests of what
+ * came before it; the digests go to a list the test reads too.
+ */
+function echoReply(received: MessageDigest[], message: string | Uint8Array): string | Uint8Array {
+  if (message === REPORT_REQUEST) return JSON.stringify({ count: received.length, messages: received });
+  received.push(digest(message));
+  return message;
+}
+
+/** Our `serve()`, permessage-deflate on for every message size. */
+async function startOurServer(): Promise<EchoServer> {
+  const received: MessageDigest[] = [];
+  let extensions: string | undefined;
+  let seen!: (close: { code: number; reason: string }) => void;
+  const closeSeen = new Promise<{ code: number; reason: string }>((resolve) => seen = resolve);
+  const server = await serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    deflate: { threshold: 0 },
+    maxMessageSize: MAX_MESSAGE,
+    websocket: {
+      open: (socket) => extensions = socket.extensions,
+      message: (socket, data) => {
+        socket.send(echoReply(received, data)).catch(() => {});
+      },
+      close: (_socket, code, reason) => seen({ code, reason }),
+    },
+  });
+  return {
+    url: server.url,
+    port: server.port,
+    received,
+    closeSeen,
+    extensions: () => extensions,
+    stop: () => withTimeout(server.close(), STEP_MS, "our server to close"),
+  };
+}
+
+/** The parts of `ws`'s server-side socket used here (the package ships no types). */
+interface WsServerSocket {
+  send(data: string | Uint8Array): void;
+  on(event: "message", listener: (data: Uint8Array, isBinary: boolean) => void): void;
+  on(event: "close", listener: (code: number, reason: Uint8Array) => void): void;
+  on(event: "error", listener: (error: Error) => void): void;
+}
+
+/** `ws`'s server, permessage-deflate on for every message size. */
+async function startWsServer(): Promise<EchoServer> {
+  const server = new WebSocketServer({
+    host: "127.0.0.1",
+    port: 0,
+    perMessageDeflate: { threshold: 0 },
+    maxPayload: MAX_MESSAGE,
+  });
+  await withTimeout(
+    new Promise<void>((resolve) => server.once("listening", () => resolve())),
+    5000,
+    "ws to listen",
+  );
+  const received: MessageDigest[] = [];
+  let extensions: string | undefined;
+  server.on("headers", (headers: string[]) => {
+    const line = headers.find((h) => /^sec-websocket-extensions:/i.test(h));
+    extensions = line === undefined ? "" : line.slice(line.indexOf(":") + 1).trim();
+  });
+  const closeSeen = new Promise<{ code: number; reason: string }>((resolve) => {
+    server.on("connection", (socket: WsServerSocket) => {
+      socket.on("error", () => {});
+      socket.on("message", (data, isBinary) => {
+        socket.send(echoReply(received, isBinary ? new Uint8Array(data) : new TextDecoder().decode(data)));
+      });
+      socket.on("close", (code, reason) => resolve({ code, reason: new TextDecoder().decode(reason) }));
+    });
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `ws://127.0.0.1:${port}/`,
+    port,
+    received,
+    closeSeen,
+    extensions: () => extensions,
+    async stop() {
+      for (const client of server.clients) client.terminate();
+      await withTimeout(
+        new Promise<void>((resolve) => server.close(() => resolve())),
+        STEP_MS,
+        "ws to close",
+      );
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The cases
+
+/** The Worker's answer (see `WorkerReport` in examples/cloudflare_worker.ts). */
+interface WorkerReport {
+  api: string;
+  extensions: string;
+  sent: MessageDigest[];
+  echoes: MessageDigest[];
+  intact: boolean;
+  peerReport: unknown;
+  close: { code: number; reason: string; wasClean: boolean };
+  ms: number;
+}
+
+const APIS = [
+  { api: "connection", label: "connectTransport" },
+  { api: "stream", label: "WebSocketStream with transport" },
+  { api: "websocket", label: "WebSocket with transport" },
+] as const;
+
+const SERVERS = [
+  { name: "our", start: startOurServer },
+  { name: "ws", start: startWsServer },
+] as const;
+
+async function edgeCase(api: string, startServer: () => Promise<EchoServer>): Promise<void> {
+  const server = await startServer();
+  const proxy = await startTapProxy(server.port);
+  try {
+    const url = `ws://127.0.0.1:${proxy.port}/`;
+    const path = `/?api=${api}&sizes=${SIZES.join(",")}&url=${encodeURIComponent(url)}`;
+    const { status, body } = await fetchWorker(await getExampleWorkerd(), path);
+    assert.equal(status, 200, `the Worker's answer: ${body.slice(0, 2000)}`);
+    const report = JSON.parse(body) as WorkerReport;
+    const expected = messages.map(digest);
+    assert.equal(report.api, api);
+    assert.deepEqual(report.sent, expected, "what the Worker sent (digests made in workerd)");
+    assert.deepEqual(report.echoes, expected, "what came back to the Worker");
+    assert.equal(report.intact, true, "every echo equals what the Worker sent, byte for byte");
+    assert.deepEqual(server.received, expected, "what the server received (digests made in this process)");
+    assert.deepEqual(
+      report.peerReport,
+      { count: messages.length, messages: expected },
+      "the server's report",
+    );
+    assert.equal(
+      canonicalExtensions(report.extensions || null),
+      "permessage-deflate",
+      "the answer, as the Worker's client saw it",
+    );
+    assert.equal(
+      canonicalExtensions(server.extensions() || null),
+      "permessage-deflate",
+      "the answer, as the server sent it",
+    );
+    assert.equal(report.close.code, 1000, "the close code the Worker received");
+    assert.equal(report.close.wasClean, true, "the Worker saw the closing handshake complete");
+    assert.deepEqual(await withTimeout(server.closeSeen, STEP_MS, "the server to see the close"), {
+      code: 1000,
+      reason: OUR_REASON,
+    });
+    await assertWire(webSocketSession(proxy), messages, {
+      ours: "client",
+      offer: OUR_OFFER,
+      answer: "permessage-deflate",
+      weCompress: true,
+      peerCompresses: true,
+      closer: "ours",
+    });
+  } finally {
+    await proxy.close();
+    await server.stop();
+  }
+}
+
+describe(`our client in workerd (${availability.version || "not installed"}) over cloudflare:sockets`, () => {
+  for (const { name, start } of SERVERS) {
+    for (const { api, label } of APIS) {
+      interopTest(
+        {
+          peer: PEER,
+          direction: `our client → ${name} server`,
+          compression: `on (default; ${label})`,
+          proves,
+          availability,
+          timeout: TEST_MS,
+        },
+        () => edgeCase(api, start),
+      );
+    }
+  }
+
+  const skip = availability.available || (REQUIRE_PEERS && availability.required)
+    ? undefined
+    : availability.reason;
+  test(
+    "the README's Worker example runs in workerd: an echo over cloudflare:sockets, compressed, close 1000",
+    {
+      skip,
+      timeout: TEST_MS,
+    },
+    async () => {
+      if (!availability.available) {
+        throw new Error(`Cannot run workerd: ${availability.reason}, and REQUIRE_PEERS=1`);
+      }
+      const server = await startOurServer();
+      const dir = mkdtempSync(join(tmpdir(), "wsengine-readme-worker-"));
+      let workerd: Workerd | undefined;
+      try {
+        const source = join(dir, "readme_worker.ts");
+        const block = readmeWorker().replaceAll('"./mod.ts"', JSON.stringify(join(ROOT, "mod.ts")));
+        writeFileSync(source, block.replaceAll(README_URL, server.url));
+        workerd = await startWorkerd(source);
+        const { status, body } = await fetchWorker(workerd, "/");
+        assert.equal(status, 200, `the README Worker's answer: ${body.slice(0, 2000)}`);
+        const answer = JSON.parse(body);
+        assert.equal(canonicalExtensions(answer.extensions || null), "permessage-deflate", "negotiated");
+        assert.equal(answer.echo, README_MESSAGE, "the echo");
+        assert.equal(answer.closeCode, 1000, "the close code");
+        assert.deepEqual(server.received, [digest(README_MESSAGE)], "what the server received");
+        assert.deepEqual(await withTimeout(server.closeSeen, STEP_MS, "the server to see the close"), {
+          code: 1000,
+          reason: "",
+        });
+      } finally {
+        await workerd?.stop();
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
