@@ -7,6 +7,7 @@
  */
 
 import { Connection, type ConnectionOptions } from "../connection.ts";
+import { denoConnTransport } from "./deno_conn.ts";
 import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../http_head.ts";
 import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
 import { attachHandler, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
@@ -58,7 +59,8 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
 
   const accept = async (conn: Deno.Conn): Promise<void> => {
     pending.add(conn);
-    const reader = conn.readable.getReader();
+    const transport = denoConnTransport(conn);
+    const reader = transport.readable.getReader();
     const writer = conn.writable.getWriter();
     const refuse = async (response: Response) => {
       await writer.write(await serializeResponse(response)).catch(() => {});
@@ -101,7 +103,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       }
       reader.releaseLock();
       writer.releaseLock();
-      const connection = new Connection(conn, { ...rest, role: "server", extensions: result.negotiated, head: head.rest });
+      const connection = new Connection(transport, { ...rest, role: "server", extensions: result.negotiated, head: head.rest });
       attachHandler({ connection, request, protocol: result.protocol, extensions: result.extensions }, websocket, sockets);
     } catch {
       try {
