@@ -9,6 +9,7 @@ import type { Frame } from "./frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "./frame_parser.ts";
 import { Opcode } from "./opcode.ts";
 import { ProtocolError } from "./protocol_error.ts";
+import { ASCII_CHECK_MIN, decodeAscii, isAscii } from "./utf8.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -51,6 +52,7 @@ export class MessageAssembler {
   #binary: Uint8Array = EMPTY;
   #binaryLength = 0;
   #decoder: TextDecoder | undefined;
+  #decoderHolds = false; // the fatal decoder was fed in streaming mode: it may hold part of a character
 
   /** @param options The message size limit. */
   constructor(options: MessageAssemblerOptions = {}) {
@@ -178,8 +180,11 @@ export class MessageAssembler {
   #decode(bytes: Uint8Array, stream: boolean): string {
     // §8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds that the byte stream is not,
     // in fact, a valid UTF-8 stream, that endpoint MUST _Fail the WebSocket Connection_."
+    // ASCII cannot be invalid, nor end inside a character: when the decoder holds nothing, it needs no check.
+    if (!this.#decoderHolds && bytes.length >= ASCII_CHECK_MIN && isAscii(bytes)) return decodeAscii(bytes);
     const decoder = this.#decoder ??= new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     try {
+      this.#decoderHolds = stream;
       return decoder.decode(bytes, { stream });
     } catch {
       throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot decode message: invalid UTF-8 in text");

@@ -6,6 +6,7 @@
 
 import { EMPTY_PAYLOAD, type Frame } from "./frame.ts";
 import { Opcode } from "./opcode.ts";
+import { encodeText } from "./utf8.ts";
 
 /** Options for {@linkcode MessageFragmenterStream}. */
 export interface MessageFragmenterStreamOptions {
@@ -17,7 +18,6 @@ export interface MessageFragmenterStreamOptions {
   fragmentSize?: number;
 }
 
-const encoder = new TextEncoder();
 
 /**
  * Splits messages into data frames: a `string` becomes a Text message, encoded as UTF-8, a `Uint8Array`
@@ -63,7 +63,7 @@ export class MessageFragmenterStream extends TransformStream<string | Uint8Array
     let payload: Uint8Array;
     if (typeof message === "string") {
       opcode = Opcode.Text;
-      payload = message.length === 0 ? EMPTY_PAYLOAD : encoder.encode(message);
+      payload = message.length === 0 ? EMPTY_PAYLOAD : encodeText(message);
     } else if (message instanceof Uint8Array) {
       opcode = Opcode.Binary;
       payload = message;

@@ -14,6 +14,7 @@ import { MessageAssembler } from "./message_assembler.ts";
 import { Opcode } from "./opcode.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { ReadyState } from "./ready_state.ts";
+import { encodeText } from "./utf8.ts";
 
 /** What the peer did, as {@linkcode Protocol.takeEvents} reports it. */
 export type ProtocolEvent =
@@ -252,7 +253,7 @@ export class Protocol {
     if (this.#sendingOpcode !== -1) throw invalidState("Cannot send: a fragmented message is in progress");
     const text = typeof data === "string";
     const opcode = text ? Opcode.Text : Opcode.Binary;
-    const payload = text ? encoder.encode(data) : checkBytes(data);
+    const payload = text ? encodeText(data) : checkBytes(data);
     let frame: Frame = { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode, payload };
     for (const extension of this.#extensions) frame = extension.encode(frame, options);
     const fragmentSize = options.fragmentSize ?? this.#fragmentSize;
@@ -293,7 +294,7 @@ export class Protocol {
         data = data.slice(0, -1);
       }
     }
-    const payload = typeof data === "string" ? encoder.encode(data) : checkBytes(data);
+    const payload = typeof data === "string" ? encodeText(data) : checkBytes(data);
     const first = this.#sendingOpcode === -1;
     const opcode = first ? (typeof data === "string" ? Opcode.Text : Opcode.Binary) : Opcode.Continuation;
     let frame: Frame = { fin, rsv1: false, rsv2: false, rsv3: false, opcode, payload };
