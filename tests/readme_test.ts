@@ -1,10 +1,10 @@
 /**
- * The README's examples are run: each ```ts block that starts a server is extracted, run by the runtime
- * under test on a free port, and talked to with our client; each client block runs against our echo
- * server. Under Node (the suite compiled into dist-tests/) a ```ts block is compiled to JavaScript first
- * and imports the Node build (dist/) instead of the sources; the ```js blocks, written for Node users,
- * import the package by its name (`wsengine`, resolved through package.json's `exports` to dist/) and run
- * under Node only.
+ * The README's examples are run: each `ts` code block that starts a server is extracted, run by the
+ * runtime under test on a free port, and talked to with our client; each client block runs against our
+ * echo server. Under Node (the suite compiled into dist-tests/) a `ts` block is compiled to JavaScript
+ * first and imports the Node build (dist/) instead of the sources; the `js` blocks, written for Node
+ * users, import the package by its name (`wsengine`, resolved through package.json's `exports` to dist/)
+ * and run under Node only.
  */
 
 import { test } from "node:test";
