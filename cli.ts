@@ -1,10 +1,12 @@
+#!/usr/bin/env node
 /**
  * A wscat-like command line:
  *
  *   deno run -A cli.ts serve --port P [--host H] [--protocols a,b] [--no-deflate]
  *   deno run -A cli.ts connect URL [--protocol p]... [--no-deflate] [--deflate "<offer params>"]
  *
- * (or `bun cli.ts ...`). `serve` starts an echo server on any path (and a small test page at `/` for a
+ * (or `bun cli.ts ...`, or on Node the build: `node dist/cli.js ...`, the package's `wsengine` command; the
+ * line above is for that build). `serve` starts an echo server on any path (and a small test page at `/` for a
  * browser) and prints a line with `ws://H:P` once it listens. `connect` sends each line of standard input
  * as a text message, prints each message received on its own line after `< `, prints the negotiated
  * protocol and extensions to standard error, and closes cleanly at the end of input.

@@ -70,7 +70,7 @@ export {
   type SendOptions,
 } from "./lib/protocol.ts";
 export { ProtocolError } from "./lib/protocol_error.ts";
-export { CloseEvent, WebSocket, type WebSocketOptions } from "./lib/websocket.ts";
+export { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./lib/websocket.ts";
 export { type WebSocketCloseInfo, WebSocketError } from "./lib/websocket_error.ts";
 export { type WebSocketOpenInfo, WebSocketStream, type WebSocketStreamOptions } from "./lib/websocket_stream.ts";
 export { ReadyState } from "./lib/ready_state.ts";

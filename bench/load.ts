@@ -50,7 +50,8 @@ function runtimeArgs(file: string, args: string[]): string[] {
 
 /** Starts `cli.ts serve --port 0` in a child process of the current runtime. */
 async function startServer(deflate: boolean): Promise<{ url: string; pid: number; stop: () => void }> {
-  const cli = new URL("../cli.ts", import.meta.url).pathname;
+  // From the Node build (dist-tests/bench/load.js) the CLI is the compiled cli.js next to it.
+  const cli = new URL(import.meta.url.endsWith(".js") ? "../cli.js" : "../cli.ts", import.meta.url).pathname;
   const args = ["serve", "--port", "0", ...(deflate ? [] : ["--no-deflate"])];
   const child = spawn(process.execPath, runtimeArgs(cli, args), { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise<string>((resolve, reject) => {

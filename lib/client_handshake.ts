@@ -19,8 +19,12 @@ export interface ClientDeflateOptions extends DeflateNegotiationOptions, PerMess
 export interface ClientHandshakeOptions {
   /** Subprotocols to offer, most preferred first. @default {[]} */
   protocols?: string | readonly string[];
-  /** Extra request headers (cookies, authorization, origin). @default {{}} */
-  headers?: HeadersInit;
+  /**
+   * Extra request headers (cookies, authorization, origin): anything `new Headers()` takes, `HeadersInit`
+   * (spelled so that Node's types, which lack that name, have it).
+   * @default {{}}
+   */
+  headers?: ConstructorParameters<typeof Headers>[0];
   /**
    * permessage-deflate: `false` offers nothing; otherwise an offer built from these options, by default the
    * browsers' `permessage-deflate; client_max_window_bits`.

@@ -15,18 +15,46 @@ import { ReadyState } from "./ready_state.ts";
 /** Options beyond the standard constructor's, for {@linkcode WebSocket}: transport, TLS, deflate, limits. */
 export type WebSocketOptions = Omit<ClientOptions, "protocols">;
 
-/** The `CloseEvent` of the WHATWG standard (a global on Deno and Bun; defined here where it is missing). */
-export const CloseEvent: typeof globalThis.CloseEvent = globalThis.CloseEvent ?? class CloseEvent extends Event {
-  readonly wasClean: boolean;
+/** What the `CloseEvent` constructor takes (the standard's `CloseEventInit`). */
+export interface CloseEventInit {
+  bubbles?: boolean;
+  cancelable?: boolean;
+  composed?: boolean;
+  /** @default {0} */
+  code?: number;
+  /** @default {""} */
+  reason?: string;
+  /** @default {false} */
+  wasClean?: boolean;
+}
+
+/**
+ * The `CloseEvent` of the WHATWG standard. Declared here rather than taken from the DOM library's types, so
+ * that the declarations hold for Node projects whose types have no `CloseEvent` (Node 20 has none at run
+ * time either).
+ */
+export interface CloseEvent extends Event {
   readonly code: number;
   readonly reason: string;
-  constructor(type: string, init: CloseEventInit = {}) {
-    super(type, init);
-    this.wasClean = init.wasClean ?? false;
-    this.code = init.code ?? 0;
-    this.reason = init.reason ?? "";
-  }
-};
+  readonly wasClean: boolean;
+}
+
+/** The `CloseEvent` constructor's type. */
+type CloseEventConstructor = { readonly prototype: CloseEvent; new (type: string, init?: CloseEventInit): CloseEvent };
+
+/** The `CloseEvent` of the WHATWG standard (a global on Deno and Bun; defined here where it is missing). */
+export const CloseEvent: CloseEventConstructor = (globalThis as { CloseEvent?: CloseEventConstructor }).CloseEvent ??
+  class CloseEvent extends Event {
+    readonly wasClean: boolean;
+    readonly code: number;
+    readonly reason: string;
+    constructor(type: string, init: CloseEventInit = {}) {
+      super(type, init);
+      this.wasClean = init.wasClean ?? false;
+      this.code = init.code ?? 0;
+      this.reason = init.reason ?? "";
+    }
+  };
 
 type Handler = ((this: WebSocket, event: Event) => unknown) | null;
 type BinaryType = "blob" | "arraybuffer";

@@ -35,8 +35,8 @@ export interface WebSocketStreamOptions extends WebSocketOptions {
 export interface WebSocketOpenInfo {
   /** Messages from the peer: `string` for text, `Uint8Array` for binary. */
   readable: ReadableStream<string | Uint8Array>;
-  /** Messages to the peer: strings as text, `BufferSource` as binary. */
-  writable: WritableStream<string | BufferSource>;
+  /** Messages to the peer: strings as text, a `BufferSource` (`ArrayBuffer` or a view) as binary. */
+  writable: WritableStream<string | ArrayBuffer | ArrayBufferView>;
   /** The subprotocol in use, or `""`. */
   protocol: string;
   /** The extensions in use, or `""`. */
@@ -228,7 +228,7 @@ export class WebSocketStream {
       pull: () => connection.resumeReading(),
       cancel: (reason) => this.#closeUsingReason(reason),
     }, { highWaterMark });
-    const writable = new WritableStream<string | BufferSource>({
+    const writable = new WritableStream<string | ArrayBuffer | ArrayBufferView>({
       start: (controller) => {
         writeController = controller;
       },

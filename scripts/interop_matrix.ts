@@ -1,7 +1,7 @@
 /**
- * Prints the interop matrix as a markdown table: peer x direction x compression -> result under deno and
- * under bun, from the rows the interop tests append to `.test-results/interop-deno.jsonl` and
- * `.test-results/interop-bun.jsonl` (see tests/_interop.ts). When a cell was recorded more than once (the
+ * Prints the interop matrix as a markdown table: peer x direction x compression -> result under deno, bun
+ * and node, from the rows the interop tests append to `.test-results/interop-deno.jsonl`,
+ * `.test-results/interop-bun.jsonl` and `.test-results/interop-node.jsonl` (see tests/_interop.ts). When a cell was recorded more than once (the
  * files are appended to across runs; .ci/run clears them first), the last row wins.
  *
  * Usage: `deno run --allow-read scripts/interop_matrix.ts`
@@ -9,7 +9,7 @@
  * @module
  */
 
-const RUNTIMES = ["deno", "bun"] as const;
+const RUNTIMES = ["deno", "bun", "node"] as const;
 const PEERS = ["Chromium", "ws", "python-websockets", "Bun", "Deno", "workerd client (cloudflare:sockets)"];
 const DIRECTIONS = ["our server ← peer client", "our client → peer server"];
 
@@ -67,8 +67,8 @@ function cell(row: Row | undefined): string {
 }
 
 const counts: Record<string, number> = {};
-console.log("| peer | direction | compression | deno | bun |");
-console.log("|---|---|---|---|---|");
+console.log(`| peer | direction | compression | ${RUNTIMES.join(" | ")} |`);
+console.log(`|---|---|---|${RUNTIMES.map(() => "---|").join("")}`);
 for (const { key, parts } of sorted) {
   const [peer, direction, compression] = parts;
   const byRuntime = cells.get(key)!;
@@ -76,11 +76,7 @@ for (const { key, parts } of sorted) {
     const result = byRuntime.get(runtime)?.result ?? "missing";
     counts[result] = (counts[result] ?? 0) + 1;
   }
-  console.log(
-    `| ${peer} | ${direction} | ${compression} | ${cell(byRuntime.get("deno"))} | ${
-      cell(byRuntime.get("bun"))
-    } |`,
-  );
+  console.log(`| ${peer} | ${direction} | ${compression} | ${RUNTIMES.map((r) => cell(byRuntime.get(r))).join(" | ")} |`);
 }
 console.log("");
 const summary = Object.entries(counts).map(([result, n]) => `${n} ${result}`).join(", ");

@@ -1,17 +1,21 @@
 /**
  * Runs the whole suite: `deno check`, `deno lint`, then every test file under `deno test` and under
- * `bun test`. Prints a count per runtime and ends with one line `N passed, M failed` summing both; exits
- * non-zero if anything failed.
+ * `bun test`, then the Node build (`npm run build`: dist/ and the compiled suite in dist-tests/, and
+ * `npm run check:node`, tsc's type-check against Node's types) and the compiled suite under `node --test`.
+ * Prints a count per runtime and ends with one line `N passed, M failed` summing the three; exits non-zero
+ * if anything failed.
  *
- * Usage: `deno task test [-- <filter>]` (a filter is passed to both runners as a test name pattern).
+ * Usage: `deno task test [-- <filter>]` (a filter is passed to the three runners as a test name pattern).
  *
  * @module
  */
 
 const results = ".test-results";
-// Spawn this very Deno, and the project's Bun (npm installs both); fall back to PATH.
+// Spawn this very Deno, and the project's Bun (npm installs both); fall back to PATH. Node and npm are
+// the ones on PATH.
 const denoBin = Deno.execPath();
 const bunBin = await Deno.stat("node_modules/.bin/bun").then(() => "node_modules/.bin/bun", () => "bun");
+const nodeBin = "node", npmBin = "npm";
 const filter = Deno.args[0];
 await Deno.mkdir(results, { recursive: true });
 
@@ -24,12 +28,30 @@ interface Count {
 
 async function run(label: string, cmd: string, args: string[]): Promise<number> {
   console.log(`\n=== ${label}: ${cmd} ${args.join(" ")}`);
-  const child = new Deno.Command(cmd, { args, stdout: "inherit", stderr: "inherit", env: { NO_COLOR: "1" } }).spawn();
-  const { code } = await child.status;
-  return code;
+  try {
+    const child = new Deno.Command(cmd, { args, stdout: "inherit", stderr: "inherit", env: { NO_COLOR: "1" } }).spawn();
+    const { code } = await child.status;
+    return code;
+  } catch (error) {
+    console.log(`${cmd} could not be started: ${(error as Error).message}`);
+    return 127;
+  }
 }
 
-/** Counts leaf test cases in a JUnit file. Deno lists `describe` groups as cases too: those are skipped. */
+/** @returns Whether `node` accepts `flag` (Node 20's `--experimental-websocket` may be gone in later ones). */
+async function nodeAccepts(flag: string): Promise<boolean> {
+  try {
+    const { code } = await new Deno.Command(nodeBin, { args: [flag, "-e", ""], stdout: "null", stderr: "null" }).output();
+    return code === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Counts leaf test cases in a JUnit file. Deno lists `describe` groups as cases too: those are skipped.
+ * (Bun and Node nest them as `<testsuite>`s.) Attribute values are skipped whole: Node's may hold `>`.
+ */
 async function countJunit(path: string): Promise<Count | undefined> {
   let xml: string;
   try {
@@ -38,7 +60,7 @@ async function countJunit(path: string): Promise<Count | undefined> {
     return undefined;
   }
   const cases: { name: string; body: string }[] = [];
-  for (const match of xml.matchAll(/<testcase\s+name="([^"]*)"[^>]*?(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
+  for (const match of xml.matchAll(/<testcase\s+name="([^"]*)"(?:\s+[\w:.-]+="[^"]*")*\s*(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
     cases.push({ name: match[1], body: match[2] ?? "" });
   }
   const names = cases.map((c) => c.name);
@@ -82,9 +104,42 @@ await Deno.remove(`${results}/bun.xml`).catch(() => {});
 const bunCode = await run("bun test", bunBin, bunArgs);
 const bun = await countJunit(`${results}/bun.xml`);
 
+// Node runs the build: dist/ (the package) and dist-tests/ (this suite, compiled; see tsconfig.test.json).
+let nodeCode = 0;
+let node: Count | undefined;
+await Deno.remove(`${results}/node.xml`).catch(() => {});
+const buildCode = await run("node build", npmBin, ["run", "--silent", "build"]);
+if (buildCode !== 0) {
+  extraFailures++;
+  problems.push("npm run build");
+} else {
+  const typesCode = await run("tsc check (Node types)", npmBin, ["run", "--silent", "check:node"]);
+  if (typesCode !== 0) {
+    extraFailures++;
+    problems.push("npm run check:node");
+  }
+  // Node 20 has its global WebSocket (undici's, a peer in tests/peers_test.ts) behind this flag; the test
+  // files' processes inherit it. The timeout only ends a hung test file (Node has no default).
+  const nodeArgs = (await nodeAccepts("--experimental-websocket")) ? ["--experimental-websocket"] : [];
+  nodeArgs.push(
+    "--test",
+    "--test-timeout=600000",
+    "--test-reporter=spec",
+    "--test-reporter-destination=stdout",
+    "--test-reporter=junit",
+    `--test-reporter-destination=${results}/node.xml`,
+  );
+  if (filter) nodeArgs.push("--test-name-pattern", filter);
+  nodeArgs.push("dist-tests/tests/");
+  nodeCode = await run("node --test", nodeBin, nodeArgs);
+  node = await countJunit(`${results}/node.xml`);
+}
+
 console.log("\n=== summary");
 let passed = 0, failed = extraFailures;
-for (const [name, count, code] of [["deno", deno, denoCode], ["bun", bun, bunCode]] as const) {
+const runs = [["deno", deno, denoCode], ["bun", bun, bunCode]] as [string, Count | undefined, number][];
+if (buildCode === 0) runs.push(["node", node, nodeCode]);
+for (const [name, count, code] of runs) {
   if (count === undefined) {
     console.log(`${name}: no results (runner exited with ${code})`);
     failed++;

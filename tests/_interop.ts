@@ -12,7 +12,7 @@
  *   ours sends the text `__close__`. By default the client end closes; the "server closes" cases turn it round.
  *
  * Each interop test appends a row to `.test-results/interop-<runtime>.jsonl`; `scripts/interop_matrix.ts`
- * turns the rows of both runtimes into the markdown matrix.
+ * turns the rows of every runtime (deno, bun, node) into the markdown matrix.
  *
  * @module
  */
@@ -25,18 +25,15 @@ import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, connect, createServer as createNetServer, type Socket } from "node:net";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { handleNodeUpgrade, type NodeUpgradeOptions } from "../lib/adapters/node_http.ts";
 import type { ClientDeflateOptions } from "../lib/client_handshake.ts";
 import type { CloseResult, Connection } from "../lib/connection.ts";
+import { repoPath, RUNTIME } from "./_files.ts";
 import { WireTap } from "./_wire_tap.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // The matrix rows
-
-/** The runtime running the tests. */
-export const RUNTIME: string = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 
 /** Our server, the peer the client. */
 export const OUR_SERVER = "our server ← peer client";
@@ -56,7 +53,7 @@ export interface MatrixRow {
   direction: Direction;
   /** `"off"` or `"on (parameters)"`. */
   compression: string;
-  /** `"deno"` or `"bun"`. */
+  /** `"deno"`, `"bun"` or `"node"`. */
   runtime: string;
   /** `"n/a"`: the peer exists only in the other runtime; `"skip"`: the peer is not installed. */
   result: "pass" | "fail" | "skip" | "n/a";
@@ -70,7 +67,7 @@ export interface MatrixRow {
   at: string;
 }
 
-const RESULTS_DIR = fileURLToPath(new URL("../.test-results/", import.meta.url));
+const RESULTS_DIR = repoPath(".test-results/");
 
 function record(row: Omit<MatrixRow, "runtime" | "at">): void {
   mkdirSync(RESULTS_DIR, { recursive: true });
@@ -910,7 +907,7 @@ export interface PeerProcess {
  * @returns The process.
  */
 export function startPython(script: string, args: string[]): PeerProcess {
-  const path = fileURLToPath(new URL(`./peers/${script}`, import.meta.url));
+  const path = repoPath(`tests/peers/${script}`);
   const child = spawn(PYTHON_PATH, ["-B", "-u", path, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const lines: Record<string, unknown>[] = [];
   let wake: (() => void) | undefined;

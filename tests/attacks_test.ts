@@ -5,8 +5,8 @@
  * to the same server is still served afterwards.
  *
  * Memory is sampled with `process.memoryUsage()` in this process, which holds both the server and the raw
- * client: Deno counts typed arrays in `external`, Bun in `heapUsed`, so the "js" figure is
- * `heapUsed + external` on Deno and `heapUsed` on Bun. The peak over the attack, not the value after it,
+ * client: Deno and Node count typed arrays in `external`, Bun in `heapUsed`, so the "js" figure is
+ * `heapUsed + external` on Deno and Node and `heapUsed` on Bun. The peak over the attack, not the value after it,
  * is compared with the baseline, so garbage that a late collection would hide still counts.
  */
 

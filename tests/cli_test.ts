@@ -1,17 +1,20 @@
 /**
  * The CLI, driven as other tools drive it: `serve` prints a line with ws://H:P when it listens; `connect`
  * sends stdin lines, prints `< ` lines, reports protocol and extensions on stderr, exits 0 at end of input.
+ * Under Deno and Bun the source runs (`deno run -A cli.ts`, `bun cli.ts`); under Node, the published
+ * build, `node dist/cli.js` (the package's `bin`).
  */
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
+import { COMPILED, repoPath, runtimeArgs } from "./_files.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const CLI = repoPath(COMPILED ? "dist/cli.js" : "cli.ts");
 
 function cliArgs(args: string[]): string[] {
-  return "Deno" in globalThis ? ["run", "--allow-all", CLI, ...args] : [CLI, ...args];
+  return runtimeArgs(CLI, args);
 }
 
 /** Starts `serve` and resolves with its ws:// URL once the listening line appears (bounded). */

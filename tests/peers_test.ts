@@ -2,14 +2,21 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import WsWebSocket from "ws";
 import type { CloseResult } from "../lib/connection.ts";
+import { RUNTIME } from "./_files.ts";
 import { startServer, type TestServer, type TestServerOptions, WAIT_MS, withTimeout } from "./_raw_client.ts";
 import { pseudoRandomBytes } from "./_vectors.ts";
 
 // Interop with real clients over 127.0.0.1: the runtime's own global WebSocket (Deno's under deno test,
-// Bun's under bun test) and the `ws` package. One behaviour suite runs against each.
+// Bun's under bun test, undici's under node --test) and the `ws` package. One behaviour suite runs against
+// each.
 
 /** The runtime under test, for test names. */
-const runtime = "Bun" in globalThis ? "Bun" : "Deno" in globalThis ? "Deno" : "this runtime";
+const runtime = RUNTIME === "bun" ? "Bun" : RUNTIME === "deno" ? "Deno" : "Node";
+
+/** Node 20 has its global WebSocket (undici's) only with --experimental-websocket (scripts/run_tests.ts passes it). */
+const globalWebSocketSkip = typeof globalThis.WebSocket === "function"
+  ? false
+  : `${runtime} has no global WebSocket (Node 20 needs --experimental-websocket)`;
 
 /** A client, reduced to what the suite needs. */
 interface PeerClient {
@@ -142,9 +149,9 @@ async function connected(
   }
 }
 
-function behaviourSuite(name: string, open: OpenClient): void {
+function behaviourSuite(name: string, open: OpenClient, skip: string | false = false): void {
   describe(name, () => {
-    test("exchanges small and 64 KiB text and binary messages with the echo server", async () => {
+    test("exchanges small and 64 KiB text and binary messages with the echo server", { skip }, async () => {
       await connected(open, {}, async (client) => {
         const bigText = "0123456789abcdef".repeat(4096);
         const messages: (string | Uint8Array)[] = [
@@ -170,7 +177,7 @@ function behaviourSuite(name: string, open: OpenClient): void {
       });
     });
 
-    test("closes with 1000 and a reason: clean on both ends, the server sees the reason", async () => {
+    test("closes with 1000 and a reason: clean on both ends, the server sees the reason", { skip }, async () => {
       await connected(open, {}, async (client, server) => {
         const upgrade = await server.nextUpgrade();
         client.send("before closing");
@@ -187,7 +194,7 @@ function behaviourSuite(name: string, open: OpenClient): void {
       });
     });
 
-    test("sees a server-initiated close 1000 with its reason, cleanly", async () => {
+    test("sees a server-initiated close 1000 with its reason, cleanly", { skip }, async () => {
       const options: TestServerOptions = {
         onUpgrade: ({ connection }) => {
           connection.onmessage = (data) => {
@@ -209,7 +216,7 @@ function behaviourSuite(name: string, open: OpenClient): void {
       });
     });
 
-    test("gets the server's first choice of subprotocol: offered a, b; server speaks b, a → b", async () => {
+    test("gets the server's first choice of subprotocol: offered a, b; server speaks b, a → b", { skip }, async () => {
       const options = { upgrade: { protocols: ["b", "a"] }, protocols: ["a", "b"] };
       await connected(open, options, async (client, server) => {
         assert.equal(client.protocol, "b");
@@ -223,7 +230,7 @@ function behaviourSuite(name: string, open: OpenClient): void {
   });
 }
 
-behaviourSuite(`${runtime}'s global WebSocket`, openGlobal);
+behaviourSuite(`${runtime}'s global WebSocket`, openGlobal, globalWebSocketSkip);
 behaviourSuite("the ws package client", openWs);
 
 describe("the ws package client, ping", () => {

@@ -1,7 +1,12 @@
 /**
- * The README's examples are run: each ```ts block that starts a server is extracted, run by the runtime
- * under test on a free port, and talked to with our client. The Worker example (the block that imports
- * `cloudflare:sockets`) is not for Deno or Bun: tests/interop_edge_test.ts runs it in workerd.
+ * The README's examples are run: each `ts` code block that starts a server is extracted, run by the
+ * runtime under test on a free port, and talked to with our client; each client block runs against our
+ * echo server. Under Node (the suite compiled into dist-tests/) a `ts` block is compiled to JavaScript
+ * first and imports the Node build (dist/) instead of the sources; the `js` blocks, written for Node
+ * users, import the package by its name (`wsengine`, resolved through package.json's `exports` to dist/)
+ * and run under Node only.
+ * The Worker example (the block that imports `cloudflare:sockets`) is not for these runtimes:
+ * tests/interop_edge_test.ts runs it in workerd.
  */
 
 import { test } from "node:test";
@@ -11,6 +16,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import process from "node:process";
 import { connectNode } from "../lib/adapters/node_client.ts";
+import { repoPath, RUNTIME, runtimeArgs } from "./_files.ts";
 import { startServer } from "./_raw_client.ts";
 
 function freePort(): Promise<number> {
@@ -24,33 +30,73 @@ function freePort(): Promise<number> {
   });
 }
 
-function runtimeArgs(file: string): string[] {
-  return "Deno" in globalThis ? ["run", "--allow-all", file] : [file];
-}
-
 /** A block that starts a server on port 8080 (node:http's listen or serve()'s port option). */
 function isServer(block: string): boolean {
   return block.includes(".listen(8080") || block.includes("port: 8080");
 }
 
-const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
-const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]);
+interface Block {
+  language: "ts" | "js";
+  code: string;
+}
 
-test("README has a runnable server example", () => {
-  assert.ok(blocks.some(isServer), "a ts block that listens on 8080");
+const readme = readFileSync(repoPath("README.md"), "utf8");
+const blocks: Block[] = [...readme.matchAll(/```(ts|js)\n([\s\S]*?)```/g)].map((match) => ({
+  language: match[1] as "ts" | "js",
+  code: match[2],
+}));
+
+/** Why a block cannot run on this runtime, or false. */
+function skipReason(block: Block): string | false {
+  return block.language === "js" && RUNTIME !== "node"
+    ? "a Node example: it imports the Node build by the package's name; the Node suite runs it"
+    : false;
+}
+
+/**
+ * Writes a block into .test-results/ as a file the runtime under test can run, its imports of `./lib/...`
+ * and `./mod.ts` pointed at the sources, or under Node at the build (dist/), types stripped by TypeScript.
+ * A js block stays as it is: inside the repository, `wsengine` resolves to the package itself.
+ *
+ * @returns The file's path.
+ */
+async function writeExample(block: Block, index: number, edit: (code: string) => string): Promise<string> {
+  mkdirSync(repoPath(".test-results/"), { recursive: true });
+  const code = edit(block.code);
+  if (block.language === "js") {
+    const file = repoPath(`.test-results/readme_example_${index + 1}.mjs`);
+    writeFileSync(file, code);
+    return file;
+  }
+  if (RUNTIME !== "node") {
+    const file = repoPath(`.test-results/readme_example_${index + 1}.ts`);
+    writeFileSync(file, code.replace(/"\.\/(lib\/[\w/]+\.ts|mod\.ts)"/g, '"../$1"'));
+    return file;
+  }
+  const { default: ts } = await import("typescript");
+  const javascript = ts.transpileModule(code.replace(/"\.\/(lib\/[\w/]+|mod)\.ts"/g, '"../dist/$1.js"'), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+  }).outputText;
+  const file = repoPath(`.test-results/readme_example_${index + 1}.mjs`);
+  writeFileSync(file, javascript);
+  return file;
+}
+
+test("README has a runnable server example, and one for Node", () => {
+  assert.ok(blocks.some((block) => block.language === "ts" && isServer(block.code)), "a ts block that listens on 8080");
+  assert.ok(blocks.some((block) => block.language === "js" && isServer(block.code)), "a js block that listens on 8080");
 });
 
 blocks.forEach((block, index) => {
-  if (!isServer(block)) return;
-  test(`README example ${index + 1} runs and echoes over a real connection`, async () => {
+  if (!isServer(block.code)) return;
+  test(`README example ${index + 1} (${block.language}) runs and echoes over a real connection`, { skip: skipReason(block) }, async () => {
     const port = await freePort();
-    mkdirSync(new URL("../.test-results/", import.meta.url), { recursive: true });
-    const file = new URL(`../.test-results/readme_example_${index + 1}.ts`, import.meta.url);
-    writeFileSync(
-      file,
-      block.replaceAll('"./lib/', '"../lib/').replace(".listen(8080", `.listen(${port}`).replace("port: 8080", `port: ${port}`),
+    const file = await writeExample(
+      block,
+      index,
+      (code) => code.replace(".listen(8080", `.listen(${port}`).replace("port: 8080", `port: ${port}`),
     );
-    const child = spawn(process.execPath, runtimeArgs(file.pathname), { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, runtimeArgs(file), { stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk) => stderr += chunk);
     try {
@@ -97,14 +143,12 @@ function runFile(file: string): Promise<{ code: number | null; stdout: string; s
 }
 
 blocks.forEach((block, index) => {
-  if (isServer(block) || !block.includes("ws://127.0.0.1:8080/")) return;
-  test(`README client example ${index + 1} runs against an echo server and exits cleanly`, { timeout: 30_000 }, async () => {
+  if (isServer(block.code) || !block.code.includes("ws://127.0.0.1:8080/")) return;
+  test(`README client example ${index + 1} (${block.language}) runs against an echo server and exits cleanly`, { skip: skipReason(block), timeout: 30_000 }, async () => {
     const server = await startServer({ upgrade: { protocols: ["chat"] } });
     try {
-      mkdirSync(new URL("../.test-results/", import.meta.url), { recursive: true });
-      const file = new URL(`../.test-results/readme_example_${index + 1}.ts`, import.meta.url);
-      writeFileSync(file, block.replaceAll('"./mod.ts"', '"../mod.ts"').replaceAll("ws://127.0.0.1:8080/", server.url));
-      const result = await runFile(file.pathname);
+      const file = await writeExample(block, index, (code) => code.replaceAll("ws://127.0.0.1:8080/", server.url));
+      const result = await runFile(file);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /received: Hello/);
       assert.match(result.stdout, /closed: 1000/);

@@ -17,7 +17,7 @@ import type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
 /** The part of Bun's `Server` this adapter uses. */
 export interface BunServerLike {
   /** Upgrades the request to Bun's WebSocket; `false` when Bun refuses it. */
-  upgrade(request: Request, options?: { headers?: HeadersInit; data?: unknown }): boolean;
+  upgrade(request: Request, options?: { headers?: Record<string, string>; data?: unknown }): boolean;
 }
 
 /** The part of Bun's `ServerWebSocket` this adapter uses. */
@@ -99,7 +99,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
       const result = await serverHandshake(request, { ...rules, deflate: false, authorize: upgrade });
       if (!result.ok) return result.response;
       const data: SocketData<T> = { request, protocol: result.protocol, drained: [] };
-      const headers: HeadersInit = result.protocol === "" ? {} : { "sec-websocket-protocol": result.protocol };
+      const headers: Record<string, string> = result.protocol === "" ? {} : { "sec-websocket-protocol": result.protocol };
       if (server.upgrade(request, { headers, data })) return undefined;
       return new Response("Cannot upgrade: the runtime refused the upgrade\n", { status: 400 });
     },
