@@ -8,7 +8,10 @@
 
 /** Something that can give back memory while idle. */
 export interface Hibernating {
-  /** Gives back what it can; `false` when it cannot right now (it is asked again after another period). */
+  /**
+   * Gives back what it can; `false` when it cannot right now. Either way it is no longer tracked: an item
+   * that could not is touched again by its owner when it can.
+   */
   hibernate(): boolean;
 }
 
@@ -62,20 +65,18 @@ export class IdleReleaser {
   #sweep(): void {
     this.#timer = undefined;
     const now = Date.now();
-    const busy: Hibernating[] = [];
     for (const [item, lastUse] of this.#lastUse) {
-      const wait = lastUse + this.#idleMs - now;
-      if (wait > 0) break;
+      if (lastUse + this.#idleMs - now > 0) break;
       this.#lastUse.delete(item);
-      let done = true;
       try {
-        done = item.hibernate();
+        // An item that cannot hibernate now (in the middle of a message) is not tracked further: its owner
+        // touches it again when it can (at the message's end). Retrying here would keep an abandoned item,
+        // and the timer, alive for ever.
+        item.hibernate();
       } catch {
         // An item that cannot hibernate keeps its memory; it must not stop the others.
       }
-      if (!done) busy.push(item);
     }
-    for (const item of busy) this.#lastUse.set(item, now);
     const oldest = this.#lastUse.values().next();
     if (!oldest.done) this.#arm(oldest.value + this.#idleMs - now);
   }
