@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
 import type { Readable } from "node:stream";
-import { fileURLToPath } from "node:url";
+import { repoPath } from "./_files.ts";
 import { WebSocketServer } from "ws";
 import { serve } from "../lib/adapters/serve.ts";
 import {
@@ -47,7 +47,9 @@ import {
   withTimeout,
 } from "./_interop.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
+// The repository (also when this runs compiled, from dist-tests/ under Node): the Worker is bundled from its
+// TypeScript sources.
+const ROOT = repoPath("");
 const WORKERD = join(ROOT, "node_modules/.bin/workerd");
 const DENO = join(ROOT, "node_modules/.bin/deno");
 const PEER = "workerd client (cloudflare:sockets)";
