@@ -308,6 +308,22 @@ describe("RFC 7692 §7.2.2 corrupt data and limits", () => {
   });
 });
 
+/** Compresses messages with one node:zlib stream, sync-flushing each: they share one window. */
+async function zlibStreamMessages(data: Uint8Array[], windowBits: number): Promise<Uint8Array[]> {
+  const deflate = zlib.createDeflateRaw({ windowBits });
+  const chunks: Uint8Array[] = [];
+  deflate.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+  const out: Uint8Array[] = [];
+  for (const message of data) {
+    deflate.write(message);
+    await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
+    out.push(concatBytes(chunks));
+    chunks.length = 0;
+  }
+  deflate.close();
+  return out;
+}
+
 describe("cross-check with node:zlib", () => {
   const SIZES = [0, 1, 100, 16 * 1024, 1024 * 1024];
   const messages = SIZES.flatMap((size) => [
@@ -343,22 +359,6 @@ describe("cross-check with node:zlib", () => {
         equalBytes(d.decompress(sync.subarray(0, sync.length - 4), true, NO_LIMIT), data, name);
       }
     });
-  }
-
-  /** Compresses messages with one node:zlib stream, sync-flushing each: they share one window. */
-  async function zlibStreamMessages(data: Uint8Array[], windowBits: number): Promise<Uint8Array[]> {
-    const deflate = zlib.createDeflateRaw({ windowBits });
-    const chunks: Uint8Array[] = [];
-    deflate.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-    const out: Uint8Array[] = [];
-    for (const message of data) {
-      deflate.write(message);
-      await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
-      out.push(concatBytes(chunks));
-      chunks.length = 0;
-    }
-    deflate.close();
-    return out;
   }
 
   for (const windowBits of [9, 12, 15]) {
@@ -465,20 +465,7 @@ describe("hibernate(): idle codecs keep only their window", () => {
 
   for (const windowBits of [9, 12, 15]) {
     test(`a decompressor hibernated between any messages inflates node:zlib's shared-window stream (windowBits ${windowBits})`, async () => {
-      const compressed = await (async () => {
-        const deflate = zlib.createDeflateRaw({ windowBits });
-        const chunks: Uint8Array[] = [];
-        deflate.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-        const out: Uint8Array[] = [];
-        for (const message of data) {
-          deflate.write(message);
-          await new Promise<void>((resolve) => deflate.flush(zlib.constants.Z_SYNC_FLUSH, () => resolve()));
-          out.push(concatBytes(chunks));
-          chunks.length = 0;
-        }
-        deflate.close();
-        return out;
-      })();
+      const compressed = await zlibStreamMessages(data, windowBits);
       for (let every = 1; every <= 3; every++) {
         const d = pakoCodec.createDecompressor(windowBits);
         for (const [i, payload] of compressed.entries()) {
