@@ -93,3 +93,34 @@ test("serve --no-deflate declines compression; connect to a closed port fails wi
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /Cannot connect to ws:\/\/127\.0\.0\.1:1\//);
 });
+
+test("npm start's command takes its port from PORT (README: `PORT=9000 npm start` picks another port)", { timeout: 20_000 }, async () => {
+  const { readFileSync } = await import("node:fs");
+  const start: string = JSON.parse(readFileSync(repoPath("package.json"), "utf8")).scripts.start;
+  assert.match(start, /cli\.ts serve$/, "the start script leaves the port to PORT (no --port)");
+  // A free port: ask the OS, then hand it over through PORT.
+  const net = await import("node:net");
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+  const child = spawn(process.execPath, cliArgs(["serve"]), { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PORT: String(port) } });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      const timer = setTimeout(() => reject(new Error(`serve printed no ws:// line within 10 s: ${out}`)), 10_000);
+      child.stdout!.on("data", (chunk) => {
+        out += chunk;
+        if (/ws:\/\/\S+/.test(out)) {
+          clearTimeout(timer);
+          resolve(out);
+        }
+      });
+    });
+    assert.match(line, new RegExp(`ws://127\\.0\\.0\\.1:${port}/`));
+  } finally {
+    child.kill();
+  }
+});
