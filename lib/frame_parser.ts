@@ -90,6 +90,7 @@ export class FrameParser {
   readonly #maskKeyBytes = new Uint8Array(4);
   #masked = false;
   #parts: Uint8Array[] = [];
+  #releasedBytes = 0; // bytes of the current payload's parts given up by releaseParts()
   #received = 0;
 
   /** @param options The role, the payload limit and the RSV bits extensions define. */
@@ -138,6 +139,19 @@ export class FrameParser {
       length: this.#length,
       parts: this.#parts,
     };
+  }
+
+  /**
+   * Gives up the partial frame's parts so far: the caller has consumed them (decoded text), and the frame
+   * that {@linkcode FrameParser.next} returns will carry only the payload bytes after them (shorter than
+   * its declared length by what was released). Spares copying a large text payload that was decoded as it
+   * arrived.
+   *
+   * @param count How many of `partial.parts`, from the first.
+   */
+  releaseParts(count: number): void {
+    for (let i = 0; i < count; i++) this.#releasedBytes += this.#parts[i].length;
+    this.#parts = this.#parts.slice(count);
   }
 
   /**
@@ -257,8 +271,9 @@ export class FrameParser {
         this.#received += take;
       }
       if (this.#received < length) return undefined;
-      payload = concat(this.#parts, length);
+      payload = concat(this.#parts, length - this.#releasedBytes);
       this.#parts = [];
+      this.#releasedBytes = 0;
     }
     this.#step = Step.Header;
     this.#received = 0;

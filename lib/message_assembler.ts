@@ -88,15 +88,22 @@ export class MessageAssembler {
     this.#decodedOfFrame += bytes.length;
   }
 
+  /** Whether a text frame is being passed by {@linkcode MessageAssembler.pushPartial} (and so decoded). */
+  get decodingPartial(): boolean {
+    return this.#frameOpen && this.#opcode === Opcode.Text;
+  }
+
   /**
    * Adds a complete data frame (Text, Binary or Continuation).
    *
    * @param frame The frame, payload unmasked (and decompressed, where an extension compressed it).
+   * @param tailOnly The frame's payload is only what was not passed to `pushPartial` before (the parser
+   * released the rest: {@linkcode FrameParser.releaseParts}).
    * @returns The message when this frame ends it: a `string` for text, a `Uint8Array` for binary.
    * @throws {ProtocolError} 1002 for a frame out of sequence, 1007 for invalid UTF-8, 1009 for a message
    * over the limit.
    */
-  push(frame: Frame): string | Uint8Array | undefined {
+  push(frame: Frame, tailOnly = false): string | Uint8Array | undefined {
     const opcode = frame.opcode;
     const payload = frame.payload;
     if (frame.fin && this.#opcode === -1 && opcode !== Opcode.Continuation) {
@@ -108,11 +115,11 @@ export class MessageAssembler {
     const kind = this.#frameOpen ? this.#opcode : this.#begin(opcode);
     this.#opcode = kind;
     this.#frameOpen = false;
-    const size = this.#size + payload.length;
+    const size = this.#size + (tailOnly ? this.#decodedOfFrame : 0) + payload.length;
     this.#checkSize(size);
     this.#size = size;
     if (kind === Opcode.Text) {
-      const rest = this.#decodedOfFrame === 0 ? payload : payload.subarray(this.#decodedOfFrame);
+      const rest = tailOnly || this.#decodedOfFrame === 0 ? payload : payload.subarray(this.#decodedOfFrame);
       this.#decodedOfFrame = 0;
       this.#pushText(this.#decode(rest, !frame.fin));
       if (!frame.fin) return undefined;

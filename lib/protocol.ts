@@ -98,6 +98,7 @@ export class Protocol {
   #eofReceived = false;
   #discarding = false;
   #partsChecked = 0; // pieces of the parser's partial frame already passed to the assembler
+  #tailOnly = false; // the parser released the decoded start of the current text frame
   #sendingOpcode = -1; // opcode of a fragmented message being sent, else -1
   #heldSurrogate = ""; // a high surrogate ending the last text fragment sent, sent with the next one
   #receivingTransformed = false; // the message being received has RSV bits set (an extension decodes it)
@@ -390,6 +391,7 @@ export class Protocol {
       if (frame === undefined) break;
       this.#partsChecked = 0;
       this.#handleFrame(frame);
+      this.#tailOnly = false;
       if (this.#discarding || (untilEvent && this.#events.length > 0)) return;
     }
     // Fail fast: check the part of a data frame that has arrived (text is decoded, and so validated, now).
@@ -401,6 +403,12 @@ export class Protocol {
       const parts = partial.parts;
       for (let i = this.#partsChecked; i < parts.length; i++) assembler.pushPartial(partial.opcode, parts[i]);
       this.#partsChecked = parts.length;
+      if (assembler.decodingPartial) {
+        // Decoded text is not needed again: the frame will carry only the rest (no copy of the whole).
+        parser.releaseParts(parts.length);
+        this.#partsChecked = 0;
+        this.#tailOnly = true;
+      }
     }
   }
 
@@ -414,7 +422,7 @@ export class Protocol {
         for (let i = this.#extensions.length - 1; i >= 0; i--) {
           decoded = this.#extensions[i].decode(decoded, this.#assembler.remaining);
         }
-        const message = this.#assembler.push(decoded);
+        const message = this.#assembler.push(decoded, this.#tailOnly);
         if (message !== undefined) this.#events.push({ type: "message", data: message });
         return;
       }

@@ -1429,3 +1429,35 @@ describe("caller errors and late failures", () => {
     assert.throws(() => parser.next(), (e: unknown) => e instanceof ProtocolError && e.code === 1002);
   });
 });
+
+describe("a text frame decoded as it arrives is not copied whole (FrameParser.releaseParts)", () => {
+  const text = "héllo wörld, ".repeat(300); // multi-byte characters fall across chunk edges
+  const bytes = new TextEncoder().encode(text);
+  const key = hex("11 22 33 44");
+  const feedInChunks = (protocol: Protocol, wire: Uint8Array, size: number) => {
+    for (let i = 0; i < wire.length; i += size) protocol.receive(wire.slice(i, i + size));
+  };
+
+  for (const chunk of [1, 7, 100, 1000]) {
+    test(`one text frame in ${chunk}-byte chunks: the message whole, and the limit counted on all of it`, () => {
+      const wire = masked(rawFrame(0x81, bytes), key);
+      const exact = new Protocol({ role: "server", maxMessageSize: bytes.length });
+      feedInChunks(exact, wire, chunk);
+      assert.deepEqual(exact.takeEvents(), [{ type: "message", data: text }]);
+      const under = new Protocol({ role: "server", maxMessageSize: bytes.length - 1 });
+      feedInChunks(under, wire, chunk);
+      assert.equal((under.failure as ProtocolError | undefined)?.code, 1009);
+    });
+
+    test(`a fragmented text message, each fragment in ${chunk}-byte chunks: the message whole, the limit on the sum`, () => {
+      const cut = 1001; // inside a two-byte character's run
+      const wire = concatBytes([masked(rawFrame(0x01, bytes.subarray(0, cut)), key), masked(rawFrame(0x80, bytes.subarray(cut)), key)]);
+      const exact = new Protocol({ role: "server", maxMessageSize: bytes.length });
+      feedInChunks(exact, wire, chunk);
+      assert.deepEqual(exact.takeEvents(), [{ type: "message", data: text }]);
+      const under = new Protocol({ role: "server", maxMessageSize: bytes.length - 1 });
+      feedInChunks(under, wire, chunk);
+      assert.equal((under.failure as ProtocolError | undefined)?.code, 1009);
+    });
+  }
+});
