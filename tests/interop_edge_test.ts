@@ -27,7 +27,7 @@ import { join } from "node:path";
 import process from "node:process";
 import type { Readable } from "node:stream";
 import { repoPath } from "./_files.ts";
-import { WebSocketServer } from "ws";
+import { startWsPeerServer } from "./_ws_peer.ts";
 import { serve } from "../lib/adapters/serve.ts";
 import {
   assertWire,
@@ -310,58 +310,14 @@ async function startOurServer(): Promise<EchoServer> {
   };
 }
 
-/** The parts of `ws`'s server-side socket used here (the package ships no types). */
-interface WsServerSocket {
-  send(data: string | Uint8Array): void;
-  on(event: "message", listener: (data: Uint8Array, isBinary: boolean) => void): void;
-  on(event: "close", listener: (code: number, reason: Uint8Array) => void): void;
-  on(event: "error", listener: (error: Error) => void): void;
-}
-
 /** `ws`'s server, permessage-deflate on for every message size. */
 async function startWsServer(): Promise<EchoServer> {
-  const server = new WebSocketServer({
-    host: "127.0.0.1",
-    port: 0,
-    perMessageDeflate: { threshold: 0 },
-    maxPayload: MAX_MESSAGE,
-  });
-  await withTimeout(
-    new Promise<void>((resolve) => server.once("listening", () => resolve())),
-    5000,
-    "ws to listen",
-  );
   const received: MessageDigest[] = [];
-  let extensions: string | undefined;
-  server.on("headers", (headers: string[]) => {
-    const line = headers.find((h) => /^sec-websocket-extensions:/i.test(h));
-    extensions = line === undefined ? "" : line.slice(line.indexOf(":") + 1).trim();
-  });
-  const closeSeen = new Promise<{ code: number; reason: string }>((resolve) => {
-    server.on("connection", (socket: WsServerSocket) => {
-      socket.on("error", () => {});
-      socket.on("message", (data, isBinary) => {
-        socket.send(echoReply(received, isBinary ? new Uint8Array(data) : new TextDecoder().decode(data)));
-      });
-      socket.on("close", (code, reason) => resolve({ code, reason: new TextDecoder().decode(reason) }));
-    });
-  });
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: `ws://127.0.0.1:${port}/`,
-    port,
-    received,
-    closeSeen,
-    extensions: () => extensions,
-    async stop() {
-      for (const client of server.clients) client.terminate();
-      await withTimeout(
-        new Promise<void>((resolve) => server.close(() => resolve())),
-        STEP_MS,
-        "ws to close",
-      );
-    },
-  };
+  const server = await startWsPeerServer(
+    { perMessageDeflate: { threshold: 0 }, maxPayload: MAX_MESSAGE },
+    () => (message) => echoReply(received, message),
+  );
+  return { ...server, url: `ws://127.0.0.1:${server.port}/`, received };
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  */
 
 import { describe } from "node:test";
-import WsWebSocket, { WebSocketServer } from "ws";
+import WsWebSocket from "ws";
 import {
   BASE_SIZES,
   EchoRecorder,
@@ -22,8 +22,8 @@ import {
   variantLabel,
   VARIANTS,
   type WebSocketLike,
-  withTimeout,
 } from "./_interop.ts";
+import { startWsPeerServer } from "./_ws_peer.ts";
 
 const PEER = "ws";
 const MAX_PAYLOAD = 16 * 1024 * 1024;
@@ -85,53 +85,11 @@ const CONFIGS: Config[] = [
   },
 ];
 
-/** The parts of `ws`'s server-side socket used here (the package ships no types). */
-interface WsServerSocket {
-  send(data: string | Uint8Array): void;
-  close(code: number, reason: string): void;
-  on(event: "message", listener: (data: Uint8Array, isBinary: boolean) => void): void;
-  on(event: "close", listener: (code: number, reason: Uint8Array) => void): void;
-  on(event: "error", listener: (error: Error) => void): void;
-}
-
-async function startWsServer(perMessageDeflate: Config["perMessageDeflate"]): Promise<StartedServer> {
-  const server = new WebSocketServer({
-    host: "127.0.0.1",
-    port: 0,
-    perMessageDeflate,
-    maxPayload: MAX_PAYLOAD,
+function startWsServer(perMessageDeflate: Config["perMessageDeflate"]): Promise<StartedServer> {
+  return startWsPeerServer({ perMessageDeflate, maxPayload: MAX_PAYLOAD }, () => {
+    const recorder = new EchoRecorder();
+    return (message) => recorder.reply(message) ?? { close: [1000, PEER_REASON] };
   });
-  await withTimeout(
-    new Promise<void>((resolve) => server.once("listening", () => resolve())),
-    5000,
-    "ws to listen",
-  );
-  let extensions: string | undefined;
-  server.on("headers", (headers: string[]) => {
-    const line = headers.find((h) => /^sec-websocket-extensions:/i.test(h));
-    extensions = line === undefined ? "" : line.slice(line.indexOf(":") + 1).trim();
-  });
-  const closeSeen = new Promise<{ code: number; reason: string }>((resolve) => {
-    server.on("connection", (socket: WsServerSocket) => {
-      const recorder = new EchoRecorder();
-      socket.on("error", () => {});
-      socket.on("message", (data, isBinary) => {
-        const reply = recorder.reply(isBinary ? new Uint8Array(data) : new TextDecoder().decode(data));
-        if (reply === undefined) socket.close(1000, PEER_REASON);
-        else socket.send(reply);
-      });
-      socket.on("close", (code, reason) => resolve({ code, reason: new TextDecoder().decode(reason) }));
-    });
-  });
-  return {
-    port: (server.address() as { port: number }).port,
-    closeSeen,
-    extensions: () => extensions,
-    async stop() {
-      for (const client of server.clients) client.terminate();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 function startWsClient(url: string, perMessageDeflate: Config["perMessageDeflate"]) {
