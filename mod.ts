@@ -45,6 +45,13 @@ export {
 export { type ExtensionOffer, formatExtensions, parseExtensions } from "./lib/extension_header.ts";
 export { type ClientOptions, openClient } from "./lib/open_client.ts";
 export { pakoCodec } from "./lib/pako_codec.ts";
+export {
+  defaultCodec,
+  zlibWasmAvailable,
+  zlibWasmCodec,
+  type ZlibWasmMemory,
+  zlibWasmMemory,
+} from "./lib/zlib_wasm_codec.ts";
 export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/permessage_deflate.ts";
 export { CloseCode, isValidCloseCode } from "./lib/close_code.ts";
 export { type CloseResult, Connection, type ConnectionOptions, type Transport } from "./lib/connection.ts";

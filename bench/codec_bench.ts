@@ -6,7 +6,8 @@
  *   deno run --allow-env --allow-read bench/codec_bench.ts      (or: bun bench/codec_bench.ts)
  *
  * Codecs:
- * - pako (ours): lib/pako_codec.ts, the codec the library ships, through its own interface.
+ * - zlib wasm (ours, the default): lib/zlib_wasm_codec.ts, zlib 1.2.13 compiled to WebAssembly.
+ * - pako (ours): lib/pako_codec.ts, pure JavaScript (the default where WebAssembly cannot be compiled).
  * - nodeZlibCodec (ours, opt-in): lib/adapters/node_zlib_codec.ts, native deflate for messages of 4 KiB and
  *   more (no reference to earlier messages on Deno and Bun), pako below; pako inflates.
  * - node:zlib: async raw deflate streams, `flush(Z_SYNC_FLUSH)` per message (the only way node:zlib keeps a
@@ -21,6 +22,7 @@
 import * as fflate from "fflate";
 import * as zlib from "node:zlib";
 import { pakoCodec } from "../lib/pako_codec.ts";
+import { zlibWasmCodec } from "../lib/zlib_wasm_codec.ts";
 import { nodeZlibCodec } from "../lib/adapters/node_zlib_codec.ts";
 import type { DeflateCodec } from "../lib/deflate_codec.ts";
 
@@ -106,7 +108,7 @@ async function throughput(bytesPerRound: number, round: () => void | Promise<voi
 
 const total = (messages: Uint8Array[]) => messages.reduce((n, m) => n + m.length, 0);
 
-async function pakoRow(messages: Uint8Array[], takeover: boolean, codec: DeflateCodec = pakoCodec): Promise<Result> {
+async function codecRow(messages: Uint8Array[], takeover: boolean, codec: DeflateCodec = pakoCodec): Promise<Result> {
   const options = { windowBits: 15, level: 6, memLevel: 8 };
   const compressor = codec.createCompressor(options);
   const compressed = messages.map((m) => {
@@ -123,7 +125,7 @@ async function pakoRow(messages: Uint8Array[], takeover: boolean, codec: Deflate
     c.release();
   });
   const inflateMBps = await throughput(total(messages), () => {
-    const d = pakoCodec.createDecompressor(15);
+    const d = codec.createDecompressor(15);
     for (const c of compressed) {
       d.decompress(c, true, Infinity);
       if (!takeover) d.reset();
@@ -236,10 +238,12 @@ console.log("| payload | codec | context takeover | compress MB/s | inflate MB/s
 console.log("|---|---|---|---|---|---|");
 for (const payload of payloads) {
   const rows: [string, string, Promise<Result> | (() => Promise<Result>)][] = [
-    ["pako (ours)", "yes", () => pakoRow(payload.messages, true)],
+    ["zlib wasm (ours, default)", "yes", () => codecRow(payload.messages, true, zlibWasmCodec)],
+    ["pako (ours)", "yes", () => codecRow(payload.messages, true)],
     ["node:zlib stream", "yes", () => zlibRow(payload.messages, true)],
-    ["nodeZlibCodec (ours, opt-in)", "below 4 KiB", () => pakoRow(payload.messages, true, nodeZlibCodec)],
-    ["pako (ours)", "no", () => pakoRow(payload.messages, false)],
+    ["nodeZlibCodec (ours, opt-in)", "below 4 KiB", () => codecRow(payload.messages, true, nodeZlibCodec)],
+    ["zlib wasm (ours, default)", "no", () => codecRow(payload.messages, false, zlibWasmCodec)],
+    ["pako (ours)", "no", () => codecRow(payload.messages, false)],
     ["node:zlib *Sync", "no", () => zlibRow(payload.messages, false)],
     ["fflate", "no", () => fflateRow(payload.messages)],
     ["CompressionStream", "no", () => compressionStreamRow(payload.messages)],

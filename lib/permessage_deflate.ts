@@ -12,8 +12,8 @@ import type { EncodeOptions, Extension } from "./extension.ts";
 import type { Frame } from "./frame.ts";
 import { Opcode } from "./opcode.ts";
 import { type Hibernating, type IdleReleaser, idleReleaser } from "./idle_release.ts";
-import { pakoCodec } from "./pako_codec.ts";
 import { ProtocolError } from "./protocol_error.ts";
+import { defaultCodec } from "./zlib_wasm_codec.ts";
 
 /** Codec settings for {@linkcode PerMessageDeflate}. */
 export interface PerMessageDeflateOptions {
@@ -26,7 +26,10 @@ export interface PerMessageDeflateOptions {
    * @default {32}
    */
   threshold?: number;
-  /** The codec. @default pako */
+  /**
+   * The codec. `pakoCodec` is pure JavaScript; `zlibWasmCodec` is zlib in WebAssembly, 2-3x faster on large
+   * messages. @default defaultCodec: zlibWasmCodec where WebAssembly can be compiled at run time, else pakoCodec
+   */
   codec?: DeflateCodec;
   /**
    * With context takeover, a connection whose codecs have been unused for this many milliseconds keeps
@@ -95,7 +98,7 @@ export class PerMessageDeflate implements Extension, Hibernating {
    */
   constructor(role: "server" | "client", parameters: DeflateParameters, options: PerMessageDeflateOptions = {}) {
     this.parameters = parameters;
-    this.#codec = options.codec ?? pakoCodec;
+    this.#codec = options.codec ?? defaultCodec;
     this.#level = checkInteger("level", options.level ?? 6, 0, 9);
     this.#memLevel = checkInteger("memLevel", options.memLevel ?? 8, 1, 9);
     this.#threshold = checkInteger("threshold", options.threshold ?? 32, 0, Number.MAX_SAFE_INTEGER);

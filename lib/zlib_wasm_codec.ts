@@ -1,0 +1,445 @@
+/**
+ * A {@linkcode DeflateCodec} on zlib itself, compiled to WebAssembly (`scripts/build_zlib_wasm.sh`):
+ * synchronous like pako, so the sans-I/O core can call it, with zlib's real sync flush and a window kept
+ * across messages, and 2-3x pako's speed where it counts (large messages). It runs wherever WebAssembly
+ * may be compiled at run time (Deno, Bun, Node, browsers); where it may not (Cloudflare's workerd forbids
+ * it), {@linkcode defaultCodec} is pako.
+ *
+ * Memory: each compressor holds zlib's `2^(windowBits+2) + 2^(memLevel+9)` bytes (256 KiB at 15/8), each
+ * decompressor ~7 KiB plus its `2^windowBits` window, in the linear memory of a WebAssembly instance shared
+ * by many connections. Linear memory never shrinks: freed streams are reused by later ones, so an instance
+ * stays at its busiest size. Streams are placed in an instance until it reaches
+ * {@linkcode INSTANCE_SOFT_LIMIT}, then in a new one; an instance no stream refers to is garbage collected
+ * whole. Idle connections hibernate to a few KiB of JavaScript memory (see `releaseAfterIdle`).
+ *
+ * @module
+ */
+
+import { ZLIB_WASM_BASE64 } from "./_zlib_wasm_binary.ts";
+import { CloseCode } from "./close_code.ts";
+import type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./deflate_codec.ts";
+import { pakoCodec } from "./pako_codec.ts";
+import { ProtocolError } from "./protocol_error.ts";
+
+const Z_NO_FLUSH = 0;
+const Z_SYNC_FLUSH = 2;
+const Z_BLOCK = 5;
+const Z_OK = 0;
+const Z_STREAM_END = 1;
+const Z_MEM_ERROR = -4;
+const Z_BUF_ERROR = -5;
+
+/** Input is copied into the instance this many bytes at a time. */
+const INPUT_STAGE = 64 * 1024;
+/** Output is read out of the instance in chunks of this size (also holds a whole 32 KiB window). */
+const OUTPUT_STAGE = 256 * 1024;
+/** New streams go to a fresh instance once an instance's linear memory has grown to this size. */
+export const INSTANCE_SOFT_LIMIT = 256 * 1024 * 1024;
+/** As in pako_codec.ts: a hibernating compressor keeps this much history (a decompressor keeps all). */
+const COMPRESSOR_DICTIONARY_LIMIT = 8 * 1024;
+/** §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message." */
+const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
+
+/** What wasm/zlib_glue.c exports. Pointers are offsets into `memory`. */
+interface ZlibExports {
+  memory: WebAssembly.Memory;
+  wz_malloc(size: number): number;
+  wz_free(pointer: number): void;
+  wz_deflate_new(level: number, windowBits: number, memLevel: number): number;
+  wz_deflate(stream: number, out: number, outLength: number, flush: number): number;
+  wz_deflate_reset(stream: number): number;
+  wz_deflate_set_dictionary(stream: number, dictionary: number, length: number): number;
+  wz_deflate_get_dictionary(stream: number, out: number): number;
+  wz_deflate_end(stream: number): void;
+  wz_inflate_new(windowBits: number): number;
+  wz_inflate(stream: number, out: number, outLength: number, flush: number): number;
+  wz_inflate_reset(stream: number): number;
+  wz_inflate_reset_keep(stream: number): number;
+  wz_inflate_set_dictionary(stream: number, dictionary: number, length: number): number;
+  wz_inflate_get_dictionary(stream: number, out: number): number;
+  wz_inflate_end(stream: number): void;
+  wz_set_input(stream: number, input: number, length: number): void;
+  wz_avail_in(stream: number): number;
+  wz_avail_out(stream: number): number;
+  wz_data_type(stream: number): number;
+  wz_message(stream: number): number;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+function compile(): WebAssembly.Module | null {
+  if (compiled !== undefined) return compiled;
+  try {
+    const text = atob(ZLIB_WASM_BASE64);
+    const bytes = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    compiled = new WebAssembly.Module(bytes);
+  } catch {
+    compiled = null; // no WebAssembly, or compiling at run time is forbidden (workerd)
+  }
+  return compiled;
+}
+
+/** Whether this runtime can run {@linkcode zlibWasmCodec} (compiles the module on first call). */
+export function zlibWasmAvailable(): boolean {
+  return compile() !== null;
+}
+
+/** One instance of the module: its memory, and the staging areas all its streams share. */
+class ZlibInstance {
+  readonly zlib: ZlibExports;
+  readonly input: number;
+  readonly output: number;
+  #heap: Uint8Array;
+  /** Frees the streams of codecs that were dropped without `release()`. */
+  readonly finalizer = new FinalizationRegistry<{ stream: number; inflate: boolean }>((held) => {
+    if (held.inflate) this.zlib.wz_inflate_end(held.stream);
+    else this.zlib.wz_deflate_end(held.stream);
+  });
+
+  constructor(module: WebAssembly.Module) {
+    this.zlib = new WebAssembly.Instance(module, {}).exports as unknown as ZlibExports;
+    this.input = this.zlib.wz_malloc(INPUT_STAGE);
+    this.output = this.zlib.wz_malloc(OUTPUT_STAGE);
+    if (this.input === 0 || this.output === 0) throw new RangeError("Cannot start zlib: out of memory");
+    this.#heap = new Uint8Array(this.zlib.memory.buffer);
+  }
+
+  /** The linear memory, as a view that is renewed after the memory grows. */
+  get heap(): Uint8Array {
+    const buffer = this.zlib.memory.buffer;
+    if (this.#heap.buffer !== buffer) this.#heap = new Uint8Array(buffer);
+    return this.#heap;
+  }
+
+  get full(): boolean {
+    return this.zlib.memory.buffer.byteLength >= INSTANCE_SOFT_LIMIT;
+  }
+
+  /** zlib's message for the stream's last error. */
+  message(stream: number, status: number): string {
+    const pointer = this.zlib.wz_message(stream);
+    if (pointer === 0) return `zlib status ${status}`;
+    const heap = this.heap;
+    let end = pointer;
+    while (heap[end] !== 0) end++;
+    return String.fromCharCode(...heap.subarray(pointer, end));
+  }
+
+  /** Copies `bytes` into the instance (at most OUTPUT_STAGE bytes, through the output area). */
+  stageDictionary(bytes: Uint8Array): number {
+    this.heap.set(bytes, this.output);
+    return this.output;
+  }
+
+  /** Copies out the `length` bytes at `pointer`. */
+  copyOut(pointer: number, length: number): Uint8Array {
+    return this.heap.slice(pointer, pointer + length);
+  }
+}
+
+let current: ZlibInstance | undefined;
+const instances: WeakRef<ZlibInstance>[] = [];
+
+/** The instance new streams go to. */
+function instanceForNewStream(): ZlibInstance {
+  if (current === undefined || current.full) {
+    const module = compile();
+    if (module === null) throw new Error("Cannot start zlib: WebAssembly cannot be compiled here");
+    current = new ZlibInstance(module);
+    instances.push(new WeakRef(current));
+  }
+  return current;
+}
+
+/** What {@linkcode zlibWasmMemory} reports. */
+export interface ZlibWasmMemory {
+  /** Live WebAssembly instances (each with its own linear memory). */
+  instances: number;
+  /** Their linear memory in all, in bytes. */
+  bytes: number;
+}
+
+/**
+ * The linear memory {@linkcode zlibWasmCodec} holds now, for monitoring: it grows to the most streams ever
+ * live at once and does not shrink.
+ *
+ * @returns Instances alive and their bytes.
+ */
+export function zlibWasmMemory(): ZlibWasmMemory {
+  let bytes = 0;
+  let live = 0;
+  for (let i = instances.length - 1; i >= 0; i--) {
+    const instance = instances[i].deref();
+    if (instance === undefined) {
+      instances.splice(i, 1);
+      continue;
+    }
+    live++;
+    bytes += instance.zlib.memory.buffer.byteLength;
+  }
+  return { instances: live, bytes };
+}
+
+/** `parts` joined, at most `length` bytes of them. */
+function join(parts: Uint8Array[], length: number): Uint8Array {
+  if (parts.length === 1) return parts[0].subarray(0, length);
+  const result = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    if (offset >= length) break;
+    const take = Math.min(part.length, length - offset);
+    result.set(take === part.length ? part : part.subarray(0, take), offset);
+    offset += take;
+  }
+  return result;
+}
+
+class ZlibWasmCompressor implements Compressor {
+  readonly #options: CompressorOptions;
+  #instance: ZlibInstance | undefined;
+  #stream = 0;
+  #dictionary: Uint8Array | undefined; // the history kept by hibernate()
+
+  constructor(options: CompressorOptions) {
+    this.#options = options;
+  }
+
+  compress(data: Uint8Array, end: boolean): Uint8Array {
+    if (this.#stream === 0) this.#init();
+    const instance = this.#instance!;
+    const { zlib, input, output } = instance;
+    const stream = this.#stream;
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    let offset = 0;
+    do {
+      const length = Math.min(INPUT_STAGE, data.length - offset);
+      instance.heap.set(data.subarray(offset, offset + length), input);
+      offset += length;
+      // §7.2.1: the message's octets are compressed and the result ends with an empty stored block: zlib's
+      // sync flush, at the end of the piece.
+      const flush = offset === data.length ? Z_SYNC_FLUSH : Z_NO_FLUSH;
+      zlib.wz_set_input(stream, input, length);
+      for (;;) {
+        const status = zlib.wz_deflate(stream, output, OUTPUT_STAGE, flush);
+        if (status !== Z_OK && status !== Z_BUF_ERROR) throw new Error(`Cannot compress: ${instance.message(stream, status)}`);
+        const left = zlib.wz_avail_out(stream);
+        if (left !== OUTPUT_STAGE) {
+          parts.push(instance.copyOut(output, OUTPUT_STAGE - left));
+          total += OUTPUT_STAGE - left;
+        }
+        // With output space left over, zlib has taken all the input (and completed the flush).
+        if (left !== 0) break;
+      }
+    } while (offset < data.length);
+    // A flush with no input right after a flush emits nothing: what was sent already ends with 00 00 ff ff.
+    // §7.2.3.6: "an empty uncompressed DEFLATE block can be built and used ... 0x00".
+    if (total === 0) return end ? Uint8Array.of(0x00) : new Uint8Array(0);
+    // §7.2.1: "Remove 4 octets (that are 0x00 0x00 0xff 0xff) from the tail end" on the message's last piece.
+    return join(parts, end ? total - 4 : total);
+  }
+
+  reset(): void {
+    if (this.#stream !== 0) this.#instance!.zlib.wz_deflate_reset(this.#stream);
+    this.#dictionary = undefined;
+  }
+
+  release(): void {
+    this.#end();
+    this.#dictionary = undefined;
+  }
+
+  hibernate(): void {
+    if (this.#stream === 0) return;
+    const instance = this.#instance!;
+    const length = instance.zlib.wz_deflate_get_dictionary(this.#stream, instance.output);
+    const keep = Math.min(Math.max(length, 0), COMPRESSOR_DICTIONARY_LIMIT);
+    this.#dictionary = keep === 0 ? undefined : instance.copyOut(instance.output + length - keep, keep);
+    this.#end();
+  }
+
+  #end(): void {
+    if (this.#stream === 0) return;
+    const instance = this.#instance!;
+    instance.finalizer.unregister(this);
+    instance.zlib.wz_deflate_end(this.#stream);
+    this.#stream = 0;
+    this.#instance = undefined;
+  }
+
+  #init(): void {
+    const instance = instanceForNewStream();
+    const { level, memLevel } = this.#options;
+    // zlib cannot make a raw stream with an 8-bit window. At 9 bits it never references farther back than
+    // 512 - 262 (MIN_LOOKAHEAD) = 250 bytes, which an 8-bit (256-byte) window holds: valid for 8.
+    const windowBits = Math.max(this.#options.windowBits, 9);
+    const stream = instance.zlib.wz_deflate_new(level, windowBits, memLevel);
+    if (stream === 0) throw new RangeError("Cannot create compressor: zlib is out of memory");
+    this.#instance = instance;
+    this.#stream = stream;
+    instance.finalizer.register(this, { stream, inflate: false }, this);
+    if (this.#dictionary !== undefined) {
+      const dictionary = this.#dictionary;
+      this.#dictionary = undefined;
+      const status = instance.zlib.wz_deflate_set_dictionary(stream, instance.stageDictionary(dictionary), dictionary.length);
+      if (status !== Z_OK) throw new Error(`Cannot restore compressor window: zlib status ${status}`);
+    }
+  }
+}
+
+class ZlibWasmDecompressor implements Decompressor {
+  readonly #windowBits: number;
+  #instance: ZlibInstance | undefined;
+  #stream = 0;
+  #dictionary: Uint8Array | undefined; // the window kept by hibernate()
+  #ended = false; // a BFINAL block ended and no byte of the message has come since
+
+  constructor(windowBits: number) {
+    this.#windowBits = windowBits;
+  }
+
+  decompress(data: Uint8Array, end: boolean, maxSize: number): Uint8Array {
+    if (this.#stream === 0) this.#init();
+    const instance = this.#instance!;
+    const { zlib, input, output } = instance;
+    const stream = this.#stream;
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    const feed = (piece: Uint8Array, appended: boolean): void => {
+      if (this.#ended) {
+        // §7.2.3.4: a message that ends with its BFINAL block (no empty block after it) needs no tail.
+        if (appended || piece.length === 0) return;
+        this.#ended = false;
+      }
+      instance.heap.set(piece, input);
+      zlib.wz_set_input(stream, input, piece.length);
+      for (;;) {
+        // One byte past the limit at most: inflation stops there, however large the output area is.
+        const room = Math.min(OUTPUT_STAGE, maxSize - total + 1);
+        // The appended tail is inflated up to the next block boundary only, to check where it ends.
+        const status = zlib.wz_inflate(stream, output, room, appended ? Z_BLOCK : Z_SYNC_FLUSH);
+        const produced = room - zlib.wz_avail_out(stream);
+        if (produced !== 0) {
+          total += produced;
+          if (total > maxSize) {
+            throw new ProtocolError(CloseCode.MessageTooBig, `Cannot inflate message: more than the limit of ${maxSize} bytes`);
+          }
+          parts.push(instance.copyOut(output, produced));
+        }
+        if (status === Z_STREAM_END) {
+          // §7.2.1: "An endpoint MAY use both DEFLATE blocks with the "BFINAL" bit set to 0 and DEFLATE blocks
+          // with the "BFINAL" bit set to 1. ... The next DEFLATE block follows the padded data if any." Read on,
+          // keeping the window (§7.2.2: "MUST decompress each new message using the LZ77 sliding window used
+          // to process the last compressed message").
+          zlib.wz_inflate_reset_keep(stream);
+          this.#ended = zlib.wz_avail_in(stream) === 0;
+          if (this.#ended) return;
+          continue;
+        }
+        if (status === Z_MEM_ERROR) throw new RangeError("Cannot inflate message: zlib is out of memory");
+        if (status !== Z_OK && status !== Z_BUF_ERROR) {
+          throw new ProtocolError(CloseCode.InvalidPayloadData, `Cannot inflate message: ${instance.message(stream, status)}`);
+        }
+        // Output area full: there may be more, even with no input left.
+        if (zlib.wz_avail_out(stream) === 0) continue;
+        // §7.2.1 ends a message with "an empty DEFLATE block with no compression" less its 4 last octets: the
+        // appended octets are its LEN and NLEN, so they end exactly at a block boundary (data_type bit 128).
+        if (appended && (zlib.wz_avail_in(stream) !== 0 || (zlib.wz_data_type(stream) & 128) === 0)) {
+          throw new ProtocolError(CloseCode.InvalidPayloadData, "Cannot inflate message: it does not end at a DEFLATE block boundary");
+        }
+        return;
+      }
+    };
+    try {
+      for (let offset = 0; offset < data.length || offset === 0; offset += INPUT_STAGE) {
+        feed(data.subarray(offset, offset + INPUT_STAGE), false);
+      }
+      if (end) feed(TAIL, true);
+    } catch (error) {
+      this.reset();
+      throw error;
+    }
+    if (end) this.#ended = false;
+    if (parts.length === 0) return new Uint8Array(0);
+    return join(parts, total);
+  }
+
+  reset(): void {
+    if (this.#stream !== 0) this.#instance!.zlib.wz_inflate_reset(this.#stream);
+    this.#dictionary = undefined;
+    this.#ended = false;
+  }
+
+  release(): void {
+    this.#end();
+    this.#dictionary = undefined;
+    this.#ended = false;
+  }
+
+  hibernate(): void {
+    if (this.#stream === 0) return;
+    const instance = this.#instance!;
+    const length = instance.zlib.wz_inflate_get_dictionary(this.#stream, instance.output);
+    this.#dictionary = length > 0 ? instance.copyOut(instance.output, length) : undefined;
+    this.#end();
+    this.#ended = false;
+  }
+
+  #end(): void {
+    if (this.#stream === 0) return;
+    const instance = this.#instance!;
+    instance.finalizer.unregister(this);
+    instance.zlib.wz_inflate_end(this.#stream);
+    this.#stream = 0;
+    this.#instance = undefined;
+  }
+
+  #init(): void {
+    const instance = instanceForNewStream();
+    const stream = instance.zlib.wz_inflate_new(this.#windowBits);
+    if (stream === 0) throw new RangeError("Cannot create decompressor: zlib is out of memory");
+    this.#instance = instance;
+    this.#stream = stream;
+    instance.finalizer.register(this, { stream, inflate: true }, this);
+    if (this.#dictionary !== undefined) {
+      const dictionary = this.#dictionary;
+      this.#dictionary = undefined;
+      const status = instance.zlib.wz_inflate_set_dictionary(stream, instance.stageDictionary(dictionary), dictionary.length);
+      if (status !== Z_OK) throw new Error(`Cannot restore decompressor window: zlib status ${status}`);
+    }
+  }
+}
+
+/**
+ * The zlib (WebAssembly) codec. Throws on first use where WebAssembly cannot be compiled; see
+ * {@linkcode defaultCodec} for the choice made automatically.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { zlibWasmCodec } from "./zlib_wasm_codec.ts";
+ * const compressor = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+ * const bytes = compressor.compress(new TextEncoder().encode("Hello"), true);
+ * // RFC 7692 §7.2.3.1: "Hello" compresses to f2 48 cd c9 c9 07 00.
+ * assert.deepEqual([...bytes], [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
+ * compressor.release();
+ * ```
+ */
+export const zlibWasmCodec: DeflateCodec = {
+  name: "zlib (WebAssembly)",
+  createCompressor: (options) => new ZlibWasmCompressor(options),
+  createDecompressor: (windowBits) => new ZlibWasmDecompressor(windowBits),
+};
+
+/**
+ * The codec permessage-deflate uses unless told otherwise: {@linkcode zlibWasmCodec} where WebAssembly can
+ * be compiled at run time, pako elsewhere. Decided on first use.
+ */
+export const defaultCodec: DeflateCodec = {
+  get name() {
+    return (zlibWasmAvailable() ? zlibWasmCodec : pakoCodec).name;
+  },
+  createCompressor: (options) => (zlibWasmAvailable() ? zlibWasmCodec : pakoCodec).createCompressor(options),
+  createDecompressor: (windowBits) => (zlibWasmAvailable() ? zlibWasmCodec : pakoCodec).createDecompressor(windowBits),
+};

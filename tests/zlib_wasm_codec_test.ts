@@ -1,0 +1,105 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import zlib from "node:zlib";
+import type { Compressor } from "../lib/deflate_codec.ts";
+import { pakoCodec } from "../lib/pako_codec.ts";
+import {
+  defaultCodec,
+  INSTANCE_SOFT_LIMIT,
+  zlibWasmAvailable,
+  zlibWasmCodec,
+  zlibWasmMemory,
+} from "../lib/zlib_wasm_codec.ts";
+import { codecSuite } from "./_codec_suite.ts";
+import { concatBytes, hex, pseudoRandomBytes } from "./_vectors.ts";
+
+codecSuite(zlibWasmCodec);
+
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+const TAIL = hex("00 00 ff ff");
+const encoder = new TextEncoder();
+
+/** JSON-like text of `length` bytes (realistic for chat and API traffic), varied by `seed`. */
+function jsonText(length: number, seed: number): Uint8Array {
+  let s = "";
+  let i = seed;
+  while (s.length < length) {
+    s += JSON.stringify({ id: i, user: `user${i % 97}`, text: `message number ${i * 7919 % 10007}`, tags: ["a", "b"] });
+    i++;
+  }
+  return encoder.encode(s.slice(0, length));
+}
+
+describe("zlibWasmCodec on this runtime", () => {
+  test("WebAssembly can be compiled here, and the default codec is zlib's", () => {
+    assert.equal(zlibWasmAvailable(), true);
+    assert.equal(defaultCodec.name, zlibWasmCodec.name);
+  });
+
+  test("pako inflates what zlibWasmCodec compresses and the other way round, one window across 40 messages", () => {
+    // Sizes cross the 64 KiB input staging and the 256 KiB output area of the WebAssembly side.
+    const sizes = [0, 1, 100, 2048, 70_000, 16, 300_000, 5, 1 << 20, 64];
+    const messages = Array.from({ length: 40 }, (_, i) =>
+      i % 3 === 2 ? pseudoRandomBytes(sizes[i % sizes.length], i) : jsonText(sizes[i % sizes.length], i));
+    for (const [from, to] of [[zlibWasmCodec, pakoCodec], [pakoCodec, zlibWasmCodec]]) {
+      const c = from.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+      const d = to.createDecompressor(15);
+      messages.forEach((message, i) => {
+        const payload = c.compress(message, true);
+        assert.deepEqual(d.decompress(payload, true, NO_LIMIT), message, `${from.name} -> ${to.name}: message ${i}`);
+      });
+      c.release();
+      d.release();
+    }
+  });
+
+  test("node:zlib inflates a 3 MiB incompressible message compressed in 7 pieces (output larger than the output area)", () => {
+    const data = pseudoRandomBytes(3 << 20, 5);
+    const c = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+    const pieces: Uint8Array[] = [];
+    for (let i = 0; i < 7; i++) pieces.push(c.compress(data.subarray(i * (data.length / 7 | 0), i === 6 ? data.length : (i + 1) * (data.length / 7 | 0)), i === 6));
+    const inflated = zlib.inflateRawSync(concatBytes([...pieces, TAIL]), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    assert.equal(inflated.length, data.length);
+    assert.ok(inflated.equals(data), "inflated bytes differ");
+    c.release();
+  });
+
+  test("every compressor still works after the streams outgrow one instance (a new instance takes new streams)", () => {
+    // Each compressor at 15 bits / memLevel 8 holds ~256 KiB: enough of them fill INSTANCE_SOFT_LIMIT.
+    const count = Math.ceil(INSTANCE_SOFT_LIMIT / (256 * 1024)) + 50;
+    const before = zlibWasmMemory().instances;
+    const compressors: Compressor[] = [];
+    const firsts: Uint8Array[] = [];
+    const message = jsonText(300, 1);
+    for (let i = 0; i < count; i++) {
+      const c = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+      compressors.push(c);
+      firsts.push(c.compress(message, true)); // allocates the stream
+    }
+    const during = zlibWasmMemory();
+    assert.ok(during.instances >= before + 1, `${during.instances} instances (before: ${before})`);
+    assert.ok(during.bytes >= INSTANCE_SOFT_LIMIT, `${during.bytes} bytes of linear memory`);
+    // Each stream kept its own window: its second message is a back reference to its first, and both
+    // inflate in order with the peer's one window.
+    for (const [i, c] of compressors.entries()) {
+      const second = c.compress(message, true);
+      assert.ok(second.length < 10, `compressor ${i}: a repeated message takes ${second.length} bytes`);
+      const d = pakoCodec.createDecompressor(15);
+      assert.deepEqual(d.decompress(firsts[i], true, NO_LIMIT), message, `compressor ${i}: first`);
+      assert.deepEqual(d.decompress(second, true, NO_LIMIT), message, `compressor ${i}: second`);
+      d.release();
+    }
+    for (const c of compressors) c.release();
+  });
+
+  test("a corrupt message fails with 1007 and zlib's reason, and the decompressor starts afresh", () => {
+    const d = zlibWasmCodec.createDecompressor(15);
+    assert.throws(() => d.decompress(hex("ff ff ff"), true, NO_LIMIT), (error: Error & { code?: number }) => {
+      assert.equal(error.code, 1007);
+      assert.match(error.message, /^Cannot inflate message: invalid block type$/);
+      return true;
+    });
+    assert.deepEqual([...d.decompress(hex("f2 48 cd c9 c9 07 00"), true, NO_LIMIT)], [...encoder.encode("Hello")]);
+    d.release();
+  });
+});
