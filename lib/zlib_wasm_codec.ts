@@ -31,8 +31,12 @@ const Z_BUF_ERROR = -5;
 
 /** Input is copied into the instance this many bytes at a time. */
 const INPUT_STAGE = 64 * 1024;
-/** Output is read out of the instance in chunks of this size (also holds a whole 32 KiB window). */
-const OUTPUT_STAGE = 256 * 1024;
+/**
+ * Output is read out of the instance in chunks of this size (also holds a whole 32 KiB window): a message
+ * of up to 1 MiB inflates in one call and is copied out once (copies of fresh large arrays cost more than
+ * inflating, measured with Bun's profiler on a 1 MiB echo).
+ */
+const OUTPUT_STAGE = 1024 * 1024;
 /** New streams go to a fresh instance once an instance's linear memory has grown to this size. */
 export const INSTANCE_SOFT_LIMIT = 256 * 1024 * 1024;
 /** As in pako_codec.ts: a hibernating compressor keeps this much history (a decompressor keeps all). */

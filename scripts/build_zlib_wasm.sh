@@ -23,7 +23,7 @@ exports=(wz_malloc wz_free wz_deflate_new wz_deflate wz_deflate_reset wz_deflate
 flags=()
 for name in "${exports[@]}"; do flags+=("-Wl,--export=$name"); done
 # -DNO_GZIP: raw deflate only (no gzip header code). The module imports nothing: no WASI call is reached.
-clang --target=wasm32-wasi -O3 -mbulk-memory -msimd128 -mnontrapping-fptoint -msign-ext -DNO_GZIP -DHAVE_HIDDEN -I"$src" -nostartfiles -Wl,--no-entry \
+clang --target=wasm32-wasi -O3 -mbulk-memory -msimd128 -mnontrapping-fptoint -msign-ext -DNO_GZIP -DHAVE_HIDDEN -DUNALIGNED_OK -I"$src" -nostartfiles -Wl,--no-entry \
   -Wl,--strip-all -Wl,--initial-memory=1048576 -Wl,-z,stack-size=65536 "${flags[@]}" \
   -o "$work/zlib.wasm" wasm/zlib_glue.c "${sources[@]/#/$src/}"
 size=$(stat -c %s "$work/zlib.wasm")
