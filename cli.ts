@@ -122,11 +122,12 @@ function serve(argv: string[]): void {
     res.end(PAGE);
   });
   server.on("upgrade", async (req, socket, head) => {
-    const upgrade = await handleNodeUpgrade(req, socket, head, { protocols, deflate });
+    // An echo passes text on as it came (validated UTF-8 bytes): no decode and re-encode.
+    const upgrade = await handleNodeUpgrade(req, socket, head, { protocols, deflate, textAsBytes: true });
     if (upgrade === undefined) return;
     const { connection } = upgrade;
-    connection.onmessage = (data) => {
-      if (connection.readyState === 1) connection.send(data).catch(() => {});
+    connection.onmessage = (data, binary) => {
+      if (connection.readyState === 1) connection.send(data, { binary }).catch(() => {});
     };
   });
   server.on("error", (error) => fail(`cannot listen on ${host}:${port}: ${error.message}`));

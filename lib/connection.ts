@@ -70,8 +70,9 @@ export interface CloseResult {
  * ```
  */
 export class Connection {
-  #onmessage: ((data: string | Uint8Array) => void) | undefined;
-  #held: (string | Uint8Array)[] = []; // messages that arrived while no onmessage handler was set
+  #onmessage: ((data: string | Uint8Array, binary: boolean) => void) | undefined;
+  // Messages that arrived while no onmessage handler was set.
+  #held: { data: string | Uint8Array; binary: boolean }[] = [];
   /** Called with each ping's payload (the pong is sent already). */
   onping: ((data: Uint8Array) => void) | undefined;
   /** Called with each pong's payload. */
@@ -121,15 +122,16 @@ export class Connection {
   }
 
   /**
-   * Called with each message: a `string` for text, a `Uint8Array` for binary. Messages that arrive while no
+   * Called with each message: a `string` for text (its UTF-8 bytes with `textAsBytes`), a `Uint8Array` for
+   * binary; `binary` tells which the message was. Messages that arrive while no
    * handler is set are held, and reading pauses, until one is set: nothing is lost to a handler set after
    * a few awaits.
    */
-  get onmessage(): ((data: string | Uint8Array) => void) | undefined {
+  get onmessage(): ((data: string | Uint8Array, binary: boolean) => void) | undefined {
     return this.#onmessage;
   }
 
-  set onmessage(handler: ((data: string | Uint8Array) => void) | undefined) {
+  set onmessage(handler: ((data: string | Uint8Array, binary: boolean) => void) | undefined) {
     this.#onmessage = handler;
     if (handler !== undefined && this.#held.length > 0) queueMicrotask(() => this.#releaseHeld());
   }
@@ -356,10 +358,10 @@ export class Connection {
         switch (event.type) {
           case "message":
             if (this.#onmessage === undefined) {
-              this.#held.push(event.data);
+              this.#held.push(event);
               this.pauseReading();
             } else {
-              this.#onmessage(event.data);
+              this.#onmessage(event.data, event.binary);
             }
             break;
           case "ping":
@@ -382,9 +384,9 @@ export class Connection {
 
   #releaseHeld(): void {
     while (this.#held.length > 0 && this.#onmessage !== undefined) {
-      const data = this.#held.shift()!;
+      const { data, binary } = this.#held.shift()!;
       try {
-        this.#onmessage(data);
+        this.#onmessage(data, binary);
       } catch (error) {
         this.#report(asError(error));
         this.#protocol.fail(CloseCode.InternalError, "");

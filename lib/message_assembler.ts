@@ -20,6 +20,12 @@ export interface MessageAssemblerOptions {
    * @default {16777216}
    */
   maxMessageSize?: number;
+  /**
+   * Text messages are handed out as their UTF-8 bytes (validated all the same) instead of strings: for an
+   * application that passes text on without reading it (relays, echo, broadcast), no decode and re-encode.
+   * @default {false}
+   */
+  textAsBytes?: boolean;
 }
 
 /**
@@ -42,6 +48,7 @@ export interface MessageAssemblerOptions {
 export class MessageAssembler {
   /** Largest message in bytes. */
   readonly maxMessageSize: number;
+  readonly #textAsBytes: boolean;
   #opcode = -1; // Text or Binary while a message is in progress, else -1
   #frameOpen = false; // pushPartial has started the current frame
   #decodedOfFrame = 0; // bytes of the current frame already decoded by pushPartial
@@ -57,6 +64,7 @@ export class MessageAssembler {
   /** @param options The message size limit. */
   constructor(options: MessageAssemblerOptions = {}) {
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.#textAsBytes = options.textAsBytes ?? false;
   }
 
   /** Whether a message has started and not ended. */
@@ -84,13 +92,17 @@ export class MessageAssembler {
       this.#frameOpen = true;
     }
     if (this.#opcode !== Opcode.Text || bytes.length === 0) return;
-    this.#pushText(this.#decode(bytes, true));
+    if (this.#textAsBytes) this.#validate(bytes, true);
+    else this.#pushText(this.#decode(bytes, true));
     this.#decodedOfFrame += bytes.length;
   }
 
-  /** Whether a text frame is being passed by {@linkcode MessageAssembler.pushPartial} (and so decoded). */
+  /**
+   * Whether a text frame is being passed by {@linkcode MessageAssembler.pushPartial} and decoded (its bytes
+   * are not needed again; with `textAsBytes` they are, and this is `false`).
+   */
   get decodingPartial(): boolean {
-    return this.#frameOpen && this.#opcode === Opcode.Text;
+    return this.#frameOpen && this.#opcode === Opcode.Text && !this.#textAsBytes;
   }
 
   /**
@@ -99,7 +111,8 @@ export class MessageAssembler {
    * @param frame The frame, payload unmasked (and decompressed, where an extension compressed it).
    * @param tailOnly The frame's payload is only what was not passed to `pushPartial` before (the parser
    * released the rest: {@linkcode FrameParser.releaseParts}).
-   * @returns The message when this frame ends it: a `string` for text, a `Uint8Array` for binary.
+   * @returns The message when this frame ends it: a `string` for text (its UTF-8 bytes with `textAsBytes`),
+   * a `Uint8Array` for binary.
    * @throws {ProtocolError} 1002 for a frame out of sequence, 1007 for invalid UTF-8, 1009 for a message
    * over the limit.
    */
@@ -110,7 +123,9 @@ export class MessageAssembler {
       // An unfragmented message that arrived whole: the common case, no bookkeeping.
       this.#checkSize(payload.length);
       if (opcode === Opcode.Binary) return payload;
-      return this.#decode(payload, false);
+      if (!this.#textAsBytes) return this.#decode(payload, false);
+      this.#validate(payload, false);
+      return payload;
     }
     const kind = this.#frameOpen ? this.#opcode : this.#begin(opcode);
     this.#opcode = kind;
@@ -118,7 +133,11 @@ export class MessageAssembler {
     const size = this.#size + (tailOnly ? this.#decodedOfFrame : 0) + payload.length;
     this.#checkSize(size);
     this.#size = size;
-    if (kind === Opcode.Text) {
+    if (kind === Opcode.Text && this.#textAsBytes) {
+      // Validated as it arrived (pushPartial) up to #decodedOfFrame; the bytes are kept like binary ones.
+      this.#validate(this.#decodedOfFrame === 0 ? payload : payload.subarray(this.#decodedOfFrame), !frame.fin);
+      this.#decodedOfFrame = 0;
+    } else if (kind === Opcode.Text) {
       const rest = tailOnly || this.#decodedOfFrame === 0 ? payload : payload.subarray(this.#decodedOfFrame);
       this.#decodedOfFrame = 0;
       this.#pushText(this.#decode(rest, !frame.fin));
@@ -182,6 +201,12 @@ export class MessageAssembler {
         `Cannot assemble message: more than the limit of ${this.maxMessageSize} bytes`,
       );
     }
+  }
+
+  /** Checks UTF-8 as {@linkcode MessageAssembler.#decode} does, without making a string where it can. */
+  #validate(bytes: Uint8Array, stream: boolean): void {
+    if (!this.#decoderHolds && isAscii(bytes)) return;
+    this.#decode(bytes, stream);
   }
 
   #decode(bytes: Uint8Array, stream: boolean): string {

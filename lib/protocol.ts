@@ -14,11 +14,17 @@ import { MessageAssembler } from "./message_assembler.ts";
 import { Opcode } from "./opcode.ts";
 import { ProtocolError } from "./protocol_error.ts";
 import { ReadyState } from "./ready_state.ts";
-import { encodeText } from "./utf8.ts";
+import { encodeText, isUtf8 } from "./utf8.ts";
 
 /** What the peer did, as {@linkcode Protocol.takeEvents} reports it. */
 export type ProtocolEvent =
-  | { readonly type: "message"; readonly data: string | Uint8Array }
+  | {
+    readonly type: "message";
+    /** A `string` for text (its UTF-8 bytes with `textAsBytes`), a `Uint8Array` for binary. */
+    readonly data: string | Uint8Array;
+    /** Whether the message is binary (`false` for text, whatever form `data` has). */
+    readonly binary: boolean;
+  }
   | { readonly type: "ping"; readonly data: Uint8Array }
   | { readonly type: "pong"; readonly data: Uint8Array }
   | { readonly type: "close"; readonly code: number; readonly reason: string };
@@ -50,6 +56,13 @@ export interface ProtocolOptions {
   extensions?: Extension[];
   /** The state to start in; the opening handshake is not this class's business. @default {ReadyState.Open} */
   state?: ReadyState;
+  /**
+   * Text messages arrive as their UTF-8 bytes (validated as ever) instead of strings, with `binary: false`:
+   * for relays, echo and broadcast, which pass text on without reading it. Send them on with
+   * `send(bytes, { binary: false })`.
+   * @default {false}
+   */
+  textAsBytes?: boolean;
 }
 
 /** Options for {@linkcode Protocol.send}. */
@@ -58,6 +71,12 @@ export interface SendOptions {
   fragmentSize?: number;
   /** `false` sends this message uncompressed even when permessage-deflate is in use. @default {true} */
   compress?: boolean;
+  /**
+   * The message's type: `false` sends bytes as a text message (they must be UTF-8: checked, a `TypeError`
+   * if not), `true` sends a string's UTF-8 as a binary message. Whole messages only (`send`).
+   * @default {typeof data !== "string"}
+   */
+  binary?: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -102,6 +121,7 @@ export class Protocol {
   #sendingOpcode = -1; // opcode of a fragmented message being sent, else -1
   #heldSurrogate = ""; // a high surrogate ending the last text fragment sent, sent with the next one
   #receivingTransformed = false; // the message being received has RSV bits set (an extension decodes it)
+  #receivingBinary = false; // the message being received is binary
 
   /** @param options The role, limits and negotiated extensions. */
   constructor(options: ProtocolOptions) {
@@ -119,7 +139,7 @@ export class Protocol {
     let rsv = 0;
     for (const extension of this.#extensions) rsv |= extension.rsvBits;
     this.#parser = new FrameParser({ role: options.role, maxPayloadSize: maxMessageSize, allowedRsv: rsv });
-    this.#assembler = new MessageAssembler({ maxMessageSize });
+    this.#assembler = new MessageAssembler({ maxMessageSize, textAsBytes: options.textAsBytes ?? false });
   }
 
   /** This end's role. */
@@ -242,19 +262,23 @@ export class Protocol {
   }
 
   /**
-   * Sends a whole message: text for a string, binary for bytes, fragmented when longer than the fragment
-   * size.
+   * Sends a whole message: text for a string, binary for bytes (unless `options.binary` says otherwise),
+   * fragmented when longer than the fragment size.
    *
    * @param data The message.
-   * @param options The fragment size for this message.
+   * @param options The fragment size, compression and type of this message.
    * @throws {DOMException} `InvalidStateError` unless OPEN, or while a fragmented send is in progress.
+   * @throws {TypeError} For bytes sent as text that are not UTF-8.
    */
   send(data: string | Uint8Array, options: SendOptions = {}): void {
     this.#assertCanSendData();
     if (this.#sendingOpcode !== -1) throw invalidState("Cannot send: a fragmented message is in progress");
     const text = typeof data === "string";
-    const opcode = text ? Opcode.Text : Opcode.Binary;
     const payload = text ? encodeText(data) : checkBytes(data);
+    const binary = options.binary ?? !text;
+    // §5.6: "The "Payload data" is text data encoded as UTF-8" in a text frame.
+    if (!binary && !text && !isUtf8(payload)) throw new TypeError("Cannot send: bytes sent as text are not UTF-8");
+    const opcode = binary ? Opcode.Binary : Opcode.Text;
     let frame: Frame = { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode, payload };
     for (const extension of this.#extensions) frame = extension.encode(frame, options);
     const fragmentSize = options.fragmentSize ?? this.#fragmentSize;
@@ -417,13 +441,16 @@ export class Protocol {
       case Opcode.Text:
       case Opcode.Binary:
       case Opcode.Continuation: {
-        if (frame.opcode !== Opcode.Continuation) this.#receivingTransformed = frame.rsv1 || frame.rsv2 || frame.rsv3;
+        if (frame.opcode !== Opcode.Continuation) {
+          this.#receivingTransformed = frame.rsv1 || frame.rsv2 || frame.rsv3;
+          this.#receivingBinary = frame.opcode === Opcode.Binary;
+        }
         let decoded = frame;
         for (let i = this.#extensions.length - 1; i >= 0; i--) {
           decoded = this.#extensions[i].decode(decoded, this.#assembler.remaining);
         }
         const message = this.#assembler.push(decoded, this.#tailOnly);
-        if (message !== undefined) this.#events.push({ type: "message", data: message });
+        if (message !== undefined) this.#events.push({ type: "message", data: message, binary: this.#receivingBinary });
         return;
       }
       case Opcode.Ping:

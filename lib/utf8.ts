@@ -73,3 +73,22 @@ export function encodeText(text: string): Uint8Array {
   // Do not keep much unused room alive behind the view.
   return buffer.length - used > used >>> 2 ? buffer.slice(0, used) : buffer.subarray(0, used);
 }
+
+const validator = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Whether bytes are well-formed UTF-8 (RFC 3629 §3, §4): ASCII is checked a word at a time, anything else
+ * by a fatal `TextDecoder`.
+ *
+ * @param bytes The bytes.
+ * @returns `true` when they are.
+ */
+export function isUtf8(bytes: Uint8Array): boolean {
+  if (isAscii(bytes)) return true;
+  try {
+    validator.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}

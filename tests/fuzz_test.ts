@@ -630,7 +630,7 @@ describe("fuzz: maxMessageSize (RFC 6455 §10.4, RFC 7692 §8)", () => {
       send(client);
       for (const chunk of client.takeOutgoing()) server.receive(chunk);
       assert.equal(server.failure, undefined, `${what}: ${server.failure?.message}`);
-      assert.deepEqual(server.takeEvents(), [{ type: "message", data: message }], what);
+      assert.deepEqual(server.takeEvents(), [{ type: "message", data: message, binary: typeof message !== "string" }], what);
     }
   });
 
@@ -661,7 +661,7 @@ describe("fuzz: maxMessageSize (RFC 6455 §10.4, RFC 7692 §8)", () => {
           const count = delivered.length;
           assert.deepEqual(
             delivered,
-            messages.slice(0, count).map((m) => describeEvent({ type: "message", data: m })),
+            messages.slice(0, count).map((m) => describeEvent({ type: "message", data: m, binary: typeof m !== "string" })),
             "the messages delivered are the first ones sent, exact",
           );
           const expectedCount = firstTooBig === -1 ? messages.length : firstTooBig;
@@ -739,6 +739,7 @@ describe("fuzz: frame sequences against a model of §5.4 and §5.5 (RFC 6455)", 
         describeEvent({
           type: "message",
           data: message.opcode === 0x1 ? new TextDecoder().decode(bytes) : bytes,
+          binary: message.opcode !== 0x1,
         }),
       );
       message = undefined;

@@ -491,3 +491,68 @@ describe("§10.4 message size limit", () => {
     assert.equal(assembler.remaining, 10);
   });
 });
+
+describe("textAsBytes: text handed out as its UTF-8 bytes, validated all the same (§8.1)", () => {
+  const bytesMode = () => new MessageAssembler({ textAsBytes: true });
+
+  for (const [name, bytesHex] of VALID) {
+    test(`MessageAssembler({ textAsBytes }) hands out ${name} as its bytes, whole, in two and three fragments at every offset, and checked piece by piece`, () => {
+      const bytes = hex(bytesHex);
+      assert.deepEqual(bytesMode().push(frame(TEXT, bytes)), bytes, "one frame");
+      for (let i = 0; i <= bytes.length; i++) {
+        for (let j = i; j <= bytes.length; j++) {
+          assert.deepEqual(assemble(fragments(TEXT, bytes, [i, j]), bytesMode()), bytes, `cuts at ${i} and ${j}`);
+          const assembler = bytesMode();
+          assembler.pushPartial(TEXT, bytes.subarray(0, i));
+          assembler.pushPartial(TEXT, bytes.subarray(i, j));
+          assert.equal(assembler.decodingPartial, false, "the frame's bytes are still needed");
+          assert.deepEqual(assembler.push(frame(TEXT, bytes)), bytes, `pieces cut at ${i} and ${j}`);
+        }
+      }
+    });
+  }
+
+  for (const [name, bytesHex, failAt] of INVALID) {
+    test(`MessageAssembler({ textAsBytes }) rejects ${name} with 1007, whole and split at every offset, as soon as a fragment proves it`, () => {
+      const bytes = hex(bytesHex);
+      assertProtocolError(() => bytesMode().push(frame(TEXT, bytes)), 1007, /invalid UTF-8/, "one frame");
+      for (let i = 0; i <= bytes.length; i++) {
+        const assembler = bytesMode();
+        const [first, second] = fragments(TEXT, bytes, [i]);
+        if (i >= failAt) {
+          assertProtocolError(() => assembler.push(first), 1007, /invalid UTF-8/, `cut at ${i}, first fragment`);
+        } else {
+          assert.equal(assembler.push(first), undefined, `cut at ${i}`);
+          assertProtocolError(() => assembler.push(second), 1007, /invalid UTF-8/, `cut at ${i}, second fragment`);
+        }
+      }
+    });
+  }
+
+  test("MessageAssembler({ textAsBytes }) checks long ASCII a word at a time and still finds one bad byte at any place", () => {
+    const ascii = text("x".repeat(2000));
+    assert.deepEqual(bytesMode().push(frame(TEXT, ascii)), ascii);
+    for (const at of [0, 1, 63, 64, 999, 1999]) {
+      const bad = ascii.slice();
+      bad[at] = 0xff;
+      assertProtocolError(() => bytesMode().push(frame(TEXT, bad)), 1007, /invalid UTF-8/, `0xff at ${at}`);
+    }
+  });
+
+  test("MessageAssembler({ textAsBytes }) rejects a character cut short by an ASCII fragment, and accepts one completed across three", () => {
+    const head = text("a".repeat(100));
+    const assembler = bytesMode();
+    assert.equal(assembler.push(frame(TEXT, concatBytes([head, hex("f0 90")]), false)), undefined);
+    assertProtocolError(() => assembler.push(frame(CONTINUATION, text("b".repeat(100)))), 1007, /invalid UTF-8/);
+    const whole = concatBytes([head, hex("f0 90 80 80"), text("b".repeat(100))]);
+    assert.deepEqual(assemble(fragments(TEXT, whole, [101, 103]), bytesMode()), whole);
+  });
+
+  test("MessageAssembler({ textAsBytes }) leaves binary messages and the size limit (1009) as they are", () => {
+    const payload = hex("ff fe 00");
+    assert.deepEqual(bytesMode().push(frame(BINARY, payload)), payload);
+    const small = new MessageAssembler({ textAsBytes: true, maxMessageSize: 4 });
+    assert.equal(small.push(frame(TEXT, text("abc"), false)), undefined);
+    assertProtocolError(() => small.push(frame(CONTINUATION, text("de"))), 1009, /limit of 4 bytes/);
+  });
+});

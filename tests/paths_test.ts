@@ -31,6 +31,8 @@ interface PathOptions {
   protocols: string[];
   upgrade: (request: Request) => Response | undefined;
   websocket: WebSocketHandler;
+  /** Text to the handler as bytes, where this library's engine carries the socket. */
+  textAsBytes?: boolean;
 }
 
 interface ServerPath {
@@ -63,7 +65,11 @@ const SERVER_PATHS: ServerPath[] = [
       const server = createServer(NODE_HTTP_SERVER_OPTIONS, (_req, res) => res.end());
       server.on("upgrade", async (req, socket, head) => {
         upgraded.add(socket);
-        const accepted = await handleNodeUpgrade(req, socket, head, { protocols: options.protocols, authorize: options.upgrade });
+        const accepted = await handleNodeUpgrade(req, socket, head, {
+          protocols: options.protocols,
+          authorize: options.upgrade,
+          textAsBytes: options.textAsBytes,
+        });
         if (accepted !== undefined) attachHandler(accepted, options.websocket, sockets);
       });
       await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -266,6 +272,26 @@ for (const server of SERVER_PATHS) {
         }
       });
     }
+
+    test(`${server.name} x connectNode: message() tells text from binary, and textAsBytes text echoes as text with send(data, { binary })`, { skip: server.skip }, async () => {
+      const seen: string[] = [];
+      const options = pathOptions([]);
+      options.textAsBytes = true;
+      options.websocket.message = (socket, data, binary) => {
+        seen.push(`${typeof data === "string" ? "string" : "bytes"} ${binary ? "binary" : "text"}`);
+        void socket.send(data, { binary }).catch(() => {});
+      };
+      const running = await server.start(options);
+      try {
+        const result = await CLIENT_PATHS[0].exchange(running.url, MESSAGES);
+        assert.deepEqual(result.received, MESSAGES);
+        // Where the runtime's own WebSocket carries the socket (compresses: false here), text is a string.
+        const textForm = server.compresses ? "bytes" : "string";
+        assert.deepEqual(seen, [`${textForm} text`, `${textForm} text`, "bytes binary", "bytes binary"]);
+      } finally {
+        await running.stop();
+      }
+    });
 
     test(`${server.name}: the upgrade hook's refusal reaches the client as an error naming the status`, { skip: server.skip }, async () => {
       const running = await server.start(pathOptions([]));

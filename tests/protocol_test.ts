@@ -111,8 +111,8 @@ function assertFailsWith(
   return all;
 }
 
-function message(data: string | Uint8Array): ProtocolEvent {
-  return { type: "message", data };
+function message(data: string | Uint8Array, binary = typeof data !== "string"): ProtocolEvent {
+  return { type: "message", data, binary };
 }
 
 function isInvalidState(error: unknown): boolean {
@@ -1443,7 +1443,7 @@ describe("a text frame decoded as it arrives is not copied whole (FrameParser.re
       const wire = masked(rawFrame(0x81, bytes), key);
       const exact = new Protocol({ role: "server", maxMessageSize: bytes.length });
       feedInChunks(exact, wire, chunk);
-      assert.deepEqual(exact.takeEvents(), [{ type: "message", data: text }]);
+      assert.deepEqual(exact.takeEvents(), [message(text)]);
       const under = new Protocol({ role: "server", maxMessageSize: bytes.length - 1 });
       feedInChunks(under, wire, chunk);
       assert.equal((under.failure as ProtocolError | undefined)?.code, 1009);
@@ -1454,10 +1454,51 @@ describe("a text frame decoded as it arrives is not copied whole (FrameParser.re
       const wire = concatBytes([masked(rawFrame(0x01, bytes.subarray(0, cut)), key), masked(rawFrame(0x80, bytes.subarray(cut)), key)]);
       const exact = new Protocol({ role: "server", maxMessageSize: bytes.length });
       feedInChunks(exact, wire, chunk);
-      assert.deepEqual(exact.takeEvents(), [{ type: "message", data: text }]);
+      assert.deepEqual(exact.takeEvents(), [message(text)]);
       const under = new Protocol({ role: "server", maxMessageSize: bytes.length - 1 });
       feedInChunks(under, wire, chunk);
       assert.equal((under.failure as ProtocolError | undefined)?.code, 1009);
+    });
+  }
+});
+
+describe("textAsBytes and send's binary option: text passed on as bytes", () => {
+  for (const role of ROLES) {
+    test(`a ${role} with textAsBytes reports text as its bytes with binary false, binary with binary true, fed every way`, () => {
+      // §5.6: a text frame's payload is UTF-8: "Hello" (§5.7), then a fragmented "κόσμε" cut inside a character.
+      const wire = peerFrames(role, "81 05 48 65 6c 6c 6f", "01 03 ce ba e1", "80 08 bd b9 cf 83 ce bc ce b5", "82 02 ff 00");
+      for (const run of runs(role, wire, { textAsBytes: true })) {
+        assert.deepEqual(run.events, [
+          message(text("Hello"), false),
+          message(hex("ce ba e1 bd b9 cf 83 ce bc ce b5"), false),
+          message(hex("ff 00"), true),
+        ], run.name);
+      }
+    });
+
+    test(`a ${role} with textAsBytes fails invalid UTF-8 with 1007, fed every way`, () => {
+      assertFailsWith(role, peerFrames(role, "01 02 48 c3", "80 01 28"), 1007, /invalid UTF-8/, { textAsBytes: true });
+    });
+
+    test(`a ${role} sends bytes as text with binary: false, and a string as binary with binary: true`, () => {
+      const protocol = new Protocol({ role });
+      protocol.send(text("héllo"), { binary: false });
+      protocol.send("héllo", { binary: true });
+      const [asText, asBinary] = sentFrames(protocol);
+      assert.equal(asText.opcode, 0x1);
+      assert.deepEqual(asText.payload, text("héllo"));
+      assert.equal(asBinary.opcode, 0x2);
+      assert.deepEqual(asBinary.payload, text("héllo"));
+    });
+
+    test(`a ${role} refuses bytes sent as text that are not UTF-8 with a TypeError, and sends nothing`, () => {
+      const protocol = new Protocol({ role });
+      for (const bad of [hex("ff"), hex("48 c3"), hex("ed a0 80"), new Uint8Array(100).fill(0x80)]) {
+        assert.throws(() => protocol.send(bad, { binary: false }), (error: unknown) =>
+          error instanceof TypeError && /^Cannot send: bytes sent as text are not UTF-8$/.test(error.message));
+      }
+      assert.deepEqual(protocol.takeOutgoing(), []);
+      assert.equal(protocol.state, OPEN);
     });
   }
 });

@@ -25,6 +25,10 @@ const cli = (on: boolean) => ["serve", "--port", "0", ...(on ? [] : ["--no-defla
 /** Every server; peers in their best compressing configuration (stated in each file). */
 export const SERVERS: ServerSpec[] = [
   { name: "ours: listenDeno (Deno)", command: (on) => [deno, ["run", "-A", "bench/echo/ours_deno_listen.ts", "0", d(on)]] },
+  {
+    name: "ours: listenDeno, text as strings",
+    command: (on) => [deno, ["run", "-A", "bench/echo/ours_deno_listen.ts", "0", d(on), "strings"]],
+  },
   { name: "ours: node:http on Deno", command: (on) => [deno, ["run", "-A", "cli.ts", ...cli(on)]] },
   { name: "ours: node:http on Bun", command: (on) => [bun, ["cli.ts", ...cli(on)]] },
   // Node 20 runs the build (`npm run build`), when there is one.

@@ -35,12 +35,38 @@ export interface ServerSocket<T = unknown> {
 export interface WebSocketHandler<T = unknown> {
   /** The connection is open. */
   open?(socket: ServerSocket<T>): void;
-  /** A message arrived: a `string` for text, a `Uint8Array` for binary. */
-  message?(socket: ServerSocket<T>, data: string | Uint8Array): void;
+  /**
+   * A message arrived: a `string` for text (its UTF-8 bytes with `textAsBytes`, where this library's engine
+   * carries the socket), a `Uint8Array` for binary; `binary` tells which the message was.
+   */
+  message?(socket: ServerSocket<T>, data: string | Uint8Array, binary: boolean): void;
   /** The connection closed (code 1006 when no close frame was received). */
   close?(socket: ServerSocket<T>, code: number, reason: string, wasClean: boolean): void;
   /** The connection failed (a protocol violation by the peer, a transport or a handler error). */
   error?(socket: ServerSocket<T>, error: Error): void;
+}
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * For a runtime's own WebSocket, which sends strings as text and bytes as binary: the data in the form
+ * that sends it as the type `options.binary` asks for.
+ *
+ * @param data The message.
+ * @param options `binary: false` for bytes to go as text, `true` for a string to go as binary.
+ * @returns A string to send as text, bytes to send as binary.
+ * @throws {TypeError} For bytes sent as text that are not UTF-8.
+ */
+export function inNativeForm(data: string | Uint8Array, options: SendOptions | undefined): string | Uint8Array {
+  const binary = options?.binary;
+  if (binary === false && typeof data !== "string") {
+    try {
+      return strictDecoder.decode(data);
+    } catch {
+      throw new TypeError("Cannot send: bytes sent as text are not UTF-8");
+    }
+  }
+  return binary === true && typeof data === "string" ? new TextEncoder().encode(data) : data;
 }
 
 /** An accepted upgrade, whichever adapter accepted it. */
@@ -100,5 +126,5 @@ export function attachHandler<T>(
     return;
   }
   // Set after `open`: messages that arrived meanwhile were held by the connection, so none precedes it.
-  connection.onmessage = (data) => websocket.message?.(ws, data);
+  connection.onmessage = (data, binary) => websocket.message?.(ws, data, binary);
 }

@@ -12,7 +12,7 @@
  */
 
 import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
-import type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
+import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 
 /** The part of Bun's `Server` this adapter uses. */
 export interface BunServerLike {
@@ -115,7 +115,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           connection: undefined,
           data: undefined as T,
           send: (message, sendOptions) => {
-            const sent = ws.send(message, sendOptions?.compress ?? compress);
+            const sent = ws.send(inNativeForm(message, sendOptions), sendOptions?.compress ?? compress);
             if (sent === 0) return Promise.reject(new Error("Cannot send: Bun dropped the message (the socket is closed)"));
             if (sent > 0) return Promise.resolve();
             // -1: queued behind backpressure; resolved by Bun's `drain`.
@@ -132,7 +132,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
         const payload = typeof message === "string"
           ? message
           : new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
-        websocket.message?.(data.socket!, payload);
+        websocket.message?.(data.socket!, payload, typeof message !== "string");
       },
       drain(ws) {
         for (const resolve of (ws.data as SocketData<T>).drained.splice(0)) resolve();

@@ -9,7 +9,7 @@
  */
 
 import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
-import type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
+import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 
 /** Options for {@linkcode denoServe}. */
 export interface DenoServeOptions<T = unknown> extends Omit<ServerHandshakeOptions, "authorize" | "deflate"> {
@@ -57,8 +57,8 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): (request: 
       extensions: "",
       connection: undefined,
       data: undefined as T,
-      send: (data) => {
-        native.send(data as string | Uint8Array<ArrayBuffer>);
+      send: (data, sendOptions) => {
+        native.send(inNativeForm(data, sendOptions) as string | Uint8Array<ArrayBuffer>);
         return Promise.resolve();
       },
       close: (code, reason) => native.close(code, reason),
@@ -70,7 +70,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): (request: 
     native.onopen = () => websocket.open?.(socket);
     native.onmessage = (event) => {
       const data = typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer);
-      websocket.message?.(socket, data);
+      websocket.message?.(socket, data, typeof data !== "string");
     };
     native.onerror = () => websocket.error?.(socket, new Error("WebSocket error"));
     native.onclose = (event) => websocket.close?.(socket, event.code, event.reason, event.wasClean);
