@@ -32,13 +32,19 @@ const Z_BUF_ERROR = -5;
 /** Input is copied into the instance this many bytes at a time. */
 const INPUT_STAGE = 64 * 1024;
 /**
- * Output is read out of the instance in chunks of this size (also holds a whole 32 KiB window): a message
- * of up to 1 MiB inflates in one call and is copied out once (copies of fresh large arrays cost more than
- * inflating, measured with Bun's profiler on a 1 MiB echo).
+ * Output is read out of the instance in chunks of the output area's size: 64 KiB (which also holds a whole
+ * 32 KiB window), grown up to this size when messages inflate to more, so that a message of up to 1 MiB is
+ * copied out once (copies of fresh large arrays cost more than inflating: Bun's profile of a 1 MiB echo).
  */
-const OUTPUT_STAGE = 1024 * 1024;
+const OUTPUT_STAGE_MAX = 1024 * 1024;
+const OUTPUT_STAGE_MIN = 64 * 1024;
 /** New streams go to a fresh instance once an instance's linear memory has grown to this size. */
-export const INSTANCE_SOFT_LIMIT = 256 * 1024 * 1024;
+export const INSTANCE_SOFT_LIMIT = 32 * 1024 * 1024;
+/**
+ * An instance left with no stream is dropped (its memory goes back to the garbage collector) unless it is
+ * the one new streams go to and no larger than this: a quiet server keeps one small instance.
+ */
+const INSTANCE_KEEP_LIMIT = 4 * 1024 * 1024;
 /** As in pako_codec.ts: a hibernating compressor keeps this much history (a decompressor keeps all). */
 const COMPRESSOR_DICTIONARY_LIMIT = 8 * 1024;
 /** §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message." */
@@ -93,18 +99,19 @@ export function zlibWasmAvailable(): boolean {
 class ZlibInstance {
   readonly zlib: ZlibExports;
   readonly input: number;
-  readonly output: number;
+  output: number;
+  outputSize = OUTPUT_STAGE_MIN;
   #heap: Uint8Array;
+  #live = 0; // streams open in this instance
   /** Frees the streams of codecs that were dropped without `release()`. */
-  readonly finalizer = new FinalizationRegistry<{ stream: number; inflate: boolean }>((held) => {
-    if (held.inflate) this.zlib.wz_inflate_end(held.stream);
-    else this.zlib.wz_deflate_end(held.stream);
+  readonly #finalizer = new FinalizationRegistry<{ stream: number; inflate: boolean }>(({ stream, inflate }) => {
+    this.#free(stream, inflate);
   });
 
   constructor(module: WebAssembly.Module) {
     this.zlib = new WebAssembly.Instance(module, {}).exports as unknown as ZlibExports;
     this.input = this.zlib.wz_malloc(INPUT_STAGE);
-    this.output = this.zlib.wz_malloc(OUTPUT_STAGE);
+    this.output = this.zlib.wz_malloc(this.outputSize);
     if (this.input === 0 || this.output === 0) throw new RangeError("Cannot start zlib: out of memory");
     this.#heap = new Uint8Array(this.zlib.memory.buffer);
   }
@@ -120,6 +127,29 @@ class ZlibInstance {
     return this.zlib.memory.buffer.byteLength >= INSTANCE_SOFT_LIMIT;
   }
 
+  /** Records a stream opened for `owner`, to be freed by `close` or, failing that, when `owner` is collected. */
+  opened(stream: number, inflate: boolean, owner: object): void {
+    this.#live++;
+    this.#finalizer.register(owner, { stream, inflate }, owner);
+  }
+
+  /** Frees `owner`'s stream; an instance left with none may be dropped. */
+  close(stream: number, inflate: boolean, owner: object): void {
+    this.#finalizer.unregister(owner);
+    this.#free(stream, inflate);
+  }
+
+  /** Grows the output area towards the size a message needed (bounded by OUTPUT_STAGE_MAX). */
+  growOutput(needed: number): void {
+    const size = Math.min(OUTPUT_STAGE_MAX, 2 ** Math.ceil(Math.log2(needed)));
+    if (size <= this.outputSize) return;
+    const output = this.zlib.wz_malloc(size);
+    if (output === 0) return; // keep the small one
+    this.zlib.wz_free(this.output);
+    this.output = output;
+    this.outputSize = size;
+  }
+
   /** zlib's message for the stream's last error. */
   message(stream: number, status: number): string {
     const pointer = this.zlib.wz_message(stream);
@@ -130,7 +160,7 @@ class ZlibInstance {
     return String.fromCharCode(...heap.subarray(pointer, end));
   }
 
-  /** Copies `bytes` into the instance (at most OUTPUT_STAGE bytes, through the output area). */
+  /** Copies `bytes` (at most 32 KiB, a window) into the instance, through the output area. */
   stageDictionary(bytes: Uint8Array): number {
     this.heap.set(bytes, this.output);
     return this.output;
@@ -139,6 +169,17 @@ class ZlibInstance {
   /** Copies out the `length` bytes at `pointer`. */
   copyOut(pointer: number, length: number): Uint8Array {
     return this.heap.slice(pointer, pointer + length);
+  }
+
+  #free(stream: number, inflate: boolean): void {
+    if (inflate) this.zlib.wz_inflate_end(stream);
+    else this.zlib.wz_deflate_end(stream);
+    if (--this.#live === 0) this.#drop();
+  }
+
+  /** With no stream left: lets the instance go, unless it is the small one new streams go to. */
+  #drop(): void {
+    if (this === current && this.zlib.memory.buffer.byteLength > INSTANCE_KEEP_LIMIT) current = undefined;
   }
 }
 
@@ -156,6 +197,25 @@ function instanceForNewStream(): ZlibInstance {
   return current;
 }
 
+/**
+ * Opens a stream with `open` in the instance new streams go to; if that instance is out of memory, in a
+ * fresh one.
+ *
+ * @returns The instance and the stream.
+ */
+function openStream(open: (zlib: ZlibExports) => number, inflate: boolean, owner: object): [ZlibInstance, number] {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const instance = instanceForNewStream();
+    const stream = open(instance.zlib);
+    if (stream !== 0) {
+      instance.opened(stream, inflate, owner);
+      return [instance, stream];
+    }
+    if (current === instance) current = undefined; // full: new streams go elsewhere
+  }
+  throw new RangeError(`Cannot create ${inflate ? "decompressor" : "compressor"}: zlib is out of memory`);
+}
+
 /** What {@linkcode zlibWasmMemory} reports. */
 export interface ZlibWasmMemory {
   /** Live WebAssembly instances (each with its own linear memory). */
@@ -165,8 +225,9 @@ export interface ZlibWasmMemory {
 }
 
 /**
- * The linear memory {@linkcode zlibWasmCodec} holds now, for monitoring: it grows to the most streams ever
- * live at once and does not shrink.
+ * The linear memory {@linkcode zlibWasmCodec} holds now, for monitoring. An instance's memory does not
+ * shrink, but an instance left with no stream is dropped (and collected); instances not yet collected
+ * are counted.
  *
  * @returns Instances alive and their bytes.
  */
@@ -212,7 +273,7 @@ class ZlibWasmCompressor implements Compressor {
   compress(data: Uint8Array, end: boolean): Uint8Array {
     if (this.#stream === 0) this.#init();
     const instance = this.#instance!;
-    const { zlib, input, output } = instance;
+    const { zlib, input, output, outputSize } = instance;
     const stream = this.#stream;
     const parts: Uint8Array[] = [];
     let total = 0;
@@ -226,12 +287,12 @@ class ZlibWasmCompressor implements Compressor {
       const flush = offset === data.length ? Z_SYNC_FLUSH : Z_NO_FLUSH;
       zlib.wz_set_input(stream, input, length);
       for (;;) {
-        const status = zlib.wz_deflate(stream, output, OUTPUT_STAGE, flush);
+        const status = zlib.wz_deflate(stream, output, outputSize, flush);
         if (status !== Z_OK && status !== Z_BUF_ERROR) throw new Error(`Cannot compress: ${instance.message(stream, status)}`);
         const left = zlib.wz_avail_out(stream);
-        if (left !== OUTPUT_STAGE) {
-          parts.push(instance.copyOut(output, OUTPUT_STAGE - left));
-          total += OUTPUT_STAGE - left;
+        if (left !== outputSize) {
+          parts.push(instance.copyOut(output, outputSize - left));
+          total += outputSize - left;
         }
         // With output space left over, zlib has taken all the input (and completed the flush).
         if (left !== 0) break;
@@ -265,24 +326,19 @@ class ZlibWasmCompressor implements Compressor {
 
   #end(): void {
     if (this.#stream === 0) return;
-    const instance = this.#instance!;
-    instance.finalizer.unregister(this);
-    instance.zlib.wz_deflate_end(this.#stream);
+    this.#instance!.close(this.#stream, false, this);
     this.#stream = 0;
     this.#instance = undefined;
   }
 
   #init(): void {
-    const instance = instanceForNewStream();
     const { level, memLevel } = this.#options;
     // zlib cannot make a raw stream with an 8-bit window. At 9 bits it never references farther back than
     // 512 - 262 (MIN_LOOKAHEAD) = 250 bytes, which an 8-bit (256-byte) window holds: valid for 8.
     const windowBits = Math.max(this.#options.windowBits, 9);
-    const stream = instance.zlib.wz_deflate_new(level, windowBits, memLevel);
-    if (stream === 0) throw new RangeError("Cannot create compressor: zlib is out of memory");
+    const [instance, stream] = openStream((zlib) => zlib.wz_deflate_new(level, windowBits, memLevel), false, this);
     this.#instance = instance;
     this.#stream = stream;
-    instance.finalizer.register(this, { stream, inflate: false }, this);
     if (this.#dictionary !== undefined) {
       const dictionary = this.#dictionary;
       this.#dictionary = undefined;
@@ -306,7 +362,7 @@ class ZlibWasmDecompressor implements Decompressor {
   decompress(data: Uint8Array, end: boolean, maxSize: number): Uint8Array {
     if (this.#stream === 0) this.#init();
     const instance = this.#instance!;
-    const { zlib, input, output } = instance;
+    const { zlib, input, output, outputSize } = instance;
     const stream = this.#stream;
     const parts: Uint8Array[] = [];
     let total = 0;
@@ -320,7 +376,7 @@ class ZlibWasmDecompressor implements Decompressor {
       zlib.wz_set_input(stream, input, piece.length);
       for (;;) {
         // One byte past the limit at most: inflation stops there, however large the output area is.
-        const room = Math.min(OUTPUT_STAGE, maxSize - total + 1);
+        const room = Math.min(outputSize, maxSize - total + 1);
         // The appended tail is inflated up to the next block boundary only, to check where it ends.
         const status = zlib.wz_inflate(stream, output, room, appended ? Z_BLOCK : Z_SYNC_FLUSH);
         const produced = room - zlib.wz_avail_out(stream);
@@ -366,6 +422,8 @@ class ZlibWasmDecompressor implements Decompressor {
     }
     if (end) this.#ended = false;
     if (parts.length === 0) return new Uint8Array(0);
+    // Output that took several chunks: a larger output area next time (one copy for up to 1 MiB).
+    if (parts.length > 1) instance.growOutput(total);
     return join(parts, total);
   }
 
@@ -392,20 +450,16 @@ class ZlibWasmDecompressor implements Decompressor {
 
   #end(): void {
     if (this.#stream === 0) return;
-    const instance = this.#instance!;
-    instance.finalizer.unregister(this);
-    instance.zlib.wz_inflate_end(this.#stream);
+    this.#instance!.close(this.#stream, true, this);
     this.#stream = 0;
     this.#instance = undefined;
   }
 
   #init(): void {
-    const instance = instanceForNewStream();
-    const stream = instance.zlib.wz_inflate_new(this.#windowBits);
-    if (stream === 0) throw new RangeError("Cannot create decompressor: zlib is out of memory");
+    const windowBits = this.#windowBits;
+    const [instance, stream] = openStream((zlib) => zlib.wz_inflate_new(windowBits), true, this);
     this.#instance = instance;
     this.#stream = stream;
-    instance.finalizer.register(this, { stream, inflate: true }, this);
     if (this.#dictionary !== undefined) {
       const dictionary = this.#dictionary;
       this.#dictionary = undefined;

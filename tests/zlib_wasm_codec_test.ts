@@ -53,6 +53,33 @@ describe("zlibWasmCodec on this runtime", () => {
     }
   });
 
+  test("compressors sharing zlib's pending buffer, used in turn piece by piece (small, 200 KiB, random), each make their own valid stream", () => {
+    const sizes = [10, 200_000, 3000, 70_000, 1];
+    const streams = [0, 1, 2].map((k) => ({
+      c: zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 }),
+      d: pakoCodec.createDecompressor(15),
+      pending: [] as Uint8Array[],
+      message: new Uint8Array(0) as Uint8Array,
+      k,
+    }));
+    for (let round = 0; round < 10; round++) {
+      for (const s of streams) s.message = (round + s.k) % 3 === 0 ? pseudoRandomBytes(sizes[round % 5], round) : jsonText(sizes[(round + s.k) % 5], round);
+      // Each message in 3 pieces; the pieces of the three streams interleave.
+      for (let piece = 0; piece < 3; piece++) {
+        for (const s of streams) {
+          const third = Math.ceil(s.message.length / 3);
+          s.pending.push(s.c.compress(s.message.subarray(piece * third, (piece + 1) * third), piece === 2));
+        }
+      }
+      for (const s of streams) {
+        const inflated = concatBytes(s.pending.map((p, i) => s.d.decompress(p, i === 2, NO_LIMIT)));
+        assert.deepEqual(inflated, s.message, `round ${round}, stream ${s.k}`);
+        s.pending = [];
+      }
+    }
+    for (const s of streams) s.c.release();
+  });
+
   test("node:zlib inflates a 3 MiB incompressible message compressed in 7 pieces (output larger than the output area)", () => {
     const data = pseudoRandomBytes(3 << 20, 5);
     const c = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
@@ -101,5 +128,43 @@ describe("zlibWasmCodec on this runtime", () => {
     });
     assert.deepEqual([...d.decompress(hex("f2 48 cd c9 c9 07 00"), true, NO_LIMIT)], [...encoder.encode("Hello")]);
     d.release();
+  });
+});
+
+describe("zlibWasmCodec's instances", () => {
+  test("an instance left with no stream is let go: the next stream starts a fresh instance, and the old one can be collected", () => {
+    // 30 compressors at 15 bits / memLevel 8 grow an instance past the size a quiet server keeps (4 MiB).
+    const compressors = Array.from({ length: 30 }, () => zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 }));
+    for (const c of compressors) c.compress(jsonText(200, 3), true);
+    const before = zlibWasmMemory().instances;
+    for (const c of compressors) c.release();
+    const next = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+    const payload = next.compress(jsonText(200, 4), true);
+    assert.deepEqual(pakoCodec.createDecompressor(15).decompress(payload, true, NO_LIMIT), jsonText(200, 4));
+    // The emptied instance is not collected yet (no GC here), and a new one took the new stream.
+    assert.equal(zlibWasmMemory().instances, before + 1);
+    next.release();
+  });
+
+  test("hibernating every stream lets the instance go too, and each codec wakes in a new one with its window", () => {
+    const message = jsonText(3000, 5);
+    const pairs = Array.from({ length: 30 }, () => ({
+      c: zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 }),
+      d: zlibWasmCodec.createDecompressor(15),
+    }));
+    for (const { c, d } of pairs) assert.deepEqual(d.decompress(c.compress(message, true), true, NO_LIMIT), message);
+    const before = zlibWasmMemory().instances;
+    for (const { c, d } of pairs) {
+      c.hibernate!();
+      d.hibernate!();
+    }
+    for (const { c, d } of pairs) {
+      const again = c.compress(message, true);
+      assert.ok(again.length < 40, `the second message refers to the first: ${again.length} bytes`);
+      assert.deepEqual(d.decompress(again, true, NO_LIMIT), message);
+      c.release();
+      d.release();
+    }
+    assert.equal(zlibWasmMemory().instances, before + 1);
   });
 });

@@ -5,6 +5,15 @@
  */
 #include <stdlib.h>
 #include "zlib.h"
+#include "deflate.h" /* zlib's internal deflate_state: to lend compressors one shared pending buffer */
+
+/*
+ * zlib's pending buffer (pending_buf: output not yet copied out, overlaid with the current block's symbols,
+ * 2^(memLevel+8) bytes) holds nothing once a call has ended with a sync flush and all its output was taken,
+ * which is how every call from lib/zlib_wasm_codec.ts ends (it loops until output space is left over). All
+ * compressors of one memLevel share one, as pako_codec.ts does: 64 KiB less per compressor at memLevel 8.
+ */
+static uchf *shared_pending[10];
 
 /* Memory the TypeScript side fills and reads (input and output staging). */
 unsigned char *wz_malloc(unsigned size) { return malloc(size); }
@@ -18,6 +27,15 @@ z_stream *wz_deflate_new(int level, int windowBits, int memLevel) {
     free(stream);
     return 0;
   }
+  deflate_state *state = (deflate_state *)stream->state;
+  if (shared_pending[memLevel] == 0) {
+    shared_pending[memLevel] = state->pending_buf; /* the first one's becomes the shared one, never freed */
+  } else {
+    free(state->pending_buf); /* zlib's zcalloc is malloc */
+  }
+  state->pending_buf = shared_pending[memLevel];
+  state->pending_out = state->pending_buf;
+  state->sym_buf = state->pending_buf + state->lit_bufsize;
   return stream;
 }
 
@@ -40,6 +58,7 @@ int wz_deflate_get_dictionary(z_stream *stream, unsigned char *out) {
 }
 
 void wz_deflate_end(z_stream *stream) {
+  ((deflate_state *)stream->state)->pending_buf = Z_NULL; /* shared: deflateEnd frees only what is not null */
   deflateEnd(stream);
   free(stream);
 }
