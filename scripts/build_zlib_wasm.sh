@@ -15,6 +15,12 @@ else
   src=$(ls -d "$work"/zlib-*/ | head -n 1)
 fi
 grep -q '#define ZLIB_VERSION "1.2.13"' "$src/zlib.h" || { echo "expected zlib 1.2.13 in $src" >&2; exit 1; }
+# A copy of the source with one change (wasm/longest_match_8_bytes.patch): longest_match compares 8 bytes
+# at a time instead of 2. The same matches, so the same output (tests/zlib_wasm_codec_test.ts holds a
+# digest of unpatched zlib's output for a fixed corpus).
+cp -r "$src" "$work/src"
+src="$work/src"
+patch -s -d "$src" -p0 < wasm/longest_match_8_bytes.patch
 sources=(adler32.c crc32.c deflate.c inflate.c inffast.c inftrees.c trees.c zutil.c)
 exports=(wz_malloc wz_free wz_deflate_new wz_deflate wz_deflate_reset wz_deflate_set_dictionary
   wz_deflate_get_dictionary wz_deflate_end wz_inflate_new wz_inflate wz_inflate_reset wz_inflate_reset_keep
@@ -22,8 +28,11 @@ exports=(wz_malloc wz_free wz_deflate_new wz_deflate wz_deflate_reset wz_deflate
   wz_data_type wz_message)
 flags=()
 for name in "${exports[@]}"; do flags+=("-Wl,--export=$name"); done
-# -DNO_GZIP: raw deflate only (no gzip header code). The module imports nothing: no WASI call is reached.
-clang --target=wasm32-wasi -O3 -mbulk-memory -msimd128 -mnontrapping-fptoint -msign-ext -DNO_GZIP -DHAVE_HIDDEN -DUNALIGNED_OK -I"$src" -nostartfiles -Wl,--no-entry \
+# -DNO_GZIP: raw deflate only (no gzip header code). -DUNALIGNED_OK: zlib reads 2-byte values unaligned
+# (safe in WebAssembly; -fno-strict-aliasing keeps the compiler from reasoning otherwise). SIMD, bulk
+# memory and the other post-MVP features are in every runtime this targets (and a runtime without them
+# fails to compile the module: the codec then falls back to pako). The module imports nothing.
+clang --target=wasm32-wasi -O3 -mbulk-memory -msimd128 -mnontrapping-fptoint -msign-ext -DNO_GZIP -DHAVE_HIDDEN -DUNALIGNED_OK -fno-strict-aliasing -I"$src" -nostartfiles -Wl,--no-entry \
   -Wl,--strip-all -Wl,--initial-memory=1048576 -Wl,-z,stack-size=65536 "${flags[@]}" \
   -o "$work/zlib.wasm" wasm/zlib_glue.c "${sources[@]/#/$src/}"
 size=$(stat -c %s "$work/zlib.wasm")
