@@ -15,12 +15,6 @@ else
   src=$(ls -d "$work"/zlib-*/ | head -n 1)
 fi
 grep -q '#define ZLIB_VERSION "1.2.13"' "$src/zlib.h" || { echo "expected zlib 1.2.13 in $src" >&2; exit 1; }
-# A copy of the source with one change (wasm/longest_match_8_bytes.patch): longest_match compares 8 bytes
-# at a time instead of 2. The same matches, so the same output (tests/zlib_wasm_codec_test.ts holds a
-# digest of unpatched zlib's output for a fixed corpus).
-cp -r "$src" "$work/src"
-src="$work/src"
-patch -s -d "$src" -p0 < wasm/longest_match_8_bytes.patch
 sources=(adler32.c crc32.c deflate.c inflate.c inffast.c inftrees.c trees.c zutil.c)
 exports=(wz_malloc wz_free wz_deflate_new wz_deflate wz_deflate_reset wz_deflate_set_dictionary
   wz_deflate_get_dictionary wz_deflate_end wz_inflate_new wz_inflate wz_inflate_reset wz_inflate_reset_keep
