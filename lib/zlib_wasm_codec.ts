@@ -260,21 +260,69 @@ function join(parts: Uint8Array[], length: number): Uint8Array {
   return result;
 }
 
+/**
+ * One codec's zlib stream: opened on first use, in the instance new streams go to, from the window kept by
+ * the last hibernation if any; closed by release or hibernation.
+ */
+class StreamSlot {
+  instance: ZlibInstance | undefined;
+  stream = 0;
+  /** The window kept by {@linkcode StreamSlot.hibernate}, restored as a preset dictionary on open. */
+  window: Uint8Array | undefined;
+  readonly #inflate: boolean;
+
+  constructor(inflate: boolean) {
+    this.#inflate = inflate;
+  }
+
+  /** Opens the stream with `create` and restores the kept window. */
+  open(create: (zlib: ZlibExports) => number): void {
+    const [instance, stream] = openStream(create, this.#inflate, this);
+    this.instance = instance;
+    this.stream = stream;
+    const window = this.window;
+    if (window === undefined) return;
+    this.window = undefined;
+    const { zlib } = instance;
+    const setDictionary = this.#inflate ? zlib.wz_inflate_set_dictionary : zlib.wz_deflate_set_dictionary;
+    const status = setDictionary(stream, instance.stageDictionary(window), window.length);
+    if (status !== Z_OK) throw new Error(`Cannot restore ${this.#inflate ? "decompressor" : "compressor"} window: zlib status ${status}`);
+  }
+
+  /** Keeps the window's last `limit` bytes (oldest first) and closes the stream. */
+  hibernate(limit: number): void {
+    if (this.stream === 0) return;
+    const instance = this.instance!;
+    const { zlib, output } = instance;
+    const getDictionary = this.#inflate ? zlib.wz_inflate_get_dictionary : zlib.wz_deflate_get_dictionary;
+    const length = getDictionary(this.stream, output);
+    const keep = Math.min(Math.max(length, 0), limit);
+    this.window = keep === 0 ? undefined : instance.copyOut(output + length - keep, keep);
+    this.close();
+  }
+
+  close(): void {
+    if (this.stream === 0) return;
+    this.instance!.close(this.stream, this.#inflate, this);
+    this.stream = 0;
+    this.instance = undefined;
+  }
+}
+
 class ZlibWasmCompressor implements Compressor {
   readonly #options: CompressorOptions;
-  #instance: ZlibInstance | undefined;
-  #stream = 0;
-  #dictionary: Uint8Array | undefined; // the history kept by hibernate()
+  readonly #slot = new StreamSlot(false);
 
   constructor(options: CompressorOptions) {
     this.#options = options;
   }
 
   compress(data: Uint8Array, end: boolean): Uint8Array {
-    if (this.#stream === 0) this.#init();
-    const instance = this.#instance!;
+    const slot = this.#slot;
+    if (slot.stream === 0) this.#open();
+    const instance = slot.instance!;
     const { zlib, input, output, outputSize } = instance;
-    const stream = this.#stream;
+    const stream = slot.stream;
     const parts: Uint8Array[] = [];
     let total = 0;
     let offset = 0;
@@ -306,53 +354,32 @@ class ZlibWasmCompressor implements Compressor {
   }
 
   reset(): void {
-    if (this.#stream !== 0) this.#instance!.zlib.wz_deflate_reset(this.#stream);
-    this.#dictionary = undefined;
+    const slot = this.#slot;
+    if (slot.stream !== 0) slot.instance!.zlib.wz_deflate_reset(slot.stream);
+    slot.window = undefined;
   }
 
   release(): void {
-    this.#end();
-    this.#dictionary = undefined;
+    this.#slot.close();
+    this.#slot.window = undefined;
   }
 
   hibernate(): void {
-    if (this.#stream === 0) return;
-    const instance = this.#instance!;
-    const length = instance.zlib.wz_deflate_get_dictionary(this.#stream, instance.output);
-    const keep = Math.min(Math.max(length, 0), COMPRESSOR_DICTIONARY_LIMIT);
-    this.#dictionary = keep === 0 ? undefined : instance.copyOut(instance.output + length - keep, keep);
-    this.#end();
+    this.#slot.hibernate(COMPRESSOR_DICTIONARY_LIMIT);
   }
 
-  #end(): void {
-    if (this.#stream === 0) return;
-    this.#instance!.close(this.#stream, false, this);
-    this.#stream = 0;
-    this.#instance = undefined;
-  }
-
-  #init(): void {
+  #open(): void {
     const { level, memLevel } = this.#options;
     // zlib cannot make a raw stream with an 8-bit window. At 9 bits it never references farther back than
     // 512 - 262 (MIN_LOOKAHEAD) = 250 bytes, which an 8-bit (256-byte) window holds: valid for 8.
     const windowBits = Math.max(this.#options.windowBits, 9);
-    const [instance, stream] = openStream((zlib) => zlib.wz_deflate_new(level, windowBits, memLevel), false, this);
-    this.#instance = instance;
-    this.#stream = stream;
-    if (this.#dictionary !== undefined) {
-      const dictionary = this.#dictionary;
-      this.#dictionary = undefined;
-      const status = instance.zlib.wz_deflate_set_dictionary(stream, instance.stageDictionary(dictionary), dictionary.length);
-      if (status !== Z_OK) throw new Error(`Cannot restore compressor window: zlib status ${status}`);
-    }
+    this.#slot.open((zlib) => zlib.wz_deflate_new(level, windowBits, memLevel));
   }
 }
 
 class ZlibWasmDecompressor implements Decompressor {
   readonly #windowBits: number;
-  #instance: ZlibInstance | undefined;
-  #stream = 0;
-  #dictionary: Uint8Array | undefined; // the window kept by hibernate()
+  readonly #slot = new StreamSlot(true);
   #ended = false; // a BFINAL block ended and no byte of the message has come since
 
   constructor(windowBits: number) {
@@ -360,10 +387,14 @@ class ZlibWasmDecompressor implements Decompressor {
   }
 
   decompress(data: Uint8Array, end: boolean, maxSize: number): Uint8Array {
-    if (this.#stream === 0) this.#init();
-    const instance = this.#instance!;
+    const slot = this.#slot;
+    if (slot.stream === 0) {
+      const windowBits = this.#windowBits;
+      slot.open((zlib) => zlib.wz_inflate_new(windowBits));
+    }
+    const instance = slot.instance!;
     const { zlib, input, output, outputSize } = instance;
-    const stream = this.#stream;
+    const stream = slot.stream;
     const parts: Uint8Array[] = [];
     let total = 0;
     const feed = (piece: Uint8Array, appended: boolean): void => {
@@ -428,44 +459,22 @@ class ZlibWasmDecompressor implements Decompressor {
   }
 
   reset(): void {
-    if (this.#stream !== 0) this.#instance!.zlib.wz_inflate_reset(this.#stream);
-    this.#dictionary = undefined;
+    const slot = this.#slot;
+    if (slot.stream !== 0) slot.instance!.zlib.wz_inflate_reset(slot.stream);
+    slot.window = undefined;
     this.#ended = false;
   }
 
   release(): void {
-    this.#end();
-    this.#dictionary = undefined;
+    this.#slot.close();
+    this.#slot.window = undefined;
     this.#ended = false;
   }
 
   hibernate(): void {
-    if (this.#stream === 0) return;
-    const instance = this.#instance!;
-    const length = instance.zlib.wz_inflate_get_dictionary(this.#stream, instance.output);
-    this.#dictionary = length > 0 ? instance.copyOut(instance.output, length) : undefined;
-    this.#end();
+    // The peer may refer to any of the window: all of it is kept (at most 2^windowBits bytes).
+    this.#slot.hibernate(Infinity);
     this.#ended = false;
-  }
-
-  #end(): void {
-    if (this.#stream === 0) return;
-    this.#instance!.close(this.#stream, true, this);
-    this.#stream = 0;
-    this.#instance = undefined;
-  }
-
-  #init(): void {
-    const windowBits = this.#windowBits;
-    const [instance, stream] = openStream((zlib) => zlib.wz_inflate_new(windowBits), true, this);
-    this.#instance = instance;
-    this.#stream = stream;
-    if (this.#dictionary !== undefined) {
-      const dictionary = this.#dictionary;
-      this.#dictionary = undefined;
-      const status = instance.zlib.wz_inflate_set_dictionary(stream, instance.stageDictionary(dictionary), dictionary.length);
-      if (status !== Z_OK) throw new Error(`Cannot restore decompressor window: zlib status ${status}`);
-    }
   }
 }
 

@@ -26,7 +26,7 @@ const cli = (on: boolean) => ["serve", "--port", "0", ...(on ? [] : ["--no-defla
 export const SERVERS: ServerSpec[] = [
   { name: "ours: listenDeno (Deno)", command: (on) => [deno, ["run", "-A", "bench/echo/ours_deno_listen.ts", "0", d(on)]] },
   {
-    name: "ours: listenDeno, text as strings",
+    name: "ours: listenDeno (Deno; text as strings)",
     command: (on) => [deno, ["run", "-A", "bench/echo/ours_deno_listen.ts", "0", d(on), "strings"]],
   },
   { name: "ours: node:http on Deno", command: (on) => [deno, ["run", "-A", "cli.ts", ...cli(on)]] },
