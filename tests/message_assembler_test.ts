@@ -4,6 +4,8 @@ import type { Frame } from "../lib/frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../lib/frame_parser.ts";
 import { MessageAssembler } from "../lib/message_assembler.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
+import { isUtf8 as nativeIsUtf8 } from "node:buffer";
+import { useNativeUtf8Check } from "../lib/utf8.ts";
 import { concatBytes, hex } from "./_vectors.ts";
 
 const TEXT = 0x1, BINARY = 0x2, CONTINUATION = 0x0;
@@ -554,5 +556,52 @@ describe("textAsBytes: text handed out as its UTF-8 bytes, validated all the sam
     const small = new MessageAssembler({ textAsBytes: true, maxMessageSize: 4 });
     assert.equal(small.push(frame(TEXT, text("abc"), false)), undefined);
     assertProtocolError(() => small.push(frame(CONTINUATION, text("de"))), 1009, /limit of 4 bytes/);
+  });
+});
+
+describe("textAsBytes with the runtime's own UTF-8 check installed (what the node: adapters do)", () => {
+  const bytesMode = () => new MessageAssembler({ textAsBytes: true });
+  // Long enough for the native check (128 bytes and more): ASCII padding before and after the vector.
+  const pad = text("p".repeat(150));
+  const padded = (bytesHex: string) => concatBytes([pad, hex(bytesHex), pad]);
+
+  test("every valid vector, padded past 128 bytes, is handed out whole and in two fragments at every offset", () => {
+    useNativeUtf8Check(nativeIsUtf8);
+    try {
+      for (const [name, bytesHex] of VALID) {
+        const bytes = padded(bytesHex);
+        assert.deepEqual(bytesMode().push(frame(TEXT, bytes)), bytes, name);
+        for (let i = 140; i <= bytes.length - 140; i++) {
+          assert.deepEqual(assemble(fragments(TEXT, bytes, [i]), bytesMode()), bytes, `${name}: cut at ${i}`);
+        }
+      }
+    } finally {
+      useNativeUtf8Check(undefined);
+    }
+  });
+
+  test("every invalid vector, padded past 128 bytes, fails with 1007 whole and in two fragments at every offset", () => {
+    useNativeUtf8Check(nativeIsUtf8);
+    try {
+      for (const [name, bytesHex] of INVALID) {
+        // A sequence cut short by the end of the message stays at the end.
+        const bytes = concatBytes([pad, hex(bytesHex)]);
+        assertProtocolError(() => bytesMode().push(frame(TEXT, bytes)), 1007, /invalid UTF-8/, name);
+        for (let i = 140; i <= bytes.length; i++) {
+          const assembler = bytesMode();
+          const [first, second] = fragments(TEXT, bytes, [i]);
+          let failed = false;
+          try {
+            assembler.push(first);
+            assembler.push(second);
+          } catch (error) {
+            failed = error instanceof ProtocolError && error.code === 1007;
+          }
+          assert.ok(failed, `${name}: cut at ${i} fails with 1007`);
+        }
+      }
+    } finally {
+      useNativeUtf8Check(undefined);
+    }
   });
 });

@@ -4,7 +4,8 @@ import { CloseCode } from "../lib/close_code.ts";
 import type { Frame } from "../lib/frame.ts";
 import { MessageAssembler } from "../lib/message_assembler.ts";
 import { ProtocolError } from "../lib/protocol_error.ts";
-import { ASCII_CHECK_MIN, encodeText, isAscii } from "../lib/utf8.ts";
+import { isUtf8 as nativeIsUtf8 } from "node:buffer";
+import { ASCII_CHECK_MIN, encodeText, isAscii, isUtf8, surelyUtf8, useNativeUtf8Check } from "../lib/utf8.ts";
 
 const encoder = new TextEncoder();
 
@@ -86,4 +87,31 @@ describe("MessageAssembler with the ASCII fast path", () => {
     a.push(frame(1, ascii, false));
     assert.throws(() => a.push(frame(0, new Uint8Array([0xe2, 0x82]), true)), (e: unknown) => e instanceof ProtocolError && e.code === 1007);
   });
+});
+
+describe("isUtf8 and surelyUtf8, with and without the runtime's own check", () => {
+  const cases: [string, Uint8Array, boolean][] = [
+    ["long ASCII", new TextEncoder().encode("a".repeat(300)), true],
+    ["long 2-byte text", new TextEncoder().encode("é".repeat(200)), true],
+    ["long text cut inside a character", new TextEncoder().encode("é".repeat(200)).subarray(0, 399), false],
+    ["a surrogate after long ASCII", Uint8Array.from([...new TextEncoder().encode("a".repeat(200)), 0xed, 0xa0, 0x80]), false],
+    ["an overlong after long ASCII", Uint8Array.from([...new TextEncoder().encode("a".repeat(200)), 0xc0, 0xaf]), false],
+    ["short 4-byte character", Uint8Array.of(0xf0, 0x9f, 0x98, 0x80), true],
+    ["short lone continuation", Uint8Array.of(0x80), false],
+  ];
+  for (const native of [false, true]) {
+    test(`isUtf8 ${native ? "with" : "without"} node:buffer's isUtf8 installed answers every case, and surelyUtf8 is never true for invalid bytes`, () => {
+      useNativeUtf8Check(native ? nativeIsUtf8 : undefined);
+      try {
+        for (const [name, bytes, valid] of cases) {
+          assert.equal(isUtf8(bytes), valid, name);
+          if (!valid) assert.equal(surelyUtf8(bytes), false, `${name}: surelyUtf8`);
+        }
+        // Without the native check, only ASCII is sure; with it, long valid text is too.
+        assert.equal(surelyUtf8(cases[1][1]), native);
+      } finally {
+        useNativeUtf8Check(undefined);
+      }
+    });
+  }
 });

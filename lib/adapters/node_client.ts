@@ -42,6 +42,7 @@ export async function connectNode(url: string | URL, options: NodeConnectOptions
   const host = target.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = Number(target.port || (secure ? 443 : 80));
   const servername = /^[\d.]+$|:/.test(host) ? undefined : host;
+  await import("./_native_utf8.ts"); // the runtime's own UTF-8 check for the core (node: modules, so not at load)
   const socket = secure
     ? (await import("node:tls")).connect({ host, port, servername, ...options.tls })
     : (await import("node:net")).connect({ host, port });

@@ -12,6 +12,7 @@ import { Connection, type ConnectionOptions } from "../connection.ts";
 import { serializeResponse } from "../http_head.ts";
 import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
 import { socketToTransport } from "./node_socket.ts";
+import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 
 /**
  * Options for `node:http`'s `createServer` that bound how long a client may take to send its opening
