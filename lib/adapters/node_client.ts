@@ -13,6 +13,7 @@ import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { parseWebSocketUrl } from "../client_handshake.ts";
 import { type ClientConnection, type ConnectOptions, connectTransport } from "../connect_transport.ts";
 import { socketToTransport } from "./node_socket.ts";
+import { useNativeUtf8Check } from "../utf8.ts";
 
 /** Options for {@linkcode connectNode}. */
 export interface NodeConnectOptions extends ConnectOptions {
@@ -42,7 +43,9 @@ export async function connectNode(url: string | URL, options: NodeConnectOptions
   const host = target.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = Number(target.port || (secure ? 443 : 80));
   const servername = /^[\d.]+$|:/.test(host) ? undefined : host;
-  await import("./_native_utf8.ts"); // the runtime's own UTF-8 check for the core (node: modules, so not at load)
+  // The runtime's own UTF-8 check for the core. Imported here, not at load, as node:net is: a Worker bundle
+  // (no node: modules) must not fail to load (tests/interop_edge_test.ts).
+  useNativeUtf8Check((await import("node:buffer")).isUtf8);
   const socket = secure
     ? (await import("node:tls")).connect({ host, port, servername, ...options.tls })
     : (await import("node:net")).connect({ host, port });
