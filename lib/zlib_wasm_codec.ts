@@ -1,11 +1,13 @@
 /**
  * A {@linkcode DeflateCodec} on zlib itself, compiled to WebAssembly (`scripts/build_zlib_wasm.sh`):
  * synchronous like pako, so the sans-I/O core can call it, with zlib's real sync flush and a window kept
- * across messages, and 2-3x pako's speed where it counts (large messages). It runs wherever WebAssembly
+ * across messages: 1.2-1.7x pako's speed to compress and 1.4-11x to inflate text (`bench/codec_bench.ts`
+ * on Deno and Bun), byte for byte the output of plain zlib 1.2.13 (a digest test). It runs wherever WebAssembly
  * may be compiled at run time (Deno, Bun, Node, browsers); where it may not (Cloudflare's workerd forbids
  * it), {@linkcode defaultCodec} is pako.
  *
- * Memory: each compressor holds zlib's `2^(windowBits+2) + 2^(memLevel+9)` bytes (256 KiB at 15/8), each
+ * Memory: each compressor holds zlib's `2^(windowBits+2) + 2^(memLevel+9)` bytes less the pending buffer
+ * all compressors share (`2^(memLevel+8)`; ~192 KiB at 15/8 in all), each
  * decompressor ~7 KiB plus its `2^windowBits` window, in the linear memory of a WebAssembly instance shared
  * by many connections. Linear memory never shrinks: freed streams are reused by later ones, so an instance
  * stays at its busiest size. Streams are placed in an instance until it reaches
