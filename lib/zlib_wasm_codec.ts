@@ -2,9 +2,9 @@
  * A {@linkcode DeflateCodec} on zlib itself, compiled to WebAssembly (`scripts/build_zlib_wasm.sh`):
  * synchronous like pako, so the sans-I/O core can call it, with zlib's real sync flush and a window kept
  * across messages: 1.2-1.7x pako's speed to compress and 1.4-11x to inflate text (`bench/codec_bench.ts`
- * on Deno and Bun), byte for byte the output of plain zlib 1.2.13 (a digest test). It runs wherever WebAssembly
- * may be compiled at run time (Deno, Bun, Node, browsers); where it may not (Cloudflare's workerd forbids
- * it), {@linkcode defaultCodec} is pako.
+ * on Deno and Bun), byte for byte the output of plain zlib 1.2.13 (a digest test). It runs wherever
+ * WebAssembly may be compiled at run time (Deno, Bun, Node, browsers); where it may not (Cloudflare's
+ * workerd forbids it), {@linkcode defaultCodec} is pako.
  *
  * Memory: each compressor holds zlib's `2^(windowBits+2) + 2^(memLevel+9)` bytes less the pending buffer
  * all compressors share (`2^(memLevel+8)`; ~192 KiB at 15/8 in all), each
