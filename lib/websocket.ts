@@ -12,8 +12,11 @@ import { isToken } from "./header_tokens.ts";
 import { type ClientOptions, openClient } from "./open_client.ts";
 import { ReadyState } from "./ready_state.ts";
 
-/** Options beyond the standard constructor's, for {@linkcode WebSocket}: transport, TLS, deflate, limits. */
-export type WebSocketOptions = Omit<ClientOptions, "protocols">;
+/**
+ * Options beyond the standard constructor's, for {@linkcode WebSocket}: transport, TLS, deflate, limits.
+ * (`textAsBytes` is not one: the standard's text messages are strings.)
+ */
+export type WebSocketOptions = Omit<ClientOptions, "protocols" | "textAsBytes">;
 
 /** What the `CloseEvent` constructor takes (the standard's `CloseEventInit`). */
 export interface CloseEventInit {
@@ -264,7 +267,8 @@ export class WebSocket extends EventTarget {
   async #connect(protocols: string[], options: WebSocketOptions): Promise<void> {
     let client: ClientConnection;
     try {
-      client = await openClient(this.#url, { ...options, protocols });
+      // Text as strings, as the standard has it, whatever a script passed.
+      client = await openClient(this.#url, { ...options, protocols, textAsBytes: false });
     } catch {
       // The standard forbids telling scripts why (host unknown, refused, bad handshake ...): 1006 for all.
       this.#closed(1006, "", false, true);

@@ -17,6 +17,8 @@ import { type WebSocketCloseInfo, WebSocketError, validateCloseInfo } from "./we
 
 // Set by WebSocketStream.from for the one constructor call it makes: wrap a connection, open none.
 let attaching = false;
+// Bytes of a text message were validated as UTF-8 when they arrived: a lenient decoder suffices.
+const textDecoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /** Options for {@linkcode WebSocketStream}: the standard's, plus this library's client options. */
 export interface WebSocketStreamOptions extends WebSocketOptions {
@@ -190,7 +192,8 @@ export class WebSocketStream {
   async #connect(protocols: string[], options: WebSocketStreamOptions): Promise<void> {
     let client: ClientConnection;
     try {
-      client = await openClient(this.#url, { ...options, protocols });
+      // Text as strings, as the standard has it, whatever a script passed.
+      client = await openClient(this.#url, { ...options, protocols, textAsBytes: false });
     } catch {
       this.#readyState = ReadyState.Closed;
       if (this.#handshakeAborted) return;
@@ -244,10 +247,11 @@ export class WebSocketStream {
       close: () => this.#closeWebSocket(null, ""),
       abort: (reason) => this.#closeUsingReason(reason),
     });
-    connection.onmessage = (data) => {
+    connection.onmessage = (data, binary) => {
       // "If ready state is not OPEN, then return."
       if (this.#readyState !== ReadyState.Open) return;
-      readController.enqueue(data);
+      // Text is a string here, even from a connection made with textAsBytes (WebSocketStream.from).
+      readController.enqueue(binary || typeof data === "string" ? data : textDecoder.decode(data));
       // "Apply backpressure": stop reading from the network while the queue is full.
       if ((readController.desiredSize ?? 0) <= 0) connection.pauseReading();
     };

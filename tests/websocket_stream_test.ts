@@ -89,6 +89,41 @@ describe("WebSocketStream: opening and messages", () => {
   });
 });
 
+describe("WebSocketStream and textAsBytes", () => {
+  test("WebSocketStream.from a connection made with textAsBytes still reads text as strings, binary as bytes", async () => {
+    let serverStream!: WebSocketStream;
+    await withServer(async (server) => {
+      const client = new WebSocketStream(server.url);
+      const { writable } = await client.opened;
+      await server.nextUpgrade();
+      const { readable } = await serverStream.opened;
+      const writer = writable.getWriter();
+      await writer.write("héllo");
+      await writer.write(new Uint8Array([0xff, 0x00]));
+      assert.deepEqual(await readN(readable.getReader(), 2), ["héllo", new Uint8Array([0xff, 0x00])]);
+      client.close();
+      await client.closed;
+    }, {
+      upgrade: { textAsBytes: true },
+      onUpgrade: (upgrade) => {
+        serverStream = WebSocketStream.from(upgrade.connection, { url: upgrade.request.url });
+      },
+    });
+  });
+
+  test("a WebSocketStream client reads text as strings even when a script passes textAsBytes", async () => {
+    await withServer(async (server) => {
+      const options = { textAsBytes: true } as unknown as ConstructorParameters<typeof WebSocketStream>[1];
+      const socket = new WebSocketStream(server.url, options);
+      const { readable, writable } = await withTimeout(socket.opened, WAIT_MS, "opened");
+      await writable.getWriter().write("plain text");
+      assert.deepEqual(await readN(readable.getReader(), 1), ["plain text"]);
+      socket.close();
+      await socket.closed;
+    });
+  });
+});
+
 describe("WebSocketStream: closing", () => {
   test("writable.close() closes the connection cleanly", async () => {
     await withServer(async (server) => {
