@@ -7,6 +7,7 @@
 
 import type { Connection } from "../connection.ts";
 import type { SendOptions } from "../protocol.ts";
+import { encodeText } from "../utf8.ts";
 
 /** One accepted WebSocket, as the handler sees it. */
 export interface ServerSocket<T = unknown> {
@@ -66,7 +67,7 @@ export function inNativeForm(data: string | Uint8Array, options: SendOptions | u
       throw new TypeError("Cannot send: bytes sent as text are not UTF-8");
     }
   }
-  return binary === true && typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return binary === true && typeof data === "string" ? encodeText(data) : data;
 }
 
 /** An accepted upgrade, whichever adapter accepted it. */
