@@ -337,7 +337,7 @@ export class Connection {
         if (writer.desiredSize !== null && writer.desiredSize <= 0) await writer.ready;
       }
     } catch (error) {
-      this.#transportError ??= asError(error);
+      this.#transportFailed(error);
       protocol.receiveEof();
     }
     await this.#closeTransport();
@@ -480,11 +480,23 @@ export class Connection {
       },
       (error) => {
         this.#bufferedAmount -= size;
-        this.#transportError ??= asError(error);
+        this.#transportFailed(error);
         this.#protocol.receiveEof();
         this.#closeTransport().then(() => this.#finish());
       },
     );
+  }
+
+  /**
+   * Records a transport error (a reset, a failed write) for `wasClean`. §7.1.4: "If the TCP connection was
+   * closed after the WebSocket closing handshake was completed, the WebSocket connection is said to have
+   * been closed _cleanly_": once a close frame went each way, how TCP ends (a reset included) changes
+   * nothing.
+   */
+  #transportFailed(error: unknown): void {
+    const protocol = this.#protocol;
+    if (protocol.closeReceived !== undefined && protocol.closeSent !== undefined) return;
+    this.#transportError ??= asError(error);
   }
 
   #startTimer(): void {

@@ -5,6 +5,7 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { createServer as createTcpServer } from "node:net";
 import type { NodeUpgrade } from "../lib/adapters/node_http.ts";
 import { CloseEvent, WebSocket } from "../lib/websocket.ts";
@@ -255,6 +256,42 @@ describe("closing", () => {
       assert.equal(close.wasClean, true);
     }, { onUpgrade: (upgrade) => echo(upgrade) });
     assert.ok(serverSide);
+  });
+
+  test("a server that resets TCP after the closing handshake completed: close 1000, wasClean true (§7.1.4)", async () => {
+    // A raw server: answers the handshake, sends a close frame, and once the client has replied, resets TCP.
+    const server = createTcpServer((socket) => {
+      let head = "", upgraded = false;
+      socket.on("error", () => {});
+      socket.on("data", (chunk) => {
+        if (upgraded) {
+          socket.resetAndDestroy(); // the client's close frame arrived: the handshake is complete
+          return;
+        }
+        head += chunk.toString("latin1");
+        if (!head.includes("\r\n\r\n")) return;
+        const key = /sec-websocket-key: *(\S+)/i.exec(head)![1];
+        const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+        socket.write(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+        );
+        socket.write(new Uint8Array([0x88, 0x02, 0x03, 0xe8])); // close 1000
+        upgraded = true;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+      const seen = record(socket);
+      const close = await next<CloseEvent>(socket, "close");
+      assert.equal(close.code, 1000);
+      assert.equal(close.wasClean, true);
+      assert.deepEqual(seen, ["open", "close"]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   test("a server that drops TCP without a close frame: error, then close 1006 not clean", async () => {
