@@ -17,6 +17,25 @@ import { ReadyState } from "./ready_state.ts";
 const MERGE_LIMIT = 64 * 1024;
 /** Frames at least this large are never copied to be merged. */
 const MERGE_FRAME_LIMIT = 16 * 1024;
+/**
+ * Milliseconds of work (parsing, inflating, the handlers) one connection may do before the others get a
+ * turn: then it yields to the event loop (a macrotask) and goes on where it stopped. Without it, a read
+ * full of compressed messages that each inflate to 1 MiB, or of a million pings, held every other
+ * connection of the process for seconds (the reads of one socket chain through microtasks).
+ */
+const SLICE_MS = 10;
+/** Events handled between two looks at the clock (an event of 16 KiB or more counts as that many). */
+const EVENTS_PER_CLOCK_CHECK = 32;
+
+/**
+ * Resolves in a later turn of the event loop, after pending I/O. A timer, not `setImmediate`: Deno runs
+ * immediates before it polls sockets, so with them a flooding connection still held the others (measured
+ * with bench/fairness_bench.ts: a canary's round trip up to 1 s on Deno with `setImmediate`, 50 ms with a
+ * timer; Node and Bun read sockets between timers too).
+ */
+function nextTurn(): Promise<void> {
+  return new Promise<void>((resolve) => setTimeout(resolve, 0));
+}
 
 /** A byte stream pair: whatever a runtime's socket gives, or any custom transport. */
 export interface Transport {
@@ -103,6 +122,8 @@ export class Connection {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
   #drainOnClose = true;
+  #sliceStart = 0; // when the current slice of work began (performance.now())
+  #unparsed = false; // #dispatch stopped for the time budget: buffered input may hold more events
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
 
@@ -315,13 +336,26 @@ export class Connection {
     const reader = this.#reader;
     const protocol = this.#protocol;
     try {
+      this.#sliceStart = performance.now();
       if (head !== undefined && head.length > 0) {
         protocol.feed(head);
-        this.#dispatch();
-        if (!this.#afterProtocolStep()) return this.#closeTransport().then(() => this.#finish());
+        if (!await this.#work()) return this.#closeTransport().then(() => this.#finish());
       }
       while (!this.#finished) {
         if (this.#paused !== undefined) await this.#paused.promise;
+        // Events left in what was read (a slice ran out, or a message waited for its handler) come first.
+        if (this.#unparsed) {
+          if (!await this.#work()) break;
+          continue;
+        }
+        // A connection whose reads come back to back (queued in its stream) never leaves the microtask
+        // queue on its own: past its slice it yields, so that other sockets are read too.
+        if (performance.now() - this.#sliceStart >= SLICE_MS) {
+          this.#writeOutbox();
+          await nextTurn();
+          this.#sliceStart = performance.now();
+          continue;
+        }
         const { value, done } = await reader.read();
         if (done) {
           protocol.receiveEof();
@@ -329,12 +363,14 @@ export class Connection {
         }
         this.#lastReceived = Date.now();
         protocol.feed(value);
-        this.#dispatch();
-        if (!this.#afterProtocolStep()) break;
+        if (!await this.#work()) break;
         this.#writeOutbox();
         // Backpressure: while the peer does not read our replies (pongs, echoes), stop reading its input.
         const writer = this.#writer;
-        if (writer.desiredSize !== null && writer.desiredSize <= 0) await writer.ready;
+        if (writer.desiredSize !== null && writer.desiredSize <= 0) {
+          await writer.ready;
+          this.#sliceStart = performance.now();
+        }
       }
     } catch (error) {
       this.#transportFailed(error);
@@ -345,18 +381,40 @@ export class Connection {
   }
 
   /**
+   * Handles the events in what was fed, a slice at a time: when a slice runs out, what was produced is
+   * written and the event loop gets a turn before the next slice.
+   *
+   * @returns `false` when reading should stop.
+   */
+  async #work(): Promise<boolean> {
+    for (;;) {
+      this.#dispatch();
+      if (!this.#afterProtocolStep()) return false;
+      if (!this.#unparsed || this.#paused !== undefined) return true;
+      this.#writeOutbox();
+      await nextTurn();
+      this.#sliceStart = performance.now();
+      if (this.#finished) return false;
+    }
+  }
+
+  /**
    * Parses what was fed one event at a time and hands each to its handler, writing what it produced before
    * parsing on: replies leave in the order of the input. A handler that throws fails the connection with
-   * 1011.
+   * 1011. Stops when the slice of work is used up (`#unparsed` then says so).
    */
   #dispatch(): void {
     const protocol = this.#protocol;
+    const sliceStart = this.#sliceStart;
+    let sinceCheck = 0;
+    this.#unparsed = false;
     // While a message waits for a handler nothing further is parsed: events stay in input order, and a
     // violation later in the same read cannot fail the connection before that message is delivered.
     for (let event; this.#held.length === 0 && (event = protocol.nextEvent()) !== undefined;) {
       try {
         switch (event.type) {
           case "message":
+            sinceCheck += event.data.length >>> 14;
             if (this.#onmessage === undefined) {
               this.#held.push(event);
               this.pauseReading();
@@ -378,7 +436,16 @@ export class Connection {
         this.#report(asError(error));
         protocol.fail(CloseCode.InternalError, "");
       }
-      this.#flush();
+      // The pong the protocol queued for a ping stays with it, so that the pong for a later ping in the
+      // same read can replace it (§5.5.3); whatever comes next takes it along, in order.
+      if (event.type !== "ping") this.#flush();
+      if (++sinceCheck >= EVENTS_PER_CLOCK_CHECK) {
+        sinceCheck = 0;
+        if (performance.now() - sliceStart >= SLICE_MS) {
+          this.#unparsed = true;
+          return;
+        }
+      }
     }
   }
 
@@ -396,7 +463,9 @@ export class Connection {
       this.#flush();
     }
     if (this.#held.length > 0) return;
-    // Parse on from where the held message stopped, then read again.
+    // Parse on from where the held message stopped (the read loop goes on with what a slice leaves), then
+    // read again.
+    this.#sliceStart = performance.now();
     this.#dispatch();
     if (this.#afterProtocolStep()) this.resumeReading();
   }

@@ -81,6 +81,12 @@ export interface SendOptions {
 
 const encoder = new TextEncoder();
 const MAX_REASON_BYTES = 123;
+/**
+ * Pongs queued between two {@linkcode Protocol.takeOutgoing} calls; the pong for any later ping replaces the
+ * last of them (§5.5.3). A few pings in a row are each answered (Autobahn 2.10 expects ten pongs for ten
+ * pings sent at once); a flood costs a bounded number of pongs per read.
+ */
+const MAX_QUEUED_PONGS = 32;
 
 /**
  * One WebSocket connection's protocol state: feed it the bytes read from the peer with
@@ -122,6 +128,9 @@ export class Protocol {
   #heldSurrogate = ""; // a high surrogate ending the last text fragment sent, sent with the next one
   #receivingTransformed = false; // the message being received has RSV bits set (an extension decodes it)
   #receivingBinary = false; // the message being received is binary
+  #pongAt = -1; // index in #outgoing of the last pong queued, until the bytes are taken
+  #queuedPongs = 0; // pongs in #outgoing
+  #latestPing: Uint8Array | undefined; // payload of a ping whose pong replaces the last one queued, when taken
 
   /** @param options The role, limits and negotiated extensions. */
   constructor(options: ProtocolOptions) {
@@ -256,6 +265,12 @@ export class Protocol {
 
   /** @returns The bytes to write to the transport since the last call, in order. */
   takeOutgoing(): Uint8Array[] {
+    if (this.#latestPing !== undefined) {
+      this.#outgoing[this.#pongAt] = this.#encodePong(this.#latestPing);
+      this.#latestPing = undefined;
+    }
+    this.#pongAt = -1;
+    this.#queuedPongs = 0;
     const outgoing = this.#outgoing;
     if (outgoing.length > 0) this.#outgoing = [];
     return outgoing;
@@ -459,7 +474,17 @@ export class Protocol {
         // already received a Close frame." and "the Pong frame MUST have identical Application data".
         // CLOSING (a Close sent, none received) answers too: §5.5.1 bars only data frames after a Close.
         if (this.#state === ReadyState.Open || this.#state === ReadyState.Closing) {
-          this.#writeFrame(Opcode.Pong, frame.payload, true, false);
+          // §5.5.3: "If an endpoint receives a Ping frame and has not yet sent Pong frame(s) in response to
+          // previous Ping frame(s), the endpoint MAY elect to send a Pong frame for only the most recently
+          // processed Ping frame." Past MAX_QUEUED_PONGS unsent pongs, the newest replaces the last (encoded
+          // once, when the bytes are taken: a flood allocates nothing per ping).
+          if (this.#queuedPongs >= MAX_QUEUED_PONGS) {
+            this.#latestPing = frame.payload;
+          } else {
+            this.#pongAt = this.#outgoing.length;
+            this.#outgoing.push(this.#encodePong(frame.payload));
+            this.#queuedPongs++;
+          }
         }
         return;
       case Opcode.Pong:
@@ -487,6 +512,15 @@ export class Protocol {
     }
     this.#state = ReadyState.Closed;
     this.#events.push({ type: "close", code, reason });
+  }
+
+  #encodePong(payload: Uint8Array): Uint8Array {
+    const chunks = encodeFrame(Opcode.Pong, payload, { fin: true, mask: this.#mask });
+    if (chunks.length === 1) return chunks[0];
+    const joined = new Uint8Array(chunks[0].length + chunks[1].length);
+    joined.set(chunks[0]);
+    joined.set(chunks[1], chunks[0].length);
+    return joined;
   }
 
   #sendControl(opcode: number, data: string | Uint8Array, what: string): void {

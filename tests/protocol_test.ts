@@ -328,6 +328,22 @@ describe("§5.5.2 ping and §5.5.3 pong (Autobahn 2)", () => {
       }
     });
 
+    test(`Protocol (${role}) answers a flood of 1,000 pings with 32 pongs, the last for the last ping (§5.5.3)`, () => {
+      const payloads = Array.from({ length: 1000 }, (_, i) => text(`p${i}`));
+      const protocol = new Protocol({ role });
+      protocol.receive(peerFrames(role, ...payloads.map((p) => rawFrame(0x89, p))));
+      assert.equal(protocol.takeEvents().length, 1000, "every ping is an event");
+      const sent = sentFrames(protocol);
+      assert.equal(sent.length, 32);
+      sent.forEach((frame, i) => {
+        assert.equal(frame.opcode, 0xa);
+        assert.deepEqual(frame.payload, payloads[i === 31 ? 999 : i], `pong ${i}`);
+      });
+      // Once the bytes are taken, pings are answered one for one again.
+      protocol.receive(peerFrames(role, rawFrame(0x89, text("again"))));
+      assert.deepEqual(sentFrames(protocol).map((f) => f.payload), [text("again")]);
+    });
+
     test(`Protocol (${role}) answers 10 pings in one chunk with 10 pongs, in order`, () => {
       // Autobahn 2.10 and 2.11.
       const payloads = Array.from({ length: 10 }, (_, i) => text(`payload-${i}`));
