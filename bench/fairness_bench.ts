@@ -45,16 +45,6 @@ function frame(first: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /** A raw client: the handshake (offering permessage-deflate), then the socket. */
 function open(url: string): Promise<net.Socket> {
   const { hostname, port } = new URL(url);
@@ -82,7 +72,7 @@ function open(url: string): Promise<net.Socket> {
 }
 
 /** Echo round trips of a 16-byte text message every 10 ms until `stop()`: sorted, in ms. */
-function canary(socket: net.Socket): { stop(): Promise<number[]> } {
+function canary(socket: net.Socket): { stop(): number[] } {
   const times: number[] = [];
   let sentAt = 0, waiting = false, stopped = false, received = 0;
   const message = frame(0x81, new TextEncoder().encode("canary 0123456789"));
@@ -107,7 +97,7 @@ function canary(socket: net.Socket): { stop(): Promise<number[]> } {
   };
   tick();
   return {
-    stop: async () => {
+    stop: () => {
       stopped = true;
       // An echo still on its way counts with the time it has taken so far.
       if (waiting) times.push(performance.now() - sentAt);
@@ -221,7 +211,7 @@ async function run(url: string, pid: number, name: string, kind: "pings" | "bomb
   }
   await done;
   const seconds = (performance.now() - started) / 1000;
-  const times = await probe.stop();
+  const times = probe.stop();
   clearInterval(rssTimer);
   attacker.destroy();
   return {
