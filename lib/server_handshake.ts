@@ -110,6 +110,12 @@ export async function serverHandshake(
   if (request.method !== "GET") {
     return refuse(405, `Cannot upgrade: method ${request.method} is not GET`, { allow: "GET" });
   }
+  // RFC 9110 §9.3.1: "content received in a GET request has no generally defined semantics ... and might
+  // lead some implementations to reject the request and close the connection because of its potential as
+  // a request smuggling attack". An upgrade's body would be read as WebSocket frames here (node:http
+  // hands it over as `head`), while a proxy that forwarded it saw HTTP: refused, whatever it holds.
+  const body = declaredBody(headers);
+  if (body !== undefined) return refuse(400, `Cannot upgrade: the request declares a body: ${body}`);
   // §4.2.1 (3): "An |Upgrade| header field containing the value "websocket", treated as an ASCII
   // case-insensitive value."
   const upgrade = headers.get("upgrade");
@@ -216,6 +222,19 @@ function chooseProtocol(offered: string[], request: Request, protocols: readonly
     if (offered.includes(protocol)) return protocol;
   }
   return "";
+}
+
+/**
+ * The header that declares a request body (RFC 9112 §6.1, §6.2: any `Transfer-Encoding`, or a
+ * `Content-Length` other than 0), as `name: value` for the refusal; `undefined` when there is none.
+ */
+function declaredBody(headers: Headers): string | undefined {
+  const encoding = headers.get("transfer-encoding");
+  if (encoding !== null) return `Transfer-Encoding: ${encoding}`;
+  const length = headers.get("content-length");
+  // A repeated field arrives joined as "0, 0": each of its values must be 0.
+  if (length !== null && !/^0+(?:[ \t]*,[ \t]*0+)*$/.test(length)) return `Content-Length: ${length}`;
+  return undefined;
 }
 
 function refuse(status: number, reason: string, headers: Record<string, string> = {}): ServerHandshake {

@@ -449,6 +449,63 @@ describe("RFC 6455 §4.2.1, §4.2.2: serverHandshake refuses a bad upgrade with 
   });
 });
 
+describe("RFC 9110 §9.3.1: serverHandshake refuses an upgrade that declares a body (request smuggling)", () => {
+  // The headers added to a valid upgrade, and the field named in the refusal (undefined: accepted).
+  const CASES: [Record<string, string>, string | undefined][] = [
+    [{ "Content-Length": "14" }, "Content-Length: 14"],
+    [{ "Content-Length": "1" }, "Content-Length: 1"],
+    [{ "Content-Length": "0" }, undefined],
+    [{ "Content-Length": "00" }, undefined],
+    [{ "Content-Length": "0, 0" }, undefined], // a repeated field, joined
+    [{ "Content-Length": "0, 14" }, "Content-Length: 0, 14"],
+    [{ "Content-Length": "-1" }, "Content-Length: -1"],
+    [{ "Content-Length": "abc" }, "Content-Length: abc"],
+    [{ "Content-Length": "" }, "Content-Length: "],
+    [{ "Transfer-Encoding": "chunked" }, "Transfer-Encoding: chunked"],
+    [{ "Transfer-Encoding": "identity" }, "Transfer-Encoding: identity"],
+    [{ "Transfer-Encoding": "gzip, chunked" }, "Transfer-Encoding: gzip, chunked"],
+    [{ "Transfer-Encoding": "chunked", "Content-Length": "0" }, "Transfer-Encoding: chunked"],
+    [{}, undefined],
+  ];
+
+  for (const [headers, refused] of CASES) {
+    const name = Object.entries(headers).map(([field, value]) => `${field}: ${JSON.stringify(value)}`).join(", ") ||
+      "neither header";
+    test(`serverHandshake ${refused === undefined ? "accepts" : "refuses with 400"} an upgrade with ${name}`, async () => {
+      const upgrade = request({ ...BASE, ...headers });
+      // The check can only be proven if the Request really carries the headers on this runtime.
+      for (const [field, value] of Object.entries(headers)) {
+        assert.equal(upgrade.headers.get(field), value, `this runtime's Request keeps ${field}`);
+      }
+      const result = await serverHandshake(upgrade);
+      if (refused === undefined) {
+        assertAccepted(result);
+        return;
+      }
+      assertRefused(result);
+      assert.equal(result.response.status, 400);
+      assert.equal(result.reason, `Cannot upgrade: the request declares a body: ${refused}`);
+      assert.equal(await result.response.text(), `${result.reason}\n`);
+    });
+  }
+
+  test("serverHandshake checks the method before the body: a POST with a body is 405", async () => {
+    const result = await serverHandshake(request({ ...BASE, "Content-Length": "14" }, { method: "POST" }));
+    assertRefused(result);
+    assert.equal(result.response.status, 405);
+  });
+
+  test("serverHandshake refuses a body before running the authorize hook", async () => {
+    let called = false;
+    const result = await serverHandshake(request({ ...BASE, "Transfer-Encoding": "chunked" }), {
+      authorize: () => void (called = true),
+    });
+    assertRefused(result);
+    assert.equal(result.response.status, 400);
+    assert.equal(called, false);
+  });
+});
+
 describe("RFC 6455 §4.2.2 /subprotocol/: serverHandshake chooses a subprotocol in the server's order", () => {
   const CASES: {
     name: string;

@@ -36,7 +36,9 @@ export interface DenoListenOptions<T = unknown>
 }
 
 /**
- * Starts a WebSocket server on Deno's own TCP (or TLS) listener.
+ * Starts a WebSocket server on Deno's own TCP (or TLS) listener. A refused upgrade gets its 4xx, then the
+ * connection is shut for writing and what the client still sends is read and dropped until it closes, or
+ * for at most `closeTimeout` ms.
  *
  * @param options Port, TLS, handlers, and the handshake and connection options.
  * @returns The running server.
@@ -65,11 +67,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
     const writer = conn.writable.getWriter();
     const refuse = async (response: Response) => {
       await writer.write(await serializeResponse(response)).catch(() => {});
-      try {
-        conn.close();
-      } catch {
-        // Already closed by the peer.
-      }
+      await endRefused(conn, reader, rest.closeTimeout ?? 5000);
     };
     try {
       let head;
@@ -93,13 +91,13 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
         return;
       }
       const result = await serverHandshake(request, { ...rest, authorize: upgrade });
+      if (!result.ok) {
+        await refuse(result.response);
+        return;
+      }
       await writer.write(await serializeResponse(result.response));
-      if (!result.ok || stopping) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed by the peer.
-        }
+      if (stopping) {
+        closeQuietly(conn);
         return;
       }
       reader.releaseLock();
@@ -107,11 +105,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       const connection = new Connection(transport, { ...rest, role: "server", extensions: result.negotiated, head: head.rest });
       attachHandler({ connection, request, protocol: result.protocol, extensions: result.extensions }, websocket, sockets);
     } catch {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
+      closeQuietly(conn);
     } finally {
       pending.delete(conn);
     }
@@ -132,13 +126,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
     closing ??= (async () => {
       stopping = true;
       listener.close();
-      for (const conn of pending) {
-        try {
-          conn.close();
-        } catch {
-          // Already closed.
-        }
-      }
+      for (const conn of pending) closeQuietly(conn);
       await Promise.all([...sockets].map((ws) => ws.connection?.close(1001, "server shutting down")));
       await accepting;
     })();
@@ -150,4 +138,35 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
     sockets,
     close,
   });
+}
+
+/**
+ * Ends a refused connection without cutting its response short: our side is shut (FIN after the
+ * response), then what the client still sends is read and dropped until it closes, for at most `lingerMs`
+ * (closing with unread input makes the kernel answer with a RST, which can discard the response on its
+ * way); then the connection is closed.
+ */
+async function endRefused(
+  conn: Deno.Conn,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  lingerMs: number,
+): Promise<void> {
+  const timer = setTimeout(() => closeQuietly(conn), lingerMs);
+  try {
+    await conn.closeWrite();
+    while (!(await reader.read()).done);
+  } catch {
+    // Closed by the timer, by the server's close(), or reset by the peer.
+  } finally {
+    clearTimeout(timer);
+    closeQuietly(conn);
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
 }

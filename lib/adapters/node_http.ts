@@ -42,8 +42,9 @@ export interface NodeUpgrade {
 }
 
 /**
- * Answers an `upgrade` event: runs the opening handshake, writes the 101 (or the refusal, then closes the
- * socket), and returns the open connection.
+ * Answers an `upgrade` event: runs the opening handshake, writes the 101 (or the refusal, then ends the
+ * socket: what the client still sends is read and dropped until it closes, or for at most `closeTimeout`
+ * ms), and returns the open connection.
  *
  * @param req The request from the `upgrade` event.
  * @param socket The socket from the `upgrade` event.
@@ -71,27 +72,26 @@ export async function handleNodeUpgrade(
   // Nothing may be read until the handshake is answered; keep what arrives buffered in the socket.
   socket.pause();
   socket.on("error", () => {}); // errors surface through the transport; never crash the process
+  const refuse = async (response: Response) => {
+    await writeResponse(socket, response);
+    endRefused(socket, options.closeTimeout ?? 5000);
+    return undefined;
+  };
   // RFC 6455 §4.2.1 (1): "An HTTP/1.1 or higher GET request"; a Request does not carry the version, so
   // it is checked here, where it is known.
   if (req.httpVersionMajor < 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor < 1)) {
-    await writeResponse(socket, new Response(`Cannot upgrade: HTTP/${req.httpVersion} is older than HTTP/1.1\n`, { status: 400 }));
-    socket.end();
-    return undefined;
+    const reason = `Cannot upgrade: HTTP/${req.httpVersion} is older than HTTP/1.1\n`;
+    return refuse(new Response(reason, { status: 400 }));
   }
   let request: Request;
   try {
     request = toRequest(req, socket);
   } catch {
-    await writeResponse(socket, new Response("Cannot upgrade: the request URL or headers are malformed\n", { status: 400 }));
-    socket.end();
-    return undefined;
+    const reason = "Cannot upgrade: the request URL or headers are malformed\n";
+    return refuse(new Response(reason, { status: 400 }));
   }
   const result = await serverHandshake(request, options);
-  if (!result.ok) {
-    await writeResponse(socket, result.response);
-    socket.end();
-    return undefined;
-  }
+  if (!result.ok) return refuse(result.response);
   await writeResponse(socket, result.response);
   const connection = new Connection(socketToTransport(socket, head), {
     ...options,
@@ -109,6 +109,27 @@ function toRequest(req: IncomingMessage, socket: Duplex): Request {
   const host = req.headers.host ?? "localhost";
   const url = new URL(req.url ?? "/", `${encrypted ? "https" : "http"}://${host}`);
   return new Request(url, { method: req.method ?? "GET", headers });
+}
+
+/**
+ * Ends a refused socket so that it is released on every runtime without cutting its response short. The
+ * socket is still paused from the handshake: Deno's `node:net` never notices the peer's close on a paused
+ * socket and keeps it (its fd) for good, so it is resumed, and what the peer still sends is read and
+ * dropped (closing with unread input makes the kernel answer with a RST, which can discard the response
+ * on its way). The peer's FIN, once ours is sent, releases the socket; a peer that never closes is cut
+ * after `lingerMs`.
+ */
+function endRefused(socket: Duplex, lingerMs: number): void {
+  if (socket.destroyed) return;
+  const timer = setTimeout(() => socket.destroy(), lingerMs);
+  socket.once("close", () => clearTimeout(timer));
+  socket.once("end", () => {
+    if (socket.writableFinished) socket.destroy();
+    else socket.once("finish", () => socket.destroy());
+  });
+  socket.on("data", () => {});
+  socket.end();
+  socket.resume();
 }
 
 async function writeResponse(socket: Duplex, response: Response): Promise<void> {
