@@ -122,7 +122,7 @@ export class Connection {
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #lastReceived = 0;
   #drainOnClose = true;
-  #sliceStart = 0; // when the current slice of work began (performance.now())
+  #sliceStart = 0; // performance.now() less the work done in the current slice
   #unparsed = false; // #dispatch stopped for the time budget: buffered input may hold more events
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
@@ -339,31 +339,38 @@ export class Connection {
       this.#sliceStart = performance.now();
       if (head !== undefined && head.length > 0) {
         protocol.feed(head);
-        if (!await this.#work()) return this.#closeTransport().then(() => this.#finish());
+        if (!this.#work() || (this.#unparsed && !await this.#workOn())) {
+          return this.#closeTransport().then(() => this.#finish());
+        }
       }
       while (!this.#finished) {
         if (this.#paused !== undefined) await this.#paused.promise;
         // Events left in what was read (a slice ran out, or a message waited for its handler) come first.
         if (this.#unparsed) {
-          if (!await this.#work()) break;
+          if (!await this.#workOn()) break;
           continue;
         }
-        // A connection whose reads come back to back (queued in its stream) never leaves the microtask
-        // queue on its own: past its slice it yields, so that other sockets are read too.
-        if (performance.now() - this.#sliceStart >= SLICE_MS) {
+        // Reads that come back to back (queued in the stream) never leave the microtask queue: once they
+        // add up to a slice of work, the others get a turn.
+        let waitStart = performance.now();
+        if (waitStart - this.#sliceStart >= SLICE_MS) {
           this.#writeOutbox();
           await nextTurn();
-          this.#sliceStart = performance.now();
-          continue;
+          this.#sliceStart = waitStart = performance.now();
         }
         const { value, done } = await reader.read();
         if (done) {
           protocol.receiveEof();
           break;
         }
-        this.#lastReceived = Date.now();
+        // The slice counts work, not waiting: a read that waited a while let the event loop turn (a new
+        // slice starts); a short wait is left out of this one.
+        const readAt = performance.now();
+        if (readAt - waitStart >= 1) this.#sliceStart = readAt;
+        else this.#sliceStart += readAt - waitStart;
+        this.#lastReceived = readAt;
         protocol.feed(value);
-        if (!await this.#work()) break;
+        if (!this.#work() || (this.#unparsed && !await this.#workOn())) break;
         this.#writeOutbox();
         // Backpressure: while the peer does not read our replies (pongs, echoes), stop reading its input.
         const writer = this.#writer;
@@ -381,21 +388,30 @@ export class Connection {
   }
 
   /**
-   * Handles the events in what was fed, a slice at a time: when a slice runs out, what was produced is
-   * written and the event loop gets a turn before the next slice.
+   * Handles the events in what was fed, for one slice of work.
    *
    * @returns `false` when reading should stop.
    */
-  async #work(): Promise<boolean> {
-    for (;;) {
-      this.#dispatch();
-      if (!this.#afterProtocolStep()) return false;
-      if (!this.#unparsed || this.#paused !== undefined) return true;
+  #work(): boolean {
+    this.#dispatch();
+    return this.#afterProtocolStep();
+  }
+
+  /**
+   * Goes on with the events left when a slice ran out (`#unparsed`), a slice at a time: what was produced is
+   * written and the event loop gets a turn before each.
+   *
+   * @returns `false` when reading should stop.
+   */
+  async #workOn(): Promise<boolean> {
+    while (this.#unparsed && this.#paused === undefined) {
       this.#writeOutbox();
       await nextTurn();
-      this.#sliceStart = performance.now();
       if (this.#finished) return false;
+      this.#sliceStart = performance.now();
+      if (!this.#work()) return false;
     }
+    return true;
   }
 
   /**
@@ -630,11 +646,11 @@ export class Connection {
     if (!(interval > 0) || !(timeout > 0)) {
       throw new RangeError(`Cannot create connection: heartbeat interval ${interval} and timeout ${timeout} must be positive`);
     }
-    this.#lastReceived = Date.now();
+    this.#lastReceived = performance.now();
     let pingSentAt = 0;
     const tick = () => {
       if (this.#finished || this.#protocol.state !== ReadyState.Open) return;
-      const now = Date.now();
+      const now = performance.now();
       if (pingSentAt !== 0 && this.#lastReceived < pingSentAt && now - pingSentAt >= timeout) {
         this.#report(new Error(`Heartbeat: nothing received within ${timeout} ms of a ping`));
         // The peer is taken for gone: no waiting for it to finish sending before the transport is cut.
