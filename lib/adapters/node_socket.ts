@@ -3,6 +3,11 @@
  * `ReadableStream` that pauses the socket when nobody reads, and a `WritableStream` that waits for
  * `drain`.
  *
+ * Bytes the writable has accepted are written before the socket goes, or the writable reports that they
+ * were not: its owner ends the writing half by closing it (never the peer's FIN), cancelling the readable
+ * destroys the socket only once that writing half is done, and `close()` resolves only once everything was
+ * handed to the system (it rejects when the socket broke first).
+ *
  * @module
  */
 
@@ -18,12 +23,21 @@ const WRITE_HIGH_WATER_MARK = 256 * 1024;
 /**
  * Wraps a connected socket.
  *
- * @param socket The socket (from an `upgrade` event, `net.connect`, `tls.connect`).
+ * @param socket The socket (from an `upgrade` event, `net.connect`, `tls.connect`, a `net.Server`).
  * @param head Bytes already read past the HTTP head, delivered first.
- * @returns The transport; cancelling the readable or aborting the writable destroys the socket.
+ * @returns The transport. Aborting the writable destroys the socket. Cancelling the readable stops reading
+ * (what arrives then is discarded) and destroys the socket once the writable is closed (everything written)
+ * or aborted, at once if it already is.
  */
 export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport {
-  let ended = false;
+  // The peer's FIN ends our reading, not our writing: with allowHalfOpen false (the default of `net.connect`
+  // and `net.createServer`) the runtime ends the writing half itself when the FIN arrives, and whatever was
+  // still queued behind a pending write (a close frame) was never written, while the close looked clean.
+  socket.allowHalfOpen = true;
+  let ended = false; // the readable is closed, errored or cancelled
+  let writingDone = false; // the writable is closed (everything handed to the system) or aborted
+  let destroyWhenWritten = false; // the readable was cancelled before that
+
   const readable = new ReadableStream<Uint8Array>({
     start(controller) {
       if (head !== undefined && head.length > 0) controller.enqueue(new Uint8Array(head));
@@ -59,15 +73,37 @@ export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport 
     },
     cancel() {
       ended = true;
-      socket.destroy();
+      if (writingDone || socket.destroyed || socket.writableFinished) {
+        socket.destroy();
+        return;
+      }
+      // Bytes the writable accepted may still be queued in the runtime: destroying the socket now would drop
+      // them (an echo cut off mid-frame, no close frame). Read on and discard what arrives (bytes left unread
+      // make close(2) send a reset, which can take our last bytes with it), and destroy the socket once the
+      // writable is closed or aborted.
+      destroyWhenWritten = true;
+      socket.resume();
     },
   }, { highWaterMark: 4 });
 
+  const finishWriting = () => {
+    writingDone = true;
+    if (destroyWhenWritten) socket.destroy();
+  };
+
   const writable = new WritableStream<Uint8Array>({
+    start(controller) {
+      // A write that failed after it was accepted (its promise resolved): later writes and close() report it.
+      socket.on("error", (error: Error) => controller.error(error));
+    },
     write(chunk) {
       return new Promise<void>((resolve, reject) => {
         if (socket.destroyed) {
           reject(new Error("Cannot write: the socket is closed"));
+          return;
+        }
+        if (socket.writableEnded) {
+          reject(new Error("Cannot write: the socket's writing side is closed"));
           return;
         }
         const ok = socket.write(chunk, (error) => {
@@ -83,23 +119,34 @@ export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport 
         };
         const onClose = () => {
           socket.off("drain", onDrain);
-          reject(new Error("Cannot write: the socket closed"));
+          reject(new Error("Cannot write: the socket closed before the write was done"));
         };
         socket.once("drain", onDrain);
         socket.once("close", onClose);
       });
     },
     close() {
-      return new Promise<void>((resolve) => {
-        if (socket.destroyed || socket.writableFinished) {
-          resolve();
+      return new Promise<void>((resolve, reject) => {
+        const settle = () => {
+          socket.off("close", settle);
+          finishWriting();
+          if (socket.writableFinished) {
+            resolve();
+            return;
+          }
+          reject(new Error("Cannot close: the socket closed before everything was written"));
+        };
+        if (socket.writableFinished || socket.destroyed) {
+          settle();
           return;
         }
-        socket.once("close", () => resolve());
-        socket.end(() => resolve());
+        socket.once("close", settle);
+        // Called once everything is handed to the system and the FIN sent ('finish'), or with an error.
+        socket.end(settle);
       });
     },
     abort() {
+      finishWriting();
       socket.destroy();
     },
   }, new ByteLengthQueuingStrategy({ highWaterMark: WRITE_HIGH_WATER_MARK }));
