@@ -123,6 +123,9 @@ export class Connection {
   #lastReceived = 0;
   #drainOnClose = true;
   #sliceStart = 0; // performance.now() less the work done in the current slice
+  #writesQueued = 0; // writes handed to the writer so far
+  #closeWriteIndex = 0; // the number of the write that carried our close frame, once it was handed over
+  #closeWritten = false; // that write succeeded
   #unparsed = false; // #dispatch stopped for the time budget: buffered input may hold more events
   readonly #closed: Promise<CloseResult>;
   #resolveClosed!: (result: CloseResult) => void;
@@ -555,13 +558,17 @@ export class Connection {
       this.#write(end === i + 1 ? chunks[i] : concat(chunks, i, end, bytes));
       i = end;
     }
+    // Our close frame is in what was just written (nothing is sent after it): its write is the last.
+    if (this.#closeWriteIndex === 0 && this.#protocol.closeSent !== undefined) this.#closeWriteIndex = this.#writesQueued;
   }
 
   #write(chunk: Uint8Array): void {
     const size = chunk.length;
+    const index = ++this.#writesQueued;
     this.#lastWrite = this.#writer.write(chunk).then(
       () => {
         this.#bufferedAmount -= size;
+        if (index === this.#closeWriteIndex) this.#closeWritten = true;
       },
       (error) => {
         this.#bufferedAmount -= size;
@@ -575,19 +582,26 @@ export class Connection {
   /**
    * Records a transport error (a reset, a failed write) for `wasClean`. §7.1.4: "If the TCP connection was
    * closed after the WebSocket closing handshake was completed, the WebSocket connection is said to have
-   * been closed _cleanly_": once a close frame went each way, how TCP ends (a reset included) changes
-   * nothing.
+   * been closed _cleanly_": once a close frame went each way (the peer's received, ours written to the
+   * transport), how TCP ends (a reset included) changes nothing.
    */
   #transportFailed(error: unknown): void {
-    const protocol = this.#protocol;
-    if (protocol.closeReceived !== undefined && protocol.closeSent !== undefined) return;
+    if (this.#protocol.closeReceived !== undefined && this.#closeWritten) return;
     this.#transportError ??= asError(error);
+  }
+
+  /** What was accepted for sending is about to be cut off unwritten: said, and the close is not clean. */
+  #notWritten(): void {
+    const error = new Error(`Cannot close: ${this.#bufferedAmount} bytes were not written within ${this.#closeTimeout} ms`);
+    this.#transportError ??= error;
+    this.#report(error);
   }
 
   #startTimer(): void {
     if (this.#timer !== undefined || this.#finished) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      if (this.#bufferedAmount > 0) this.#notWritten();
       this.#protocol.receiveEof();
       this.#abortTransport();
       this.#finish();
@@ -603,13 +617,18 @@ export class Connection {
     this.#writeOutbox(); // the close frame may still be in it
     this.#transportClosing = true;
     this.resumeReading();
-    const graceful = this.#writer.close().catch(() => {});
+    // A close that fails left bytes unwritten (the transport broke first): not a clean end.
+    const graceful = this.#writer.close().then(() => true, (error) => {
+      this.#transportFailed(error);
+      return true;
+    });
     // A peer that never reads would hold the close forever: bound it.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), this.#closeTimeout));
-    const done = await Promise.race([graceful.then(() => true), timeout]);
+    const done = await Promise.race([graceful, timeout]);
     clearTimeout(timer);
     if (!done) {
+      this.#notWritten();
       this.#abortTransport();
       return;
     }

@@ -285,6 +285,35 @@ describe("close drain: accepted bytes are written before the socket goes", () =>
     }
   });
 
+  // A peer that sends its close frame and then stops reading: our echo and close reply cannot all be written
+  // within the close timeout. The close frames crossed, but the connection must not claim a clean end.
+  test("Connection: our bytes not written within closeTimeout are reported (error, wasClean false)", async () => {
+    let peer: Socket | undefined;
+    const server = await listen((socket) => {
+      peer = socket;
+      socket.pause(); // never reads
+    });
+    try {
+      const connection = new Connection(socketToTransport(await connected(portOf(server))), {
+        role: "client",
+        closeTimeout: 300,
+      });
+      const errors: Error[] = [];
+      connection.onerror = (error) => errors.push(error);
+      while (peer === undefined) await pause(5);
+      connection.send(pseudoRandomBytes(LARGE, 14)).catch(() => {}); // far more than the socket buffers take
+      peer.write(new Uint8Array([0x88, 0x02, 0x03, 0xe8])); // the server's close frame: 1000
+      const result = await withTimeout(connection.closed, 5000, "the connection to close");
+      assert.equal(result.code, 1000);
+      assert.equal(result.wasClean, false);
+      assert.equal(errors.length, 1);
+      assert.match(errors[0].message, /^Cannot close: \d+ bytes were not written within 300 ms$/);
+    } finally {
+      peer?.destroy();
+      await stop(server);
+    }
+  });
+
   // And when the bytes cannot be written, closing says so instead of resolving as if they had been.
   test("socketToTransport: close() rejects when the peer resets before everything was written", async () => {
     let peer: Socket | undefined;
