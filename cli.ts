@@ -20,8 +20,8 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { connectNode } from "./lib/adapters/node_client.ts";
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "./lib/adapters/node_http.ts";
-import type { DeflateNegotiationOptions } from "./lib/deflate_negotiation.ts";
-import { parseExtensions } from "./lib/extension_header.ts";
+import type { DeflateNegotiationOptions } from "./lib/deflate/negotiation.ts";
+import { parseExtensions } from "./lib/handshake/extension_header.ts";
 
 const USAGE = `usage:
   cli.ts serve --port P [--host H] [--protocols a,b] [--no-deflate]

@@ -23,16 +23,16 @@
  * @module
  */
 
-export { computeAcceptKey, isValidKey, WEBSOCKET_GUID } from "./lib/accept_key.ts";
+export { computeAcceptKey, isValidKey, WEBSOCKET_GUID } from "./lib/handshake/accept_key.ts";
 export {
   type ClientDeflateOptions,
   ClientHandshake,
   type ClientHandshakeOptions,
   type ClientHandshakeResult,
   parseWebSocketUrl,
-} from "./lib/client_handshake.ts";
-export { type ClientConnection, type ConnectOptions, connectTransport, parseResponseHead } from "./lib/connect_transport.ts";
-export type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./lib/deflate_codec.ts";
+} from "./lib/handshake/client_handshake.ts";
+export { type ClientConnection, type ConnectOptions, connectTransport, parseResponseHead } from "./lib/client/connect_transport.ts";
+export type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./lib/deflate/codec.ts";
 export {
   type DeflateAcceptance,
   type DeflateNegotiationOptions,
@@ -41,32 +41,32 @@ export {
   type DeflateParameters,
   PERMESSAGE_DEFLATE,
   verifyDeflateResponse,
-} from "./lib/deflate_negotiation.ts";
-export { type ExtensionOffer, formatExtensions, parseExtensions } from "./lib/extension_header.ts";
-export { type ClientOptions, openClient } from "./lib/open_client.ts";
-export { pakoCodec } from "./lib/pako_codec.ts";
+} from "./lib/deflate/negotiation.ts";
+export { type ExtensionOffer, formatExtensions, parseExtensions } from "./lib/handshake/extension_header.ts";
+export { type ClientOptions, openClient } from "./lib/client/open_client.ts";
+export { pakoCodec } from "./lib/deflate/pako_codec.ts";
 export {
   defaultCodec,
   zlibWasmAvailable,
   zlibWasmCodec,
   type ZlibWasmMemory,
   zlibWasmMemory,
-} from "./lib/zlib_wasm_codec.ts";
-export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/permessage_deflate.ts";
-export { CloseCode, isValidCloseCode } from "./lib/close_code.ts";
+} from "./lib/deflate/zlib_wasm_codec.ts";
+export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/deflate/permessage_deflate.ts";
+export { CloseCode, isValidCloseCode } from "./lib/core/close_code.ts";
 export { type CloseResult, Connection, type ConnectionOptions, type Transport } from "./lib/connection.ts";
-export { encodeFrame, type EncodeFrameOptions } from "./lib/encode_frame.ts";
-export type { EncodeOptions, Extension } from "./lib/extension.ts";
-export type { Frame } from "./lib/frame.ts";
-export { FrameDecoderStream, type FrameDecoderStreamOptions } from "./lib/frame_decoder_stream.ts";
-export { FrameEncoderStream, type FrameEncoderStreamOptions } from "./lib/frame_encoder_stream.ts";
-export { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions, type PartialFrame } from "./lib/frame_parser.ts";
-export { hasToken, isToken, parseTokenList } from "./lib/header_tokens.ts";
-export { applyMask, writeMaskKey } from "./lib/mask.ts";
-export { MessageAssembler, type MessageAssemblerOptions } from "./lib/message_assembler.ts";
-export { MessageAssemblerStream, type MessageAssemblerStreamOptions } from "./lib/message_assembler_stream.ts";
-export { MessageFragmenterStream, type MessageFragmenterStreamOptions } from "./lib/message_fragmenter_stream.ts";
-export { isControlOpcode, isKnownOpcode, Opcode } from "./lib/opcode.ts";
+export { encodeFrame, type EncodeFrameOptions } from "./lib/core/encode_frame.ts";
+export type { EncodeOptions, Extension } from "./lib/core/extension.ts";
+export type { Frame } from "./lib/core/frame.ts";
+export { FrameDecoderStream, type FrameDecoderStreamOptions } from "./lib/streams/frame_decoder_stream.ts";
+export { FrameEncoderStream, type FrameEncoderStreamOptions } from "./lib/streams/frame_encoder_stream.ts";
+export { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions, type PartialFrame } from "./lib/core/frame_parser.ts";
+export { hasToken, isToken, parseTokenList } from "./lib/handshake/header_tokens.ts";
+export { applyMask, writeMaskKey } from "./lib/core/mask.ts";
+export { MessageAssembler, type MessageAssemblerOptions } from "./lib/core/message_assembler.ts";
+export { MessageAssemblerStream, type MessageAssemblerStreamOptions } from "./lib/streams/message_assembler_stream.ts";
+export { MessageFragmenterStream, type MessageFragmenterStreamOptions } from "./lib/streams/message_fragmenter_stream.ts";
+export { isControlOpcode, isKnownOpcode, Opcode } from "./lib/core/opcode.ts";
 export {
   type CloseInfo,
   decodeClosePayload,
@@ -75,12 +75,12 @@ export {
   type ProtocolEvent,
   type ProtocolOptions,
   type SendOptions,
-} from "./lib/protocol.ts";
-export { ProtocolError } from "./lib/protocol_error.ts";
-export { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./lib/websocket.ts";
-export { type WebSocketCloseInfo, WebSocketError } from "./lib/websocket_error.ts";
-export { type WebSocketOpenInfo, WebSocketStream, type WebSocketStreamOptions } from "./lib/websocket_stream.ts";
-export { ReadyState } from "./lib/ready_state.ts";
+} from "./lib/core/protocol.ts";
+export { ProtocolError } from "./lib/core/protocol_error.ts";
+export { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./lib/client/websocket.ts";
+export { type WebSocketCloseInfo, WebSocketError } from "./lib/client/websocket_error.ts";
+export { type WebSocketOpenInfo, WebSocketStream, type WebSocketStreamOptions } from "./lib/client/websocket_stream.ts";
+export { ReadyState } from "./lib/core/ready_state.ts";
 export {
   type OriginPolicy,
   type ProtocolSelector,
@@ -88,4 +88,4 @@ export {
   serverHandshake,
   type ServerHandshake,
   type ServerHandshakeOptions,
-} from "./lib/server_handshake.ts";
+} from "./lib/handshake/server_handshake.ts";

@@ -6,8 +6,8 @@
  *   deno run --allow-env --allow-read bench/codec_bench.ts      (or: bun bench/codec_bench.ts)
  *
  * Codecs:
- * - zlib wasm (ours, the default): lib/zlib_wasm_codec.ts, zlib 1.2.13 compiled to WebAssembly.
- * - pako (ours): lib/pako_codec.ts, pure JavaScript (the default where WebAssembly cannot be compiled).
+ * - zlib wasm (ours, the default): lib/deflate/zlib_wasm_codec.ts, zlib 1.2.13 compiled to WebAssembly.
+ * - pako (ours): lib/deflate/pako_codec.ts, pure JavaScript (the default where WebAssembly cannot be compiled).
  * - nodeZlibCodec (ours, opt-in): lib/adapters/node_zlib_codec.ts, native deflate for messages of 4 KiB and
  *   more (no reference to earlier messages on Deno and Bun), pako below; pako inflates.
  * - node:zlib: async raw deflate streams, `flush(Z_SYNC_FLUSH)` per message (the only way node:zlib keeps a
@@ -21,10 +21,10 @@
 
 import * as fflate from "fflate";
 import * as zlib from "node:zlib";
-import { pakoCodec } from "../lib/pako_codec.ts";
-import { zlibWasmCodec } from "../lib/zlib_wasm_codec.ts";
+import { pakoCodec } from "../lib/deflate/pako_codec.ts";
+import { zlibWasmCodec } from "../lib/deflate/zlib_wasm_codec.ts";
 import { nodeZlibCodec } from "../lib/adapters/node_zlib_codec.ts";
-import type { DeflateCodec } from "../lib/deflate_codec.ts";
+import type { DeflateCodec } from "../lib/deflate/codec.ts";
 
 const runtime = "Deno" in globalThis
   ? `Deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
@@ -256,8 +256,8 @@ for (const payload of payloads) {
 
 // Bytes on the wire for a chat-like stream: 500 messages sent by a server, frames included.
 {
-  const { Protocol } = await import("../lib/protocol.ts");
-  const { PerMessageDeflate } = await import("../lib/permessage_deflate.ts");
+  const { Protocol } = await import("../lib/core/protocol.ts");
+  const { PerMessageDeflate } = await import("../lib/deflate/permessage_deflate.ts");
   const chat = chatMessages(500).map((m) => new TextDecoder().decode(m));
   const payloadBytes = chat.reduce((n, m) => n + encoder.encode(m).length, 0);
   const base = { serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15 };

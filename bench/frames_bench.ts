@@ -15,10 +15,10 @@
  * @module
  */
 
-import { encodeFrame } from "../lib/encode_frame.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
-import { Opcode } from "../lib/opcode.ts";
-import { Protocol } from "../lib/protocol.ts";
+import { encodeFrame } from "../lib/core/encode_frame.ts";
+import { FrameParser } from "../lib/core/frame_parser.ts";
+import { Opcode } from "../lib/core/opcode.ts";
+import { Protocol } from "../lib/core/protocol.ts";
 
 const WARMUP_MS = 250;
 const RUN_MS = 500;

@@ -13,12 +13,12 @@
  */
 
 import process from "node:process";
-import type { DeflateParameters } from "../lib/deflate_negotiation.ts";
-import { encodeFrame } from "../lib/encode_frame.ts";
-import type { Frame } from "../lib/frame.ts";
-import { DEFAULT_RELEASE_AFTER_IDLE, PerMessageDeflate, type PerMessageDeflateOptions } from "../lib/permessage_deflate.ts";
-import { Protocol } from "../lib/protocol.ts";
-import { zlibWasmCodec, zlibWasmMemory } from "../lib/zlib_wasm_codec.ts";
+import type { DeflateParameters } from "../lib/deflate/negotiation.ts";
+import { encodeFrame } from "../lib/core/encode_frame.ts";
+import type { Frame } from "../lib/core/frame.ts";
+import { DEFAULT_RELEASE_AFTER_IDLE, PerMessageDeflate, type PerMessageDeflateOptions } from "../lib/deflate/permessage_deflate.ts";
+import { Protocol } from "../lib/core/protocol.ts";
+import { zlibWasmCodec, zlibWasmMemory } from "../lib/deflate/zlib_wasm_codec.ts";
 
 const COUNT = 1000;
 

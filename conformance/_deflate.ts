@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Compressor, Decompressor } from "../lib/deflate_codec.ts";
-import { pakoCodec } from "../lib/pako_codec.ts";
+import type { Compressor, Decompressor } from "../lib/deflate/codec.ts";
+import { pakoCodec } from "../lib/deflate/pako_codec.ts";
 import type { AcceptRule } from "./cases.ts";
 
 /** One element of an extension list: a name and its parameters, in order. */

@@ -14,9 +14,9 @@
 
 import type { Socket } from "node:net";
 import { setImmediate } from "node:timers";
-import { encodeFrame } from "../lib/encode_frame.ts";
-import type { Frame } from "../lib/frame.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
+import { encodeFrame } from "../lib/core/encode_frame.ts";
+import type { Frame } from "../lib/core/frame.ts";
+import { FrameParser } from "../lib/core/frame_parser.ts";
 import type { DeflateState } from "./_deflate.ts";
 import {
   type ConformanceCase,

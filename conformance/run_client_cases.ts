@@ -14,7 +14,7 @@
 
 import process from "node:process";
 import { connectNode } from "../lib/adapters/node_client.ts";
-import { ReadyState } from "../lib/ready_state.ts";
+import { ReadyState } from "../lib/core/ready_state.ts";
 import { type ConformanceCase, selectCases } from "./cases.ts";
 import { startFuzzingServer } from "./fuzzing_server.ts";
 import { formatResult, parseArgs, runCases, type RunOptions, type Summary } from "./_runner.ts";

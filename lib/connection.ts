@@ -5,9 +5,9 @@
  * @module
  */
 
-import { CloseCode } from "./close_code.ts";
-import { Protocol, type ProtocolOptions, type SendOptions } from "./protocol.ts";
-import { ReadyState } from "./ready_state.ts";
+import { CloseCode } from "./core/close_code.ts";
+import { Protocol, type ProtocolOptions, type SendOptions } from "./core/protocol.ts";
+import { ReadyState } from "./core/ready_state.ts";
 
 /**
  * Frames produced in one turn (the replies to one read, a burst of sends) are written together: runs of

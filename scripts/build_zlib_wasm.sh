@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds lib/_zlib_wasm_binary.ts: zlib 1.2.13 (Debian's source package) and wasm/zlib_glue.c compiled to
+# Builds lib/deflate/_zlib_wasm_binary.ts: zlib 1.2.13 (Debian's source package) and wasm/zlib_glue.c compiled to
 # WebAssembly, embedded as base64 so that every runtime (Deno, Bun, Node, edge bundlers) loads it as plain
 # code. The result is committed; run this only to rebuild it. Needs Debian's packages (as root):
 #   apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32
@@ -39,5 +39,5 @@ sha=$(sha256sum "$work/zlib.wasm" | cut -d' ' -f1)
   echo "/** The module's bytes, base64. */"
   echo "export const ZLIB_WASM_BASE64 ="
   base64 -w 100 "$work/zlib.wasm" | sed 's/.*/  "&" +/' | sed '$ s/ +$/;/'
-} > lib/_zlib_wasm_binary.ts
-echo "lib/_zlib_wasm_binary.ts: $size bytes of WebAssembly, sha256 $sha"
+} > lib/deflate/_zlib_wasm_binary.ts
+echo "lib/deflate/_zlib_wasm_binary.ts: $size bytes of WebAssembly, sha256 $sha"

@@ -2,8 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import zlib from "node:zlib";
-import type { Compressor, DeflateCodec, Decompressor } from "../lib/deflate_codec.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
+import type { Compressor, DeflateCodec, Decompressor } from "../lib/deflate/codec.ts";
+import { ProtocolError } from "../lib/core/protocol_error.ts";
 import { concatBytes, hex, pseudoRandomBytes, splits, toHex } from "./_vectors.ts";
 
 /**

@@ -27,7 +27,7 @@ import { type AddressInfo, connect, createServer as createNetServer, type Socket
 import process from "node:process";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { handleNodeUpgrade, type NodeUpgradeOptions } from "../lib/adapters/node_http.ts";
-import type { ClientDeflateOptions } from "../lib/client_handshake.ts";
+import type { ClientDeflateOptions } from "../lib/handshake/client_handshake.ts";
 import type { CloseResult, Connection } from "../lib/connection.ts";
 import { repoPath, RUNTIME } from "./_files.ts";
 import { WireTap } from "./_wire_tap.ts";

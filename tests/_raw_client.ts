@@ -11,10 +11,10 @@ import { createServer, type IncomingMessage, type ServerOptions, type ServerResp
 import { type AddressInfo, connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { handleNodeUpgrade, type NodeUpgrade, type NodeUpgradeOptions } from "../lib/adapters/node_http.ts";
-import { encodeFrame } from "../lib/encode_frame.ts";
-import type { Frame } from "../lib/frame.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
-import { ReadyState } from "../lib/ready_state.ts";
+import { encodeFrame } from "../lib/core/encode_frame.ts";
+import type { Frame } from "../lib/core/frame.ts";
+import { FrameParser } from "../lib/core/frame_parser.ts";
+import { ReadyState } from "../lib/core/ready_state.ts";
 import { concatBytes } from "./_vectors.ts";
 
 /** How long any single wait may take before it fails the test. */

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import type { Frame } from "../lib/frame.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
+import type { Frame } from "../lib/core/frame.ts";
+import { ProtocolError } from "../lib/core/protocol_error.ts";
 
 /**
  * Writes `chunks` to the stream one by one, closes it, and collects everything it outputs. Rejects with

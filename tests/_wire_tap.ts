@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FrameParser } from "../lib/frame_parser.ts";
+import { FrameParser } from "../lib/core/frame_parser.ts";
 
 /** Byte and frame counts for one direction. */
 export interface WireStats {

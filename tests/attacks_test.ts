@@ -19,8 +19,8 @@ import { runInNewContext } from "node:vm";
 import { constants as zlibConstants, deflateRawSync } from "node:zlib";
 import { NODE_HTTP_SERVER_OPTIONS, type NodeUpgrade } from "../lib/adapters/node_http.ts";
 import type { CloseResult } from "../lib/connection.ts";
-import { pakoCodec } from "../lib/pako_codec.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
+import { pakoCodec } from "../lib/deflate/pako_codec.ts";
+import { ProtocolError } from "../lib/core/protocol_error.ts";
 import {
   echo,
   frame,

@@ -9,13 +9,13 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
-import { computeAcceptKey } from "../lib/accept_key.ts";
+import { computeAcceptKey } from "../lib/handshake/accept_key.ts";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { socketToTransport } from "../lib/adapters/node_socket.ts";
 import { serve } from "../lib/adapters/serve.ts";
 import { Connection } from "../lib/connection.ts";
-import type { Frame } from "../lib/frame.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
+import type { Frame } from "../lib/core/frame.ts";
+import { FrameParser } from "../lib/core/frame_parser.ts";
 import { frame, pause, withTimeout } from "./_raw_client.ts";
 import { concatBytes, pseudoRandomBytes } from "./_vectors.ts";
 

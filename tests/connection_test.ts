@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { type CloseResult, Connection, type ConnectionOptions, type Transport } from "../lib/connection.ts";
-import type { Frame } from "../lib/frame.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
-import { Protocol, type ProtocolEvent } from "../lib/protocol.ts";
+import type { Frame } from "../lib/core/frame.ts";
+import { FrameParser } from "../lib/core/frame_parser.ts";
+import { Protocol, type ProtocolEvent } from "../lib/core/protocol.ts";
 
 /**
  * A connection (client role) wired to an in-memory peer: a sans-I/O server `Protocol` that sees every

@@ -11,10 +11,10 @@ import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { handleNodeUpgrade } from "../lib/adapters/node_http.ts";
 import { socketToTransport } from "../lib/adapters/node_socket.ts";
-import type { ClientDeflateOptions } from "../lib/client_handshake.ts";
-import { connectTransport } from "../lib/connect_transport.ts";
+import type { ClientDeflateOptions } from "../lib/handshake/client_handshake.ts";
+import { connectTransport } from "../lib/client/connect_transport.ts";
 import type { Connection, Transport } from "../lib/connection.ts";
-import type { ServerDeflateOptions } from "../lib/server_handshake.ts";
+import type { ServerDeflateOptions } from "../lib/handshake/server_handshake.ts";
 import { tapStream, type WireStats } from "./_wire_tap.ts";
 
 async function startServer(deflate: false | ServerDeflateOptions, serverSide: { extensions?: string }): Promise<Server> {

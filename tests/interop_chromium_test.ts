@@ -29,7 +29,7 @@ import {
   VARIANTS,
   withTimeout,
 } from "./_interop.ts";
-import type { ServerDeflateOptions } from "../lib/server_handshake.ts";
+import type { ServerDeflateOptions } from "../lib/handshake/server_handshake.ts";
 
 const PEER = "Chromium";
 const availability = chromiumAvailability();

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { NodeUpgrade } from "../lib/adapters/node_http.ts";
 import type { CloseResult } from "../lib/connection.ts";
-import type { Frame } from "../lib/frame.ts";
+import type { Frame } from "../lib/core/frame.ts";
 import {
   echo,
   frame,

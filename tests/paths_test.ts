@@ -21,9 +21,9 @@ import { connectNode } from "../lib/adapters/node_client.ts";
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "../lib/adapters/node_http.ts";
 import { socketToTransport } from "../lib/adapters/node_socket.ts";
 import { serve } from "../lib/adapters/serve.ts";
-import { connectTransport } from "../lib/connect_transport.ts";
-import { WebSocket } from "../lib/websocket.ts";
-import { WebSocketStream } from "../lib/websocket_stream.ts";
+import { connectTransport } from "../lib/client/connect_transport.ts";
+import { WebSocket } from "../lib/client/websocket.ts";
+import { WebSocketStream } from "../lib/client/websocket_stream.ts";
 import { WAIT_MS, withTimeout } from "./_raw_client.ts";
 
 /** What every server path is given: subprotocols in server order, a token check, echo callbacks. */

@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { FrameDecoderStream } from "../lib/frame_decoder_stream.ts";
-import { FrameEncoderStream } from "../lib/frame_encoder_stream.ts";
-import { MessageAssemblerStream } from "../lib/message_assembler_stream.ts";
-import { MessageFragmenterStream } from "../lib/message_fragmenter_stream.ts";
+import { FrameDecoderStream } from "../lib/streams/frame_decoder_stream.ts";
+import { FrameEncoderStream } from "../lib/streams/frame_encoder_stream.ts";
+import { MessageAssemblerStream } from "../lib/streams/message_assembler_stream.ts";
+import { MessageFragmenterStream } from "../lib/streams/message_fragmenter_stream.ts";
 import { concatBytes, toHex } from "./_vectors.ts";
 import { assertProtocolError } from "./_streams.ts";
 

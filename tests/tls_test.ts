@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { handleNodeUpgrade } from "../lib/adapters/node_http.ts";
-import { WebSocket } from "../lib/websocket.ts";
+import { WebSocket } from "../lib/client/websocket.ts";
 import { WAIT_MS, withTimeout } from "./_raw_client.ts";
 
 function makeCertificate(): { key: string; cert: string } {

@@ -6,8 +6,8 @@
  */
 
 import type { Connection } from "../connection.ts";
-import type { SendOptions } from "../protocol.ts";
-import { encodeText } from "../utf8.ts";
+import type { SendOptions } from "../core/protocol.ts";
+import { encodeText } from "../core/utf8.ts";
 
 /** One accepted WebSocket, as the handler sees it. */
 export interface ServerSocket<T = unknown> {

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
+import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
 import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 
 /** The part of Bun's `Server` this adapter uses. */

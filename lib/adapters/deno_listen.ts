@@ -8,8 +8,8 @@
 
 import { Connection, type ConnectionOptions } from "../connection.ts";
 import { denoConnTransport } from "./deno_conn.ts";
-import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../http_head.ts";
-import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
+import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
+import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
 import { attachHandler, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import type { WebSocketServer } from "./serve.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
+import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
 import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 
 /** Options for {@linkcode denoServe}. */

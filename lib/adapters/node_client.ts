@@ -10,10 +10,10 @@
  */
 
 import type { ConnectionOptions as TlsOptions } from "node:tls";
-import { parseWebSocketUrl } from "../client_handshake.ts";
-import { type ClientConnection, type ConnectOptions, connectTransport } from "../connect_transport.ts";
+import { parseWebSocketUrl } from "../handshake/client_handshake.ts";
+import { type ClientConnection, type ConnectOptions, connectTransport } from "../client/connect_transport.ts";
 import { socketToTransport } from "./node_socket.ts";
-import { useNativeUtf8Check } from "../utf8.ts";
+import { useNativeUtf8Check } from "../core/utf8.ts";
 
 /** Options for {@linkcode connectNode}. */
 export interface NodeConnectOptions extends ConnectOptions {

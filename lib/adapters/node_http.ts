@@ -9,8 +9,8 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Connection, type ConnectionOptions } from "../connection.ts";
-import { serializeResponse } from "../http_head.ts";
-import { serverHandshake, type ServerHandshakeOptions } from "../server_handshake.ts";
+import { serializeResponse } from "../handshake/http_head.ts";
+import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
 import { socketToTransport } from "./node_socket.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 

@@ -6,7 +6,7 @@
  * node:zlib keeps a window across messages only in its asynchronous streams, and the core is synchronous.
  * So each large message is one `deflateRawSync` call, offered the history so far as a preset dictionary.
  * Deno 2.9 and Bun 1.4 ignore a dictionary for raw deflate (Node 20 honours it; see
- * tests/node_zlib_codec_test.ts): there, a large message refers only to itself. That is valid (RFC 7692 §7.2.1 lets a sender take over the window
+ * tests/adapters/node_zlib_codec_test.ts): there, a large message refers only to itself. That is valid (RFC 7692 §7.2.1 lets a sender take over the window
  * or not), and the history is still kept exactly, so small messages after it refer to it through pako.
  * Measured here (`bench/codec_bench.ts`): native deflate of 16 KiB of JSON ~2.5x faster than pako on Deno
  * and Bun, but ~50 us of fixed cost per call makes it slower than pako below ~4 KiB, hence the split.
@@ -17,8 +17,8 @@
  */
 
 import zlib from "node:zlib";
-import type { Compressor, CompressorOptions, DeflateCodec } from "../deflate_codec.ts";
-import { pakoCodec, PakoCompressor } from "../pako_codec.ts";
+import type { Compressor, CompressorOptions, DeflateCodec } from "../deflate/codec.ts";
+import { pakoCodec, PakoCompressor } from "../deflate/pako_codec.ts";
 
 /** Messages (or pieces) at least this long are deflated natively. */
 export const NATIVE_DEFLATE_MIN = 4096;

@@ -6,11 +6,11 @@
  * @module
  */
 
-import { ClientHandshake, type ClientHandshakeOptions } from "./client_handshake.ts";
-import { Connection, type ConnectionOptions, type Transport } from "./connection.ts";
-import { type HttpHead, HttpHeadError, parseResponseHead, readHttpHead } from "./http_head.ts";
+import { ClientHandshake, type ClientHandshakeOptions } from "../handshake/client_handshake.ts";
+import { Connection, type ConnectionOptions, type Transport } from "../connection.ts";
+import { type HttpHead, HttpHeadError, parseResponseHead, readHttpHead } from "../handshake/http_head.ts";
 
-export { parseResponseHead } from "./http_head.ts";
+export { parseResponseHead } from "../handshake/http_head.ts";
 
 /** Options for {@linkcode connectTransport}. */
 export interface ConnectOptions extends ClientHandshakeOptions, Omit<ConnectionOptions, "role" | "extensions"> {

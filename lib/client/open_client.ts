@@ -8,7 +8,7 @@
 
 import type { ConnectionOptions as TlsOptions } from "node:tls";
 import { type ClientConnection, type ConnectOptions, connectTransport } from "./connect_transport.ts";
-import type { Transport } from "./connection.ts";
+import type { Transport } from "../connection.ts";
 
 /** Client options shared by the `WebSocket` and `WebSocketStream` classes. */
 export interface ClientOptions extends ConnectOptions {
@@ -31,6 +31,6 @@ export interface ClientOptions extends ConnectOptions {
  */
 export async function openClient(url: URL, options: ClientOptions): Promise<ClientConnection> {
   if (options.transport !== undefined) return await connectTransport(url, await options.transport(url), options);
-  const { connectNode } = await import("./adapters/node_client.ts");
+  const { connectNode } = await import("../adapters/node_client.ts");
   return await connectNode(url, options);
 }

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { parseWebSocketUrl } from "./client_handshake.ts";
+import { parseWebSocketUrl } from "../handshake/client_handshake.ts";
 import type { ClientConnection } from "./connect_transport.ts";
-import type { Connection } from "./connection.ts";
-import { isToken } from "./header_tokens.ts";
+import type { Connection } from "../connection.ts";
+import { isToken } from "../handshake/header_tokens.ts";
 import { type ClientOptions, openClient } from "./open_client.ts";
-import { ReadyState } from "./ready_state.ts";
+import { ReadyState } from "../core/ready_state.ts";
 
 /**
  * Options beyond the standard constructor's, for {@linkcode WebSocket}: transport, TLS, deflate, limits.

@@ -6,12 +6,12 @@
  * @module
  */
 
-import { parseWebSocketUrl } from "./client_handshake.ts";
+import { parseWebSocketUrl } from "../handshake/client_handshake.ts";
 import type { ClientConnection } from "./connect_transport.ts";
-import type { Connection } from "./connection.ts";
-import { isToken } from "./header_tokens.ts";
+import type { Connection } from "../connection.ts";
+import { isToken } from "../handshake/header_tokens.ts";
 import { openClient } from "./open_client.ts";
-import { ReadyState } from "./ready_state.ts";
+import { ReadyState } from "../core/ready_state.ts";
 import type { WebSocketOptions } from "./websocket.ts";
 import { type WebSocketCloseInfo, WebSocketError, validateCloseInfo } from "./websocket_error.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ExtensionOffer } from "./extension_header.ts";
+import type { ExtensionOffer } from "../handshake/extension_header.ts";
 
 /** The extension token. */
 export const PERMESSAGE_DEFLATE = "permessage-deflate";
@@ -149,8 +149,8 @@ export interface DeflateAcceptance {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { acceptDeflateOffer } from "./deflate_negotiation.ts";
- * import { parseExtensions } from "./extension_header.ts";
+ * import { acceptDeflateOffer } from "./negotiation.ts";
+ * import { parseExtensions } from "../handshake/extension_header.ts";
  * const accepted = acceptDeflateOffer(parseExtensions("permessage-deflate; client_max_window_bits"), {});
  * assert(accepted?.parameters.clientMaxWindowBits === 15);
  * ```
@@ -200,8 +200,8 @@ export function acceptDeflateOffer(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { deflateOffer } from "./deflate_negotiation.ts";
- * import { formatExtensions } from "./extension_header.ts";
+ * import { deflateOffer } from "./negotiation.ts";
+ * import { formatExtensions } from "../handshake/extension_header.ts";
  * assert(formatExtensions([deflateOffer({})]) === "permessage-deflate; client_max_window_bits");
  * ```
  */

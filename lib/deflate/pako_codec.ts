@@ -26,9 +26,9 @@ import {
   zlibInflateSetDictionary,
   ZStream,
 } from "pako";
-import { CloseCode } from "./close_code.ts";
-import type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./deflate_codec.ts";
-import { ProtocolError } from "./protocol_error.ts";
+import { CloseCode } from "../core/close_code.ts";
+import type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./codec.ts";
+import { ProtocolError } from "../core/protocol_error.ts";
 
 const Z_DEFLATED = 8;
 const CHUNK = 64 * 1024;

@@ -5,14 +5,14 @@
  * @module
  */
 
-import { CloseCode } from "./close_code.ts";
-import type { Compressor, DeflateCodec, Decompressor } from "./deflate_codec.ts";
-import { type DeflateParameters, PERMESSAGE_DEFLATE } from "./deflate_negotiation.ts";
-import type { EncodeOptions, Extension } from "./extension.ts";
-import type { Frame } from "./frame.ts";
-import { Opcode } from "./opcode.ts";
+import { CloseCode } from "../core/close_code.ts";
+import type { Compressor, DeflateCodec, Decompressor } from "./codec.ts";
+import { type DeflateParameters, PERMESSAGE_DEFLATE } from "./negotiation.ts";
+import type { EncodeOptions, Extension } from "../core/extension.ts";
+import type { Frame } from "../core/frame.ts";
+import { Opcode } from "../core/opcode.ts";
 import { type Hibernating, type IdleReleaser, idleReleaser } from "./idle_release.ts";
-import { ProtocolError } from "./protocol_error.ts";
+import { ProtocolError } from "../core/protocol_error.ts";
 import { defaultCodec } from "./zlib_wasm_codec.ts";
 
 /** Codec settings for {@linkcode PerMessageDeflate}. */

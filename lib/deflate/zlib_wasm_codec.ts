@@ -18,10 +18,10 @@
  */
 
 import { ZLIB_WASM_BASE64 } from "./_zlib_wasm_binary.ts";
-import { CloseCode } from "./close_code.ts";
-import type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./deflate_codec.ts";
+import { CloseCode } from "../core/close_code.ts";
+import type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./codec.ts";
 import { pakoCodec } from "./pako_codec.ts";
-import { ProtocolError } from "./protocol_error.ts";
+import { ProtocolError } from "../core/protocol_error.ts";
 
 const Z_NO_FLUSH = 0;
 const Z_SYNC_FLUSH = 2;

@@ -5,12 +5,12 @@
  */
 
 import { computeAcceptKey } from "./accept_key.ts";
-import { deflateOffer, PERMESSAGE_DEFLATE, verifyDeflateResponse } from "./deflate_negotiation.ts";
-import type { DeflateNegotiationOptions } from "./deflate_negotiation.ts";
-import type { Extension } from "./extension.ts";
+import { deflateOffer, PERMESSAGE_DEFLATE, verifyDeflateResponse } from "../deflate/negotiation.ts";
+import type { DeflateNegotiationOptions } from "../deflate/negotiation.ts";
+import type { Extension } from "../core/extension.ts";
 import { type ExtensionOffer, formatExtensions, parseExtensions } from "./extension_header.ts";
 import { hasToken, isToken } from "./header_tokens.ts";
-import { PerMessageDeflate, type PerMessageDeflateOptions } from "./permessage_deflate.ts";
+import { PerMessageDeflate, type PerMessageDeflateOptions } from "../deflate/permessage_deflate.ts";
 
 /** permessage-deflate settings for a client: what to offer and how to compress. */
 export interface ClientDeflateOptions extends DeflateNegotiationOptions, PerMessageDeflateOptions {}

@@ -6,11 +6,11 @@
  */
 
 import { computeAcceptKey, isValidKey } from "./accept_key.ts";
-import { acceptDeflateOffer, type DeflateNegotiationOptions } from "./deflate_negotiation.ts";
-import type { Extension } from "./extension.ts";
+import { acceptDeflateOffer, type DeflateNegotiationOptions } from "../deflate/negotiation.ts";
+import type { Extension } from "../core/extension.ts";
 import { type ExtensionOffer, formatExtensions, parseExtensions } from "./extension_header.ts";
 import { hasToken, parseTokenList } from "./header_tokens.ts";
-import { PerMessageDeflate, type PerMessageDeflateOptions } from "./permessage_deflate.ts";
+import { PerMessageDeflate, type PerMessageDeflateOptions } from "../deflate/permessage_deflate.ts";
 
 /** permessage-deflate settings for a server: what to negotiate and how to compress. */
 export interface ServerDeflateOptions extends DeflateNegotiationOptions, PerMessageDeflateOptions {}

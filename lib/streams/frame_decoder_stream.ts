@@ -4,10 +4,10 @@
  * @module
  */
 
-import { CloseCode } from "./close_code.ts";
-import type { Frame } from "./frame.ts";
-import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "./frame_parser.ts";
-import { ProtocolError } from "./protocol_error.ts";
+import { CloseCode } from "../core/close_code.ts";
+import type { Frame } from "../core/frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "../core/frame_parser.ts";
+import { ProtocolError } from "../core/protocol_error.ts";
 
 /** Options for {@linkcode FrameDecoderStream}. */
 export interface FrameDecoderStreamOptions {

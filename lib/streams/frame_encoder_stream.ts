@@ -5,9 +5,9 @@
  * @module
  */
 
-import { encodeFrame } from "./encode_frame.ts";
-import type { Frame } from "./frame.ts";
-import { isControlOpcode } from "./opcode.ts";
+import { encodeFrame } from "../core/encode_frame.ts";
+import type { Frame } from "../core/frame.ts";
+import { isControlOpcode } from "../core/opcode.ts";
 
 /** Options for {@linkcode FrameEncoderStream}. */
 export interface FrameEncoderStreamOptions {

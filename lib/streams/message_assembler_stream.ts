@@ -5,12 +5,12 @@
  * @module
  */
 
-import { CloseCode } from "./close_code.ts";
-import type { Frame } from "./frame.ts";
-import { DEFAULT_MAX_MESSAGE_SIZE } from "./frame_parser.ts";
-import { MessageAssembler } from "./message_assembler.ts";
-import { isControlOpcode, isKnownOpcode } from "./opcode.ts";
-import { ProtocolError } from "./protocol_error.ts";
+import { CloseCode } from "../core/close_code.ts";
+import type { Frame } from "../core/frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../core/frame_parser.ts";
+import { MessageAssembler } from "../core/message_assembler.ts";
+import { isControlOpcode, isKnownOpcode } from "../core/opcode.ts";
+import { ProtocolError } from "../core/protocol_error.ts";
 
 /** Options for {@linkcode MessageAssemblerStream}. */
 export interface MessageAssemblerStreamOptions {

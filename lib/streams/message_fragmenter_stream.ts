@@ -4,9 +4,9 @@
  * @module
  */
 
-import { EMPTY_PAYLOAD, type Frame } from "./frame.ts";
-import { Opcode } from "./opcode.ts";
-import { encodeText } from "./utf8.ts";
+import { EMPTY_PAYLOAD, type Frame } from "../core/frame.ts";
+import { Opcode } from "../core/opcode.ts";
+import { encodeText } from "../core/utf8.ts";
 
 /** Options for {@linkcode MessageFragmenterStream}. */
 export interface MessageFragmenterStreamOptions {

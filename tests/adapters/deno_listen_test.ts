@@ -9,9 +9,9 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { listenDeno } from "../lib/adapters/deno_listen.ts";
-import { connectNode } from "../lib/adapters/node_client.ts";
-import { WAIT_MS, withTimeout } from "./_raw_client.ts";
+import { listenDeno } from "../../lib/adapters/deno_listen.ts";
+import { connectNode } from "../../lib/adapters/node_client.ts";
+import { WAIT_MS, withTimeout } from "../_raw_client.ts";
 
 const skip = "Deno" in globalThis ? false : "Deno.listen exists only on Deno";
 

@@ -2,11 +2,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import zlib from "node:zlib";
-import { NATIVE_DEFLATE_MIN, nodeZlibCodec } from "../lib/adapters/node_zlib_codec.ts";
-import type { Compressor } from "../lib/deflate_codec.ts";
-import { pakoCodec } from "../lib/pako_codec.ts";
-import { PerMessageDeflate } from "../lib/permessage_deflate.ts";
-import { concatBytes, hex, pseudoRandomBytes, toHex } from "./_vectors.ts";
+import { NATIVE_DEFLATE_MIN, nodeZlibCodec } from "../../lib/adapters/node_zlib_codec.ts";
+import type { Compressor } from "../../lib/deflate/codec.ts";
+import { pakoCodec } from "../../lib/deflate/pako_codec.ts";
+import { PerMessageDeflate } from "../../lib/deflate/permessage_deflate.ts";
+import { concatBytes, hex, pseudoRandomBytes, toHex } from "../_vectors.ts";
 
 const TAIL = hex("00 00 ff ff");
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;

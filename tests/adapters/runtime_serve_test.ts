@@ -5,11 +5,11 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { bunServe } from "../lib/adapters/bun_serve.ts";
-import { denoServe } from "../lib/adapters/deno_serve.ts";
-import { connectNode } from "../lib/adapters/node_client.ts";
-import type { WebSocketHandler } from "../lib/adapters/_socket_handler.ts";
-import { WAIT_MS, withTimeout } from "./_raw_client.ts";
+import { bunServe } from "../../lib/adapters/bun_serve.ts";
+import { denoServe } from "../../lib/adapters/deno_serve.ts";
+import { connectNode } from "../../lib/adapters/node_client.ts";
+import type { WebSocketHandler } from "../../lib/adapters/_socket_handler.ts";
+import { WAIT_MS, withTimeout } from "../_raw_client.ts";
 
 interface Started {
   url: string;

@@ -5,9 +5,9 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { connectNode } from "../lib/adapters/node_client.ts";
-import { serve, type ServerSocket } from "../lib/adapters/serve.ts";
-import { WAIT_MS, withTimeout } from "./_raw_client.ts";
+import { connectNode } from "../../lib/adapters/node_client.ts";
+import { serve, type ServerSocket } from "../../lib/adapters/serve.ts";
+import { WAIT_MS, withTimeout } from "../_raw_client.ts";
 
 describe("serve()", () => {
   test("plain requests go to fetch (method, body, headers, cookies); upgrades to the handler", async () => {

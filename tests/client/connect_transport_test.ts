@@ -1,16 +1,16 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { type ClientConnection, connectTransport, parseResponseHead } from "../lib/connect_transport.ts";
-import { Connection, type Transport } from "../lib/connection.ts";
-import { serverHandshake } from "../lib/server_handshake.ts";
+import { type ClientConnection, connectTransport, parseResponseHead } from "../../lib/client/connect_transport.ts";
+import { Connection, type Transport } from "../../lib/connection.ts";
+import { serverHandshake } from "../../lib/handshake/server_handshake.ts";
 
 // connectTransport driven against an in-memory server: two TransformStreams, no sockets.
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The accept value computed independently of lib/accept_key.ts. */
+/** The accept value computed independently of lib/handshake/accept_key.ts. */
 function referenceAccept(key: string): string {
   return createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
 }

@@ -5,11 +5,11 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { NodeUpgrade } from "../lib/adapters/node_http.ts";
-import type { CloseResult } from "../lib/connection.ts";
-import { WebSocketError } from "../lib/websocket_error.ts";
-import { WebSocketStream } from "../lib/websocket_stream.ts";
-import { startServer, type TestServer, type TestServerOptions, WAIT_MS, withTimeout } from "./_raw_client.ts";
+import type { NodeUpgrade } from "../../lib/adapters/node_http.ts";
+import type { CloseResult } from "../../lib/connection.ts";
+import { WebSocketError } from "../../lib/client/websocket_error.ts";
+import { WebSocketStream } from "../../lib/client/websocket_stream.ts";
+import { startServer, type TestServer, type TestServerOptions, WAIT_MS, withTimeout } from "../_raw_client.ts";
 
 /** A server whose connections echo through the WebSocketStream shape: readable piped into writable. */
 function streamEcho(upgrade: NodeUpgrade): void {

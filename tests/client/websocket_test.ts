@@ -7,9 +7,9 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer as createTcpServer } from "node:net";
-import type { NodeUpgrade } from "../lib/adapters/node_http.ts";
-import { CloseEvent, WebSocket } from "../lib/websocket.ts";
-import { echo, startServer, type TestServer, type TestServerOptions, WAIT_MS, withTimeout } from "./_raw_client.ts";
+import type { NodeUpgrade } from "../../lib/adapters/node_http.ts";
+import { CloseEvent, WebSocket } from "../../lib/client/websocket.ts";
+import { echo, startServer, type TestServer, type TestServerOptions, WAIT_MS, withTimeout } from "../_raw_client.ts";
 
 async function withServer(body: (server: TestServer) => Promise<void>, options: TestServerOptions = {}): Promise<void> {
   const server = await startServer(options);

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { INVALID_CLOSE_CODES, VALID_CLOSE_CODES } from "./_vectors.ts";
-import { CloseCode, isValidCloseCode } from "../lib/close_code.ts";
+import { INVALID_CLOSE_CODES, VALID_CLOSE_CODES } from "../_vectors.ts";
+import { CloseCode, isValidCloseCode } from "../../lib/core/close_code.ts";
 
 describe("§7.4.1 defined status codes", () => {
   test("CloseCode has the values RFC 6455 §7.4.1 and the IANA registry assign", () => {

@@ -1,8 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { encodeFrame } from "../lib/encode_frame.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
-import { concatBytes, hex, pseudoRandomBytes, splits, toHex } from "./_vectors.ts";
+import { encodeFrame } from "../../lib/core/encode_frame.ts";
+import { FrameParser } from "../../lib/core/frame_parser.ts";
+import { concatBytes, hex, pseudoRandomBytes, splits, toHex } from "../_vectors.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 

@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Frame } from "../lib/frame.ts";
-import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "../lib/frame_parser.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, feeds, hex, masked, pseudoRandomBytes, rawFrame } from "./_vectors.ts";
+import type { Frame } from "../../lib/core/frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "../../lib/core/frame_parser.ts";
+import { ProtocolError } from "../../lib/core/protocol_error.ts";
+import { concatBytes, feeds, hex, masked, pseudoRandomBytes, rawFrame } from "../_vectors.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const CLIENT: FrameParserOptions = { role: "client" };

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { applyMask, writeMaskKey } from "../lib/mask.ts";
-import { hex, pseudoRandomBytes } from "./_vectors.ts";
+import { applyMask, writeMaskKey } from "../../lib/core/mask.ts";
+import { hex, pseudoRandomBytes } from "../_vectors.ts";
 
 /** The RFC's definition, one octet at a time: octet i is XORed with key[(position + i) % 4]. */
 function naiveMask(data: Uint8Array, key: Uint8Array, position: number): Uint8Array {

@@ -1,12 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Frame } from "../lib/frame.ts";
-import { DEFAULT_MAX_MESSAGE_SIZE } from "../lib/frame_parser.ts";
-import { MessageAssembler } from "../lib/message_assembler.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
+import type { Frame } from "../../lib/core/frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../../lib/core/frame_parser.ts";
+import { MessageAssembler } from "../../lib/core/message_assembler.ts";
+import { ProtocolError } from "../../lib/core/protocol_error.ts";
 import { isUtf8 as nativeIsUtf8 } from "node:buffer";
-import { useNativeUtf8Check } from "../lib/utf8.ts";
-import { concatBytes, hex } from "./_vectors.ts";
+import { useNativeUtf8Check } from "../../lib/core/utf8.ts";
+import { concatBytes, hex } from "../_vectors.ts";
 
 const TEXT = 0x1, BINARY = 0x2, CONTINUATION = 0x0;
 const text = (s: string) => new TextEncoder().encode(s);

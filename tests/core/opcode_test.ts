@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { isControlOpcode, isKnownOpcode, Opcode } from "../lib/opcode.ts";
+import { isControlOpcode, isKnownOpcode, Opcode } from "../../lib/core/opcode.ts";
 
 describe("§5.2 base framing: opcodes", () => {
   test("Opcode has the values RFC 6455 §5.2 assigns", () => {

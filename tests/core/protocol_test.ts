@@ -1,17 +1,17 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Extension } from "../lib/extension.ts";
-import type { Frame } from "../lib/frame.ts";
-import { FrameParser } from "../lib/frame_parser.ts";
+import type { Extension } from "../../lib/core/extension.ts";
+import type { Frame } from "../../lib/core/frame.ts";
+import { FrameParser } from "../../lib/core/frame_parser.ts";
 import {
   decodeClosePayload,
   encodeClosePayload,
   Protocol,
   type ProtocolEvent,
   type ProtocolOptions,
-} from "../lib/protocol.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, feeds, hex, INVALID_CLOSE_CODES, masked, pseudoRandomBytes, rawFrame, splits, toHex, VALID_CLOSE_CODES } from "./_vectors.ts";
+} from "../../lib/core/protocol.ts";
+import { ProtocolError } from "../../lib/core/protocol_error.ts";
+import { concatBytes, feeds, hex, INVALID_CLOSE_CODES, masked, pseudoRandomBytes, rawFrame, splits, toHex, VALID_CLOSE_CODES } from "../_vectors.ts";
 
 type Role = "server" | "client";
 const ROLES: Role[] = ["client", "server"];

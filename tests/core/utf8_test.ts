@@ -1,11 +1,11 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { CloseCode } from "../lib/close_code.ts";
-import type { Frame } from "../lib/frame.ts";
-import { MessageAssembler } from "../lib/message_assembler.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
+import { CloseCode } from "../../lib/core/close_code.ts";
+import type { Frame } from "../../lib/core/frame.ts";
+import { MessageAssembler } from "../../lib/core/message_assembler.ts";
+import { ProtocolError } from "../../lib/core/protocol_error.ts";
 import { isUtf8 as nativeIsUtf8 } from "node:buffer";
-import { ASCII_CHECK_MIN, encodeText, isAscii, isUtf8, surelyUtf8, useNativeUtf8Check } from "../lib/utf8.ts";
+import { ASCII_CHECK_MIN, encodeText, isAscii, isUtf8, surelyUtf8, useNativeUtf8Check } from "../../lib/core/utf8.ts";
 
 const encoder = new TextEncoder();
 

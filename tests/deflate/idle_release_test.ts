@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type Hibernating, IdleReleaser, idleReleaser } from "../lib/idle_release.ts";
+import { type Hibernating, IdleReleaser, idleReleaser } from "../../lib/deflate/idle_release.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -6,8 +6,8 @@ import {
   deflateOffer,
   type DeflateParameters,
   verifyDeflateResponse,
-} from "../lib/deflate_negotiation.ts";
-import { formatExtensions, parseExtensions } from "../lib/extension_header.ts";
+} from "../../lib/deflate/negotiation.ts";
+import { formatExtensions, parseExtensions } from "../../lib/handshake/extension_header.ts";
 
 /** Agreed parameters, from the defaults (no restriction) with some changed. */
 function agreed(changes: Partial<DeflateParameters> = {}): DeflateParameters {

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { pakoCodec, PakoCompressor } from "../lib/pako_codec.ts";
-import { codecSuite } from "./_codec_suite.ts";
+import { pakoCodec, PakoCompressor } from "../../lib/deflate/pako_codec.ts";
+import { codecSuite } from "../_codec_suite.ts";
 
 codecSuite(pakoCodec);
 

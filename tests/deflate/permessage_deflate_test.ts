@@ -1,14 +1,14 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
-import type { DeflateCodec } from "../lib/deflate_codec.ts";
-import type { DeflateParameters } from "../lib/deflate_negotiation.ts";
-import type { Frame } from "../lib/frame.ts";
-import { Opcode } from "../lib/opcode.ts";
-import { pakoCodec } from "../lib/pako_codec.ts";
-import { PerMessageDeflate, type PerMessageDeflateOptions } from "../lib/permessage_deflate.ts";
-import { ProtocolError } from "../lib/protocol_error.ts";
-import { concatBytes, hex, pseudoRandomBytes, toHex } from "./_vectors.ts";
+import type { DeflateCodec } from "../../lib/deflate/codec.ts";
+import type { DeflateParameters } from "../../lib/deflate/negotiation.ts";
+import type { Frame } from "../../lib/core/frame.ts";
+import { Opcode } from "../../lib/core/opcode.ts";
+import { pakoCodec } from "../../lib/deflate/pako_codec.ts";
+import { PerMessageDeflate, type PerMessageDeflateOptions } from "../../lib/deflate/permessage_deflate.ts";
+import { ProtocolError } from "../../lib/core/protocol_error.ts";
+import { concatBytes, hex, pseudoRandomBytes, toHex } from "../_vectors.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -2,17 +2,17 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
-import type { Compressor } from "../lib/deflate_codec.ts";
-import { pakoCodec } from "../lib/pako_codec.ts";
+import type { Compressor } from "../../lib/deflate/codec.ts";
+import { pakoCodec } from "../../lib/deflate/pako_codec.ts";
 import {
   defaultCodec,
   INSTANCE_SOFT_LIMIT,
   zlibWasmAvailable,
   zlibWasmCodec,
   zlibWasmMemory,
-} from "../lib/zlib_wasm_codec.ts";
-import { codecSuite } from "./_codec_suite.ts";
-import { concatBytes, hex, pseudoRandomBytes } from "./_vectors.ts";
+} from "../../lib/deflate/zlib_wasm_codec.ts";
+import { codecSuite } from "../_codec_suite.ts";
+import { concatBytes, hex, pseudoRandomBytes } from "../_vectors.ts";
 
 codecSuite(zlibWasmCodec);
 

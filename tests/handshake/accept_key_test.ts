@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { computeAcceptKey, isValidKey, WEBSOCKET_GUID } from "../lib/accept_key.ts";
+import { computeAcceptKey, isValidKey, WEBSOCKET_GUID } from "../../lib/handshake/accept_key.ts";
 
 /** The accept value computed independently of the module under test (node:crypto, not WebCrypto). */
 function referenceAccept(key: string): string {

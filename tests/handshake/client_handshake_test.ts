@@ -2,11 +2,11 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
-import { ClientHandshake, type ClientHandshakeOptions, parseWebSocketUrl } from "../lib/client_handshake.ts";
-import type { DeflateParameters } from "../lib/deflate_negotiation.ts";
-import { PerMessageDeflate } from "../lib/permessage_deflate.ts";
+import { ClientHandshake, type ClientHandshakeOptions, parseWebSocketUrl } from "../../lib/handshake/client_handshake.ts";
+import type { DeflateParameters } from "../../lib/deflate/negotiation.ts";
+import { PerMessageDeflate } from "../../lib/deflate/permessage_deflate.ts";
 
-/** The accept value computed independently of lib/accept_key.ts. */
+/** The accept value computed independently of lib/handshake/accept_key.ts. */
 function referenceAccept(key: string): string {
   return createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
 }

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ExtensionOffer, formatExtensions, parseExtensions } from "../lib/extension_header.ts";
+import { type ExtensionOffer, formatExtensions, parseExtensions } from "../../lib/handshake/extension_header.ts";
 
 type Params = ExtensionOffer["params"];
 const pmd = (...params: Params): ExtensionOffer => ({ name: "permessage-deflate", params });

@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { hasToken, isToken, parseTokenList } from "../lib/header_tokens.ts";
+import { hasToken, isToken, parseTokenList } from "../../lib/handshake/header_tokens.ts";
 
 describe("RFC 7230 §3.2.6: isToken", () => {
   const TOKENS = [

@@ -1,15 +1,15 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { DeflateParameters } from "../lib/deflate_negotiation.ts";
-import { PerMessageDeflate } from "../lib/permessage_deflate.ts";
+import type { DeflateParameters } from "../../lib/deflate/negotiation.ts";
+import { PerMessageDeflate } from "../../lib/deflate/permessage_deflate.ts";
 import {
   type ServerHandshake,
   serverHandshake,
   type ServerHandshakeOptions,
-} from "../lib/server_handshake.ts";
+} from "../../lib/handshake/server_handshake.ts";
 
-/** The accept value computed independently of lib/accept_key.ts. */
+/** The accept value computed independently of lib/handshake/accept_key.ts. */
 function referenceAccept(key: string): string {
   return createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
 }

@@ -1,9 +1,9 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { FrameDecoderStream, type FrameDecoderStreamOptions } from "../lib/frame_decoder_stream.ts";
-import type { Frame } from "../lib/frame.ts";
-import { concatBytes, hex, splits } from "./_vectors.ts";
-import { assertProtocolError, assertRejectsWith, frame, pump, utf8 } from "./_streams.ts";
+import { FrameDecoderStream, type FrameDecoderStreamOptions } from "../../lib/streams/frame_decoder_stream.ts";
+import type { Frame } from "../../lib/core/frame.ts";
+import { concatBytes, hex, splits } from "../_vectors.ts";
+import { assertProtocolError, assertRejectsWith, frame, pump, utf8 } from "../_streams.ts";
 
 const CLIENT: FrameDecoderStreamOptions = { role: "client" };
 const SERVER: FrameDecoderStreamOptions = { role: "server" };

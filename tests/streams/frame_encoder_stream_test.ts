@@ -1,10 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { FrameDecoderStream } from "../lib/frame_decoder_stream.ts";
-import { FrameEncoderStream, type FrameEncoderStreamOptions } from "../lib/frame_encoder_stream.ts";
-import type { Frame } from "../lib/frame.ts";
-import { concatBytes, hex, toHex } from "./_vectors.ts";
-import { assertRejectsWith, frame, pump, utf8 } from "./_streams.ts";
+import { FrameDecoderStream } from "../../lib/streams/frame_decoder_stream.ts";
+import { FrameEncoderStream, type FrameEncoderStreamOptions } from "../../lib/streams/frame_encoder_stream.ts";
+import type { Frame } from "../../lib/core/frame.ts";
+import { concatBytes, hex, toHex } from "../_vectors.ts";
+import { assertRejectsWith, frame, pump, utf8 } from "../_streams.ts";
 
 /** Encodes the frames and returns the bytes as hex. */
 async function encodeHex(frames: Frame[], options?: FrameEncoderStreamOptions): Promise<string> {

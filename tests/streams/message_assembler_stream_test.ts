@@ -1,12 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Frame } from "../lib/frame.ts";
+import type { Frame } from "../../lib/core/frame.ts";
 import {
   MessageAssemblerStream,
   type MessageAssemblerStreamOptions,
-} from "../lib/message_assembler_stream.ts";
-import { hex } from "./_vectors.ts";
-import { assertProtocolError, assertRejectsWith, frame, pump, utf8 } from "./_streams.ts";
+} from "../../lib/streams/message_assembler_stream.ts";
+import { hex } from "../_vectors.ts";
+import { assertProtocolError, assertRejectsWith, frame, pump, utf8 } from "../_streams.ts";
 
 function assemble(
   frames: Frame[],

@@ -1,12 +1,12 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { Frame } from "../lib/frame.ts";
+import type { Frame } from "../../lib/core/frame.ts";
 import {
   MessageFragmenterStream,
   type MessageFragmenterStreamOptions,
-} from "../lib/message_fragmenter_stream.ts";
-import { hex, toHex } from "./_vectors.ts";
-import { assertRejectsWith, frame, pump, utf8 } from "./_streams.ts";
+} from "../../lib/streams/message_fragmenter_stream.ts";
+import { hex, toHex } from "../_vectors.ts";
+import { assertRejectsWith, frame, pump, utf8 } from "../_streams.ts";
 
 function fragment(
   messages: (string | Uint8Array)[],
