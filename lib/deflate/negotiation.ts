@@ -27,6 +27,7 @@ export interface DeflateNegotiationOptions {
   /**
    * Server: always compress without context takeover (answered with `server_no_context_takeover`).
    * Client: ask the server for it. Saves the inflater's window between messages at the receiving end.
+   * (`broadcast` implies it.)
    * @default {false}
    */
   serverNoContextTakeover?: boolean;
@@ -37,6 +38,7 @@ export interface DeflateNegotiationOptions {
   clientNoContextTakeover?: boolean;
   /**
    * Server: the largest window the server compresses with; a client asking for less gets what it asked.
+   * With `broadcast`, the window every connection compresses with, but for those that asked for less.
    * Client: ask the server for at most this window (15 asks nothing).
    * @default {15}
    */
@@ -47,6 +49,21 @@ export interface DeflateNegotiationOptions {
    * @default {15}
    */
   clientMaxWindowBits?: number;
+  /**
+   * Server only: the broadcast profile. Every acceptable offer is answered with
+   * `server_no_context_takeover` and the server's window fixed at `serverMaxWindowBits` (lowered to the
+   * client's `server_max_window_bits` where it offered less), so each connection compresses every message
+   * from an empty window of a size known in advance: one compressed payload per window size serves all
+   * subscribers (what `PerMessageDeflate.sharedEncoding` keys on). `client_no_context_takeover` and
+   * `client_max_window_bits` are negotiated as usual. On the wire, messages no longer refer to earlier
+   * ones: chat-sized JSON barely shrinks (see the README's knob table).
+   *
+   * Client: a `TypeError`. A client cannot choose how the server compresses; what it can ask for is
+   * `serverNoContextTakeover` and `serverMaxWindowBits`, and ignoring the flag would leave a connection
+   * that silently does something other than the code says.
+   * @default {false}
+   */
+  broadcast?: boolean;
 }
 
 const WINDOW_BITS = /^(?:8|9|1[0-5])$/; // "a decimal integer value without leading zeroes between 8 to 15"
@@ -103,6 +120,16 @@ function readParams(offer: ExtensionOffer, role: "offer" | "response"): Params |
   return params;
 }
 
+/** The client-role functions refuse the server-only `broadcast` profile (see its documentation). */
+function checkClientRole(options: DeflateNegotiationOptions): void {
+  if (options.broadcast === true) {
+    throw new TypeError(
+      `Cannot negotiate ${PERMESSAGE_DEFLATE}: broadcast is a server option ` +
+        "(a client asks with serverNoContextTakeover and serverMaxWindowBits)",
+    );
+  }
+}
+
 function checkWindow(name: string, bits: number | undefined): number {
   const value = bits ?? 15;
   if (!Number.isInteger(value) || value < 8 || value > 15) {
@@ -128,6 +155,7 @@ export interface DeflateAcceptance {
  * server_no_context_takeover   o | c    | answer | server compressor
  *                              yes | any  | yes    | reset per message (the client asked: MUST be honoured)
  *                              no  | true | yes    | reset per message
+ *                              no  | broadcast | yes | reset per message ("MAY include ... even if the offer didn't")
  *                              no  | false| no     | keeps its window
  * client_no_context_takeover   any | true | yes    | client resets; server inflater reset per message
  *                              yes | false| yes    | (echoed: the client will reset anyway; frees our window)
@@ -140,6 +168,28 @@ export interface DeflateAcceptance {
  *                              bare   | c<15 | c        | c
  *                              =M     | c    | min(M,c) if < 15, else absent | min(M,c)
  * ```
+ *
+ * The broadcast profile (`broadcast: true`, server only; c = `serverMaxWindowBits`, 15 by default) is the
+ * rows above with `server_no_context_takeover` always answered: the server's window depends on c and the
+ * offer alone, and no message refers to an earlier one.
+ *
+ * ```
+ * the offer's server_* parameters | the response's server_* parameters                   | server compressor
+ * none, c=15                      | server_no_context_takeover                           | reset, 15
+ * none, c<15                      | server_no_context_takeover; server_max_window_bits=c | reset, c
+ * server_max_window_bits=N        | server_no_context_takeover; server_max_window_bits=min(N,c) | reset, min(N,c)
+ * server_no_context_takeover      | the same as without it                               | the same
+ * (client_no_context_takeover and client_max_window_bits: the rows above)
+ * client role with broadcast      | TypeError (deflateOffer, verifyDeflateResponse)
+ * ```
+ * `server_max_window_bits=15` is left out when not offered: such a client has said it inflates anything
+ * up to 15 bits ("Absence of this parameter in an extension negotiation offer indicates that the client can
+ * receive messages compressed using an LZ77 sliding window of up to 32,768 bytes"), so "=15" would tell it
+ * nothing, and the response stays what a plain `serverNoContextTakeover` server sends; the server's window
+ * is fixed on its side all the same (`parameters.serverMaxWindowBits`). An offer of 8 is answered 8 (9
+ * would be more than offered); the codecs compress it with zlib's 9-bit window, which never reaches back
+ * more than 250 bytes (valid for 8), so windows 8 and 9 give the same bytes.
+ *
  * An offer with an unknown or duplicated parameter, or an invalid value, is declined, and the next offer
  * is considered.
  *
@@ -161,16 +211,23 @@ export function acceptDeflateOffer(
 ): DeflateAcceptance | undefined {
   const serverLimit = checkWindow("serverMaxWindowBits", options.serverMaxWindowBits);
   const clientLimit = checkWindow("clientMaxWindowBits", options.clientMaxWindowBits);
+  const broadcast = options.broadcast === true;
   for (const offer of offers) {
     if (offer.name.toLowerCase() !== PERMESSAGE_DEFLATE) continue;
     const params = readParams(offer, "offer");
     if (typeof params === "string") continue; // §7: "A server MUST decline an extension negotiation offer"
     const response: ExtensionOffer = { name: PERMESSAGE_DEFLATE, params: [] };
-    const serverNoContextTakeover = params.serverNoContextTakeover || options.serverNoContextTakeover === true;
+    // §7.1.1.1: "A server MAY include the "server_no_context_takeover" extension parameter in an extension
+    // negotiation response even if the extension negotiation offer being accepted by the extension
+    // negotiation response didn't include the "server_no_context_takeover" extension parameter."
+    const serverNoContextTakeover = params.serverNoContextTakeover || options.serverNoContextTakeover === true ||
+      broadcast;
     if (serverNoContextTakeover) response.params.push(["server_no_context_takeover", null]);
     const clientNoContextTakeover = params.clientNoContextTakeover || options.clientNoContextTakeover === true;
     if (clientNoContextTakeover) response.params.push(["client_no_context_takeover", null]);
-    // §7.1.2.1: answered "with the same or smaller value as the offer".
+    // §7.1.2.1: answered "with the same or smaller value as the offer"; and "A server MAY include the
+    // "server_max_window_bits" extension parameter in an extension negotiation response even if the
+    // extension negotiation offer being accepted by the response didn't include" it (c < 15; 15 is the default).
     const serverMaxWindowBits = Math.min(params.serverMaxWindowBits ?? 15, serverLimit);
     if (params.serverMaxWindowBits !== undefined || serverMaxWindowBits < 15) {
       response.params.push(["server_max_window_bits", String(serverMaxWindowBits)]);
@@ -197,6 +254,7 @@ export function acceptDeflateOffer(
  *
  * @param options This client's preferences.
  * @returns The offer element for `Sec-WebSocket-Extensions`.
+ * @throws {TypeError} With `broadcast: true`, a server option.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -206,6 +264,7 @@ export function acceptDeflateOffer(
  * ```
  */
 export function deflateOffer(options: DeflateNegotiationOptions): ExtensionOffer {
+  checkClientRole(options);
   const serverBits = checkWindow("serverMaxWindowBits", options.serverMaxWindowBits);
   const clientBits = checkWindow("clientMaxWindowBits", options.clientMaxWindowBits);
   const offer: ExtensionOffer = { name: PERMESSAGE_DEFLATE, params: [] };
@@ -235,8 +294,10 @@ export function deflateOffer(options: DeflateNegotiationOptions): ExtensionOffer
  * @param options The options the offer was built from.
  * @returns The parameters in force.
  * @throws {Error} Naming what is wrong, when the client must fail the connection (§7).
+ * @throws {TypeError} With `broadcast: true`, a server option.
  */
 export function verifyDeflateResponse(response: ExtensionOffer, options: DeflateNegotiationOptions): DeflateParameters {
+  checkClientRole(options);
   const serverBits = checkWindow("serverMaxWindowBits", options.serverMaxWindowBits);
   const clientBits = checkWindow("clientMaxWindowBits", options.clientMaxWindowBits);
   const params = readParams(response, "response");

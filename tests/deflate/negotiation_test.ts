@@ -8,6 +8,10 @@ import {
   verifyDeflateResponse,
 } from "../../lib/deflate/negotiation.ts";
 import { formatExtensions, parseExtensions } from "../../lib/handshake/extension_header.ts";
+import { ClientHandshake } from "../../lib/handshake/client_handshake.ts";
+import { serverHandshake } from "../../lib/handshake/server_handshake.ts";
+import { PerMessageDeflate } from "../../lib/deflate/permessage_deflate.ts";
+import { Opcode } from "../../lib/core/opcode.ts";
 
 /** Agreed parameters, from the defaults (no restriction) with some changed. */
 function agreed(changes: Partial<DeflateParameters> = {}): DeflateParameters {
@@ -451,6 +455,312 @@ describe("both roles together", () => {
         assert.ok(!s.clientNoContextTakeover || c.clientNoContextTakeover, label);
         if (client.serverNoContextTakeover || server.serverNoContextTakeover) assert.ok(s.serverNoContextTakeover, label);
       }
+    }
+  });
+});
+
+describe("the broadcast profile (server role): server_no_context_takeover and a fixed window for every offer", () => {
+  const NCT = "server_no_context_takeover";
+  const BROADCAST: DeflateNegotiationOptions = { broadcast: true };
+  checkRows([
+    // Nothing about the server in the offer, c=15: §7.1.1.1 "A server MAY include the
+    // server_no_context_takeover extension parameter ... even if the ... offer ... didn't include" it;
+    // server_max_window_bits=15 is the default and left out.
+    { offer: PMD, options: BROADCAST, response: `${PMD}; ${NCT}`, parameters: { serverNoContextTakeover: true } },
+    {
+      offer: `${PMD}; client_max_window_bits`, // what browsers, ws, Bun and python-websockets offer
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}`,
+      parameters: { serverNoContextTakeover: true },
+    },
+    {
+      offer: PMD,
+      options: { broadcast: true, serverMaxWindowBits: 15 },
+      response: `${PMD}; ${NCT}`,
+      parameters: { serverNoContextTakeover: true },
+    },
+    // Nothing about the server, c<15: §7.1.2.1 "A server MAY include the server_max_window_bits ... even if
+    // the ... offer ... didn't include" it.
+    {
+      offer: PMD,
+      options: { broadcast: true, serverMaxWindowBits: 12 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=12`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 12 },
+    },
+    {
+      offer: `${PMD}; client_max_window_bits`,
+      options: { broadcast: true, serverMaxWindowBits: 9 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=9`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 9 },
+    },
+    // server_max_window_bits=N offered: min(N, c), "the same or smaller value as the offer".
+    {
+      offer: `${PMD}; server_max_window_bits=10`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}; server_max_window_bits=10`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 10 },
+    },
+    {
+      offer: `${PMD}; server_max_window_bits=10`,
+      options: { broadcast: true, serverMaxWindowBits: 12 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=10`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 10 },
+    },
+    {
+      offer: `${PMD}; server_max_window_bits=13`,
+      options: { broadcast: true, serverMaxWindowBits: 12 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=12`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 12 },
+    },
+    {
+      // Offered, so answered, even at 15.
+      offer: `${PMD}; server_max_window_bits=15`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}; server_max_window_bits=15`,
+      parameters: { serverNoContextTakeover: true },
+    },
+    // 8 is answered 8, never 9 (more than offered): the codecs compress it with zlib's 9-bit window.
+    {
+      offer: `${PMD}; server_max_window_bits=8`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}; server_max_window_bits=8`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 8 },
+    },
+    {
+      offer: `${PMD}; server_max_window_bits=8; client_max_window_bits`,
+      options: { broadcast: true, serverMaxWindowBits: 12 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=8`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 8 },
+    },
+    {
+      offer: PMD,
+      options: { broadcast: true, serverMaxWindowBits: 8 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=8`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 8 },
+    },
+    // server_no_context_takeover already offered: the same answer as without it.
+    {
+      offer: `${PMD}; ${NCT}`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}`,
+      parameters: { serverNoContextTakeover: true },
+    },
+    {
+      offer: `${PMD}; ${NCT}; server_max_window_bits=9`,
+      options: { broadcast: true, serverMaxWindowBits: 12 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=9`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 9 },
+    },
+    // broadcast with serverNoContextTakeover: false (the default: "not required") is still broadcast.
+    {
+      offer: PMD,
+      options: { broadcast: true, serverNoContextTakeover: false },
+      response: `${PMD}; ${NCT}`,
+      parameters: { serverNoContextTakeover: true },
+    },
+    // broadcast: false is the default.
+    { offer: PMD, options: { broadcast: false }, response: PMD },
+    // The client_* parameters keep their rows.
+    {
+      offer: `${PMD}; client_no_context_takeover`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}; client_no_context_takeover`,
+      parameters: { serverNoContextTakeover: true, clientNoContextTakeover: true },
+    },
+    {
+      offer: PMD,
+      options: { broadcast: true, clientNoContextTakeover: true },
+      response: `${PMD}; ${NCT}; client_no_context_takeover`,
+      parameters: { serverNoContextTakeover: true, clientNoContextTakeover: true },
+    },
+    {
+      // client_max_window_bits not offered: "MUST NOT include" it, whatever the server's option.
+      offer: PMD,
+      options: { broadcast: true, clientMaxWindowBits: 10 },
+      response: `${PMD}; ${NCT}`,
+      parameters: { serverNoContextTakeover: true },
+    },
+    {
+      offer: `${PMD}; client_max_window_bits`,
+      options: { broadcast: true, clientMaxWindowBits: 10 },
+      response: `${PMD}; ${NCT}; client_max_window_bits=10`,
+      parameters: { serverNoContextTakeover: true, clientMaxWindowBits: 10 },
+    },
+    {
+      offer: `${PMD}; client_max_window_bits=9`,
+      options: { broadcast: true, clientMaxWindowBits: 10 },
+      response: `${PMD}; ${NCT}; client_max_window_bits=9`,
+      parameters: { serverNoContextTakeover: true, clientMaxWindowBits: 9 },
+    },
+    // Several offers in one header: the first acceptable one is answered, with the profile applied.
+    {
+      offer: `${PMD}; server_max_window_bits=10, ${PMD}`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}; server_max_window_bits=10`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 10 },
+    },
+    {
+      offer: `${PMD}, ${PMD}; server_max_window_bits=10`,
+      options: { broadcast: true, serverMaxWindowBits: 12 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=12`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 12 },
+    },
+    {
+      offer: `${PMD}; server_max_window_bits=16, ${PMD}; server_max_window_bits=11; client_max_window_bits`,
+      options: { broadcast: true, serverMaxWindowBits: 12, clientMaxWindowBits: 10 },
+      response: `${PMD}; ${NCT}; server_max_window_bits=11; client_max_window_bits=10`,
+      parameters: { serverNoContextTakeover: true, serverMaxWindowBits: 11, clientMaxWindowBits: 10 },
+    },
+    {
+      offer: `x-webkit-deflate-frame, ${PMD}; foo, ${PMD}; client_no_context_takeover; client_max_window_bits`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}; client_no_context_takeover`,
+      parameters: { serverNoContextTakeover: true, clientNoContextTakeover: true },
+    },
+    {
+      // autobahn's offer set.
+      offer: `${PMD}; client_no_context_takeover; client_max_window_bits; server_max_window_bits=16,` +
+        `${PMD}; client_no_context_takeover; client_max_window_bits`,
+      options: BROADCAST,
+      response: `${PMD}; ${NCT}; client_no_context_takeover`,
+      parameters: { serverNoContextTakeover: true, clientNoContextTakeover: true },
+    },
+    // Offers the RFC says to decline are still declined.
+    { offer: `${PMD}; foo`, options: BROADCAST, response: undefined },
+    { offer: `${PMD}; server_max_window_bits=7`, options: BROADCAST, response: undefined },
+    { offer: `${PMD}; ${NCT}; ${NCT}`, options: BROADCAST, response: undefined },
+    { offer: "x-webkit-deflate-frame", options: BROADCAST, response: undefined },
+  ]);
+
+  test("broadcast answers server_no_context_takeover and min(N, c) for every offered N and server limit c", () => {
+    for (let limit = 8; limit <= 15; limit++) {
+      const options = { broadcast: true, serverMaxWindowBits: limit };
+      const unoffered = answer(PMD, options);
+      assert.equal(unoffered.response, limit < 15 ? `${PMD}; ${NCT}; server_max_window_bits=${limit}` : `${PMD}; ${NCT}`);
+      assert.deepEqual(unoffered.parameters, agreed({ serverNoContextTakeover: true, serverMaxWindowBits: limit }));
+      for (let n = 8; n <= 15; n++) {
+        const expected = Math.min(n, limit);
+        const got = answer(`${PMD}; server_max_window_bits=${n}`, options);
+        assert.equal(got.response, `${PMD}; ${NCT}; server_max_window_bits=${expected}`, `N ${n}, limit ${limit}`);
+        assert.deepEqual(got.parameters, agreed({ serverNoContextTakeover: true, serverMaxWindowBits: expected }));
+      }
+    }
+  });
+
+  test("broadcast in the client role is a TypeError from deflateOffer, verifyDeflateResponse and ClientHandshake", () => {
+    const expected = { name: "TypeError", message: /^Cannot negotiate permessage-deflate: broadcast is a server option/ };
+    assert.throws(() => deflateOffer({ broadcast: true }), expected);
+    assert.throws(() => verifyDeflateResponse(parseExtensions(`${PMD}; ${NCT}`)[0], { broadcast: true }), expected);
+    assert.throws(() => new ClientHandshake("ws://127.0.0.1:8080/", { deflate: { broadcast: true } }), expected);
+    // false is the default, in either role.
+    assert.equal(formatExtensions([deflateOffer({ broadcast: false })]), `${PMD}; client_max_window_bits`);
+  });
+
+  test("verifyDeflateResponse accepts what a broadcast server answers to every offer deflateOffer builds", () => {
+    const flags = [false, true];
+    const bits = [8, 9, 12, 15];
+    for (const serverNoContextTakeover of flags) {
+      for (const clientNoContextTakeover of flags) {
+        for (const serverMaxWindowBits of bits) {
+          for (const clientMaxWindowBits of bits) {
+            const client = { serverNoContextTakeover, clientNoContextTakeover, serverMaxWindowBits, clientMaxWindowBits };
+            const wire = formatExtensions([deflateOffer(client)]);
+            for (const limit of bits) {
+              const label = `${wire} to broadcast at ${limit}`;
+              const accepted = acceptDeflateOffer(parseExtensions(wire), { broadcast: true, serverMaxWindowBits: limit });
+              assert.ok(accepted !== undefined, label);
+              const s = accepted.parameters;
+              const c = verifyDeflateResponse(parseExtensions(formatExtensions([accepted.response]))[0], client);
+              assert.equal(s.serverNoContextTakeover, true, label);
+              assert.equal(c.serverNoContextTakeover, true, label);
+              assert.equal(s.serverMaxWindowBits, Math.min(serverMaxWindowBits, limit), label);
+              assert.equal(c.serverMaxWindowBits, s.serverMaxWindowBits, label);
+              assert.ok(c.clientMaxWindowBits <= s.clientMaxWindowBits, label);
+              assert.ok(!s.clientNoContextTakeover || c.clientNoContextTakeover, label);
+            }
+          }
+        }
+      }
+    }
+    // And the offers of other clients, verified as a client with no preferences would.
+    const others = [PMD, `${PMD}; client_max_window_bits`, `${PMD}; server_max_window_bits=10; client_max_window_bits=10`];
+    for (const wire of others) {
+      const accepted = acceptDeflateOffer(parseExtensions(wire), { broadcast: true });
+      assert.ok(accepted !== undefined, wire);
+      const c = verifyDeflateResponse(parseExtensions(formatExtensions([accepted.response]))[0], {});
+      assert.equal(c.serverNoContextTakeover, true, wire);
+      assert.equal(c.serverMaxWindowBits, accepted.parameters.serverMaxWindowBits, wire);
+    }
+  });
+
+  test("one compressed payload per window size serves every client of a broadcast server (8 and 9 alike)", () => {
+    const message = new TextEncoder().encode(JSON.stringify(
+      Array.from({ length: 40 }, (_, i) => ({ id: i, user: `user${i % 7}`, text: `update number ${i}`, ok: i % 3 === 0 })),
+    ));
+    const offers = [
+      PMD,
+      `${PMD}; client_max_window_bits`,
+      `${PMD}; client_no_context_takeover`,
+      `${PMD}; server_no_context_takeover`,
+      `${PMD}; server_max_window_bits=12`,
+      `${PMD}; server_max_window_bits=12; client_max_window_bits=10`,
+      `${PMD}; server_max_window_bits=9`,
+      `${PMD}; server_max_window_bits=8`,
+      `${PMD}; server_max_window_bits=8; server_no_context_takeover`,
+    ];
+    const payloads = new Map<number, string>();
+    const frame = { fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: Opcode.Text, payload: message };
+    for (const offer of offers) {
+      const accepted = acceptDeflateOffer(parseExtensions(offer), { broadcast: true });
+      assert.ok(accepted !== undefined, offer);
+      const server = new PerMessageDeflate("server", accepted.parameters, { releaseAfterIdle: Infinity });
+      const verified = verifyDeflateResponse(accepted.response, {});
+      const client = new PerMessageDeflate("client", verified, { releaseAfterIdle: Infinity });
+      // Twice: the second message does not refer to the first.
+      for (let i = 0; i < 2; i++) {
+        const sent = server.encode(frame);
+        assert.equal(sent.rsv1, true, offer);
+        const bytes = sent.payload.join();
+        const windowBits: number = accepted.parameters.serverMaxWindowBits;
+        const label = `${offer}: the same bytes as the others at ${windowBits} bits`;
+        assert.equal(payloads.get(windowBits) ?? bytes, bytes, label);
+        payloads.set(windowBits, bytes);
+        assert.deepEqual(client.decode(sent, Number.MAX_SAFE_INTEGER).payload, message, offer);
+      }
+      server.release();
+      client.release();
+    }
+    assert.deepEqual([...payloads.keys()].sort((a, b) => a - b), [8, 9, 12, 15]);
+    assert.equal(payloads.get(8), payloads.get(9), "8 is compressed with zlib's 9-bit window");
+  });
+
+  test("serverHandshake with deflate { broadcast: true } answers Sec-WebSocket-Extensions with the profile", async () => {
+    const base = {
+      host: "example.com",
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    };
+    const rows: [string, DeflateNegotiationOptions, string][] = [
+      [`${PMD}; client_max_window_bits`, {}, `${PMD}; ${NCT}`],
+      [PMD, { serverMaxWindowBits: 12 }, `${PMD}; ${NCT}; server_max_window_bits=12`],
+      [
+        `${PMD}; server_max_window_bits=10; client_max_window_bits`,
+        { serverMaxWindowBits: 12, clientMaxWindowBits: 11 },
+        `${PMD}; ${NCT}; server_max_window_bits=10; client_max_window_bits=11`,
+      ],
+      [`${PMD}; server_max_window_bits=8, ${PMD}`, {}, `${PMD}; ${NCT}; server_max_window_bits=8`],
+    ];
+    for (const [offer, options, expected] of rows) {
+      const headers = { ...base, "sec-websocket-extensions": offer };
+      const request = new Request("http://example.com/live", { headers });
+      const result = await serverHandshake(request, { deflate: { broadcast: true, ...options } });
+      assert.ok(result.ok, offer);
+      assert.equal(result.response.headers.get("sec-websocket-extensions"), expected, offer);
+      assert.equal(result.extensions, expected, offer);
+      assert.equal(result.negotiated.length, 1, offer);
+      (result.negotiated[0] as PerMessageDeflate).release();
     }
   });
 });
