@@ -54,7 +54,26 @@ export {
 } from "./lib/deflate/zlib_wasm_codec.ts";
 export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/deflate/permessage_deflate.ts";
 export { CloseCode, isValidCloseCode } from "./lib/core/close_code.ts";
-export { type CloseResult, Connection, type ConnectionOptions, type Transport } from "./lib/connection.ts";
+export {
+  type CloseResult,
+  Connection,
+  type ConnectionOptions,
+  type PublishedMessage,
+  type PublishQueueOptions,
+  type SlowConsumerPolicy,
+  type Transport,
+} from "./lib/connection.ts";
+export {
+  createPubSub,
+  type PublishOptions,
+  PubSub,
+  type PubSubOptions,
+  type PubSubStats,
+  type Subscriber,
+  TopicEvent,
+} from "./lib/pubsub/pubsub.ts";
+export { PreparedMessage, type PreparedMessageOptions } from "./lib/pubsub/prepared_message.ts";
+export { TopicSocket } from "./lib/pubsub/topic_socket.ts";
 export { encodeFrame, type EncodeFrameOptions } from "./lib/core/encode_frame.ts";
 export type { EncodeOptions, Extension } from "./lib/core/extension.ts";
 export type { Frame } from "./lib/core/frame.ts";

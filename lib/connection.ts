@@ -63,7 +63,56 @@ export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
    * @default off
    */
   heartbeat?: { interval: number; timeout: number };
+  /**
+   * The queue of published messages ({@linkcode Connection.publish}) that the transport cannot take yet:
+   * its bound and the policy past it. Direct `send()`s are not dropped: their promises apply backpressure.
+   * @default {{ limit: 1048576, policy: "close" }}
+   */
+  publishQueue?: PublishQueueOptions;
 }
+
+/**
+ * What a connection does when a published message would take its publish queue past its bound (a
+ * subscriber that reads more slowly than messages are published): `"close"` closes it with 1013 (Try Again
+ * Later) and drops what was queued, `"drop-oldest"` drops queued messages from the oldest until the new one
+ * fits, `"drop-newest"` drops the new one. Every drop is counted and reported ({@linkcode Connection.ondrop}).
+ */
+export type SlowConsumerPolicy = "close" | "drop-oldest" | "drop-newest";
+
+/** The bound of a connection's publish queue and what happens past it. */
+export interface PublishQueueOptions {
+  /** Bytes of published messages held while the transport cannot take them. @default {1048576} */
+  limit?: number;
+  /** What happens past the limit. @default {"close"} */
+  policy?: SlowConsumerPolicy;
+}
+
+/** A published message for one connection ({@linkcode Connection.publish}). */
+export interface PublishedMessage {
+  /** The topic it was published to (reported with a drop). */
+  readonly topic: string;
+  /** The whole frame, ready for the wire (shared by the subscribers that can take the same bytes). */
+  readonly frame?: Uint8Array;
+  /** Or the message, to be framed (and compressed) by this connection when it is written. */
+  readonly data?: string | Uint8Array;
+  /** How `data` is sent. */
+  readonly options?: SendOptions;
+  /** Its size in bytes, counted against the queue's limit. */
+  readonly size: number;
+}
+
+/** An entry of the publish queue: a published message, or a direct send that came after one. */
+interface Queued {
+  topic: string | undefined; // undefined: a direct send(), never dropped
+  frame?: Uint8Array;
+  data?: string | Uint8Array;
+  options?: SendOptions;
+  size: number;
+  resolve?: () => void;
+  reject?: (error: Error) => void;
+}
+
+const DEFAULT_PUBLISH_QUEUE_LIMIT = 1024 * 1024;
 
 /** How a connection ended (RFC 6455 §7.1.5, §7.1.6). */
 export interface CloseResult {
@@ -100,6 +149,11 @@ export class Connection {
   oncloseframe: ((code: number, reason: string) => void) | undefined;
   /** Called with an error that failed the connection: a `ProtocolError`, a transport or a handler error. */
   onerror: ((error: Error) => void) | undefined;
+  /**
+   * Called when published messages for this connection are dropped (its publish queue was over its limit,
+   * or the connection ended before they were written), with their topic and how many.
+   */
+  ondrop: ((topic: string, count: number) => void) | undefined;
 
   readonly #protocol: Protocol;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -123,6 +177,12 @@ export class Connection {
   #lastReceived = 0;
   #drainOnClose = true;
   #sliceStart = 0; // performance.now() less the work done in the current slice
+  readonly #queueLimit: number;
+  readonly #queuePolicy: SlowConsumerPolicy;
+  #queue: Queued[] = []; // published messages (and the sends after them) the transport cannot take yet
+  #queueBytes = 0;
+  #draining = false;
+  #dropped = 0;
   #writesQueued = 0; // writes handed to the writer so far
   #closeWriteIndex = 0; // the number of the write that carried our close frame, once it was handed over
   #closeWritten = false; // that write succeeded
@@ -138,6 +198,13 @@ export class Connection {
     this.#protocol = new Protocol(options);
     this.#closeTimeout = options.closeTimeout ?? 5000;
     if (!(this.#closeTimeout >= 0)) throw new RangeError(`Cannot create connection: closeTimeout ${options.closeTimeout} is negative`);
+    const queue = options.publishQueue ?? {};
+    this.#queueLimit = queue.limit ?? DEFAULT_PUBLISH_QUEUE_LIMIT;
+    if (!(this.#queueLimit >= 0)) throw new RangeError(`Cannot create connection: publishQueue.limit ${queue.limit} is not a size`);
+    this.#queuePolicy = queue.policy ?? "close";
+    if (!["close", "drop-oldest", "drop-newest"].includes(this.#queuePolicy)) {
+      throw new RangeError(`Cannot create connection: publishQueue.policy ${queue.policy} is not "close", "drop-oldest" or "drop-newest"`);
+    }
     this.#reader = transport.readable.getReader();
     this.#writer = transport.writable.getWriter();
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
@@ -170,6 +237,16 @@ export class Connection {
     return this.#bufferedAmount;
   }
 
+  /** Bytes of published messages (and sends after them) waiting for the transport to take them. */
+  get queuedAmount(): number {
+    return this.#queueBytes;
+  }
+
+  /** Published messages dropped so far (see {@linkcode SlowConsumerPolicy}). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
   /** Resolves when everything handed to the transport so far has been written (or the write failed). */
   get drained(): Promise<void> {
     this.#writeOutbox();
@@ -197,6 +274,17 @@ export class Connection {
   send(data: string | Uint8Array, options?: SendOptions): Promise<void> {
     // A message streaming out owns the data frames until it ends: later messages queue behind it.
     if (this.#streaming !== undefined) return this.#streaming.then(() => this.send(data, options));
+    // Published messages are waiting: this one goes after them (the order of the calls is the order sent).
+    if (this.#queue.length > 0) {
+      if (this.#protocol.state !== ReadyState.Open) {
+        throw new DOMException("Cannot send: the connection is not open", "InvalidStateError");
+      }
+      return new Promise<void>((resolve, reject) => {
+        this.#queue.push({ topic: undefined, data, options, size: sizeOf(data), resolve, reject });
+        this.#queueBytes += sizeOf(data);
+        this.#drainQueue();
+      });
+    }
     this.#protocol.send(data, options);
     this.#flush();
     return this.#ready();
@@ -214,6 +302,7 @@ export class Connection {
    */
   sendStream(stream: ReadableStream<string | Uint8Array>, options?: SendOptions): Promise<void> {
     if (this.#streaming !== undefined) return this.#streaming.then(() => this.sendStream(stream, options));
+    this.#releaseQueue(); // what was published before goes first
     const sending = this.#pumpStream(stream, options);
     const done = sending.then(() => {}, () => {}).finally(() => {
       if (this.#streaming === done) this.#streaming = undefined;
@@ -258,8 +347,10 @@ export class Connection {
    * @returns A promise that resolves when the transport can take more.
    */
   sendFragment(data: string | Uint8Array, fin: boolean): Promise<void> {
+    if (!this.#protocol.sendingFragments) this.#releaseQueue(); // what was published before goes first
     this.#protocol.sendFragment(data, fin);
     this.#flush();
+    if (fin && this.#queue.length > 0) this.#drainQueue();
     return this.#ready();
   }
 
@@ -281,6 +372,144 @@ export class Connection {
   pong(data?: string | Uint8Array): void {
     this.#protocol.pong(data);
     this.#flush();
+  }
+
+  /**
+   * Sends a published message without ever waiting: written at once when the transport has room and
+   * nothing is queued, else queued, in order with direct sends. Past the publish queue's limit the
+   * connection's {@linkcode SlowConsumerPolicy} applies. Does nothing unless OPEN.
+   *
+   * @param message A whole frame shared with other subscribers, or the message to frame here.
+   * @returns Whether the message was written or queued (`false`: dropped, or the connection is not open).
+   */
+  publish(message: PublishedMessage): boolean {
+    if (this.#protocol.state !== ReadyState.Open || this.#finished) return false;
+    const queued: Queued = { ...message, topic: message.topic };
+    if (this.#queue.length === 0 && this.#canWriteNow()) {
+      this.#writeQueued(queued);
+      return true;
+    }
+    if (this.#queueBytes + queued.size > this.#queueLimit) {
+      if (this.#queuePolicy === "drop-newest") {
+        this.#drop(new Map([[queued.topic!, 1]]));
+        return false;
+      }
+      if (this.#queuePolicy === "close") {
+        this.#closeSlow(queued.topic!);
+        return false;
+      }
+      // drop-oldest: published messages go from the head until this one fits (direct sends stay).
+      const dropped = new Map<string, number>();
+      for (let i = 0; i < this.#queue.length && this.#queueBytes + queued.size > this.#queueLimit;) {
+        const old = this.#queue[i];
+        if (old.topic === undefined) {
+          i++;
+          continue;
+        }
+        this.#queue.splice(i, 1);
+        this.#queueBytes -= old.size;
+        dropped.set(old.topic, (dropped.get(old.topic) ?? 0) + 1);
+      }
+      if (this.#queueBytes + queued.size > this.#queueLimit) dropped.set(queued.topic!, (dropped.get(queued.topic!) ?? 0) + 1);
+      this.#drop(dropped);
+      if (dropped.has(queued.topic!) && this.#queueBytes + queued.size > this.#queueLimit) return false;
+    }
+    this.#queue.push(queued);
+    this.#queueBytes += queued.size;
+    this.#drainQueue();
+    return true;
+  }
+
+  /** Whether a data frame can be handed to the transport now without passing its high-water mark. */
+  #canWriteNow(): boolean {
+    return this.#streaming === undefined && !this.#protocol.sendingFragments &&
+      (this.#writer.desiredSize ?? 0) - this.#outboxBytes > 0;
+  }
+
+  #writeQueued(queued: Queued): void {
+    if (queued.frame !== undefined) {
+      this.#flush(); // what the protocol produced before goes first
+      this.#enqueueOutgoing(queued.frame);
+    } else {
+      this.#protocol.send(queued.data!, queued.options);
+      this.#flush();
+    }
+  }
+
+  /** Hands queued messages to the transport as it takes them, in order. */
+  async #drainQueue(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0 && !this.#finished && this.#protocol.state === ReadyState.Open) {
+        if (this.#streaming !== undefined) {
+          await this.#streaming;
+          continue;
+        }
+        if (this.#protocol.sendingFragments) return; // the last fragment's sendFragment drains again
+        if (!this.#canWriteNow()) {
+          this.#writeOutbox();
+          await this.#writer.ready;
+          continue;
+        }
+        this.#sendFromQueue(this.#queue.shift()!);
+      }
+    } catch {
+      // The transport failed: the connection ends, and #finish reports what was not written.
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #sendFromQueue(queued: Queued): void {
+    this.#queueBytes -= queued.size;
+    try {
+      this.#writeQueued(queued);
+      queued.resolve?.();
+    } catch (error) {
+      if (queued.reject === undefined) throw error;
+      queued.reject(asError(error));
+    }
+  }
+
+  /** Hands everything queued to the transport now, whatever its high-water mark (before a close). */
+  #releaseQueue(): void {
+    while (this.#queue.length > 0 && this.#protocol.state === ReadyState.Open) this.#sendFromQueue(this.#queue.shift()!);
+  }
+
+  /** The `"close"` policy: what was queued is dropped, and the connection is closed with 1013. */
+  #closeSlow(topic: string): void {
+    const dropped = new Map<string, number>([[topic, 1]]);
+    this.#discardQueue(dropped, "the connection was closed: it did not read fast enough");
+    this.#drop(dropped);
+    // RFC 6455 §7.4.1: 1013 is not in the RFC's list; IANA's registry has it: "Try Again Later".
+    if (this.#protocol.state === ReadyState.Open) {
+      this.#protocol.close(CloseCode.TryAgainLater, "slow consumer: publish queue over its limit");
+      this.resumeReading();
+      this.#flush();
+      this.#startTimer();
+    }
+  }
+
+  /** Empties the queue: published messages counted into `dropped`, direct sends rejected. */
+  #discardQueue(dropped: Map<string, number>, why: string): void {
+    for (const queued of this.#queue) {
+      if (queued.topic === undefined) queued.reject?.(new Error(`Cannot send: ${why}`));
+      else dropped.set(queued.topic, (dropped.get(queued.topic) ?? 0) + 1);
+    }
+    this.#queue = [];
+    this.#queueBytes = 0;
+  }
+
+  #drop(dropped: Map<string, number>): void {
+    for (const [topic, count] of dropped) {
+      this.#dropped += count;
+      try {
+        this.ondrop?.(topic, count);
+      } catch {
+        // A drop handler that throws has nowhere further to report to.
+      }
+    }
   }
 
   /**
@@ -311,6 +540,8 @@ export class Connection {
    */
   close(code?: number, reason?: string): Promise<CloseResult> {
     const before = this.#protocol.state;
+    // What was accepted for sending goes before the close frame (the close timeout bounds the wait).
+    if (before === ReadyState.Open) this.#releaseQueue();
     this.#protocol.close(code, reason);
     // The peer's close frame must be read, whatever the consumer's backpressure.
     this.resumeReading();
@@ -520,6 +751,19 @@ export class Connection {
       this.#outboxBytes += chunk.length;
       this.#bufferedAmount += chunk.length;
     }
+    this.#scheduleOutbox();
+  }
+
+  /** Adds bytes (a whole frame) to the outbox. */
+  #enqueueOutgoing(chunk: Uint8Array): void {
+    if (this.#transportClosing) return;
+    this.#outbox.push(chunk);
+    this.#outboxBytes += chunk.length;
+    this.#bufferedAmount += chunk.length;
+    this.#scheduleOutbox();
+  }
+
+  #scheduleOutbox(): void {
     if (this.#outboxBytes >= MERGE_LIMIT) {
       this.#writeOutbox();
     } else if (this.#scheduledWrite === undefined) {
@@ -689,6 +933,11 @@ export class Connection {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#queue.length > 0) {
+      const dropped = new Map<string, number>();
+      this.#discardQueue(dropped, "the connection closed before it was written");
+      this.#drop(dropped);
+    }
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
     this.#protocol.releaseExtensions();
     this.resumeReading(); // a paused read loop wakes, sees the end and exits
@@ -716,6 +965,11 @@ export class Connection {
       // An error handler that throws has nowhere further to report to.
     }
   }
+}
+
+/** Bytes a message takes, near enough for a queue's bound (a string's UTF-8 is up to 3 bytes a unit). */
+function sizeOf(data: string | Uint8Array): number {
+  return typeof data === "string" ? data.length : data.byteLength;
 }
 
 function concat(chunks: Uint8Array[], start: number, end: number, bytes: number): Uint8Array {

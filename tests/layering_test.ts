@@ -4,7 +4,7 @@
  * - lib/core/ (the sans-I/O RFC 6455 core) imports nothing outside lib/core/;
  * - lib/deflate/ and lib/handshake/ import only lib/core/, each other, and npm packages;
  * - no file imports from a layer above its own (core, then deflate and handshake, then streams and the
- *   connection, then the clients, then the adapters);
+ *   connection, then the clients and the topics (pubsub), then the adapters);
  * - nothing outside lib/adapters/ imports a `node:` module or uses `Deno.*` or `Bun.*` at run time (a
  *   type-only import is fine);
  * - no `.ts` file sits directly in lib/ except those that join layers.
@@ -27,6 +27,7 @@ const LAYERS: Record<string, number> = {
   "streams": 2,
   "connection.ts": 2,
   "client": 3,
+  "pubsub": 3,
   "adapters": 4,
 };
 
@@ -182,7 +183,7 @@ describe("layering of lib/ (README, Layers)", () => {
   test("lib/ holds one folder per layer and at most the files that join them", () => {
     const entries = readdirSync(LIB);
     const folders = entries.filter((name) => statSync(join(LIB, name)).isDirectory()).sort();
-    assert.deepEqual(folders, ["adapters", "client", "core", "deflate", "handshake", "streams"]);
+    assert.deepEqual(folders, ["adapters", "client", "core", "deflate", "handshake", "pubsub", "streams"]);
     const files = entries.filter((name) => name.endsWith(".ts")).sort();
     assert.deepEqual(files, [...JOINING_FILES].sort());
   });

@@ -10,126 +10,14 @@
 
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { connect } from "node:net";
-import type { AddressInfo } from "node:net";
-import { attachHandler, type ServerSocket, type WebSocketHandler } from "../lib/adapters/_socket_handler.ts";
-import { bunServe } from "../lib/adapters/bun_serve.ts";
-import { denoServe } from "../lib/adapters/deno_serve.ts";
-import { listenDeno } from "../lib/adapters/deno_listen.ts";
 import { connectNode } from "../lib/adapters/node_client.ts";
-import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "../lib/adapters/node_http.ts";
 import { socketToTransport } from "../lib/adapters/node_socket.ts";
-import { serve } from "../lib/adapters/serve.ts";
 import { connectTransport } from "../lib/client/connect_transport.ts";
 import { WebSocket } from "../lib/client/websocket.ts";
 import { WebSocketStream } from "../lib/client/websocket_stream.ts";
 import { WAIT_MS, withTimeout } from "./_raw_client.ts";
-
-/** What every server path is given: subprotocols in server order, a token check, echo callbacks. */
-interface PathOptions {
-  protocols: string[];
-  upgrade: (request: Request) => Response | undefined;
-  websocket: WebSocketHandler;
-  /** Text to the handler as bytes, where this library's engine carries the socket. */
-  textAsBytes?: boolean;
-}
-
-interface ServerPath {
-  name: string;
-  skip: string | false;
-  /** Whether this library's permessage-deflate is negotiated on this path. */
-  compresses: boolean;
-  start(options: PathOptions): Promise<{ url: string; stop(): Promise<void> }>;
-}
-
-const onDeno = "Deno" in globalThis, onBun = "Bun" in globalThis;
-
-const SERVER_PATHS: ServerPath[] = [
-  {
-    name: "serve()",
-    skip: false,
-    compresses: true,
-    start: async (options) => {
-      const server = await serve({ port: 0, ...options });
-      return { url: server.url, stop: () => server.close() };
-    },
-  },
-  {
-    name: "node:http + handleNodeUpgrade",
-    skip: false,
-    compresses: true,
-    start: async (options) => {
-      const sockets = new Set<ServerSocket>();
-      const upgraded = new Set<{ destroy(): void }>();
-      const server = createServer(NODE_HTTP_SERVER_OPTIONS, (_req, res) => res.end());
-      server.on("upgrade", async (req, socket, head) => {
-        upgraded.add(socket);
-        const accepted = await handleNodeUpgrade(req, socket, head, {
-          protocols: options.protocols,
-          authorize: options.upgrade,
-          textAsBytes: options.textAsBytes,
-        });
-        if (accepted !== undefined) attachHandler(accepted, options.websocket, sockets);
-      });
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      return {
-        url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`,
-        stop: async () => {
-          for (const socket of upgraded) socket.destroy();
-          await new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            setTimeout(resolve, 1000);
-          });
-        },
-      };
-    },
-  },
-  {
-    name: "listenDeno",
-    skip: onDeno ? false : "Deno.listen exists only on Deno",
-    compresses: true,
-    start: async (options) => {
-      const server = await listenDeno({ port: 0, ...options });
-      return { url: server.url, stop: () => server.close() };
-    },
-  },
-  {
-    name: "Bun.serve + bunServe",
-    skip: onBun ? false : "Bun.serve exists only on Bun",
-    compresses: false,
-    start: (options) => {
-      const bun = (globalThis as unknown as {
-        Bun: { serve(o: unknown): { port: number; stop(force?: boolean): Promise<void> | void } };
-      }).Bun;
-      const server = bun.serve({ port: 0, hostname: "127.0.0.1", ...bunServe(options) });
-      return Promise.resolve({ url: `ws://127.0.0.1:${server.port}/`, stop: async () => void await server.stop(true) });
-    },
-  },
-  {
-    name: "Deno.serve + denoServe",
-    skip: onDeno ? false : "Deno.serve exists only on Deno",
-    compresses: false,
-    start: async (options) => {
-      const controller = new AbortController();
-      const { promise: listening, resolve } = withResolvers<number>();
-      const server = Deno.serve({
-        port: 0,
-        hostname: "127.0.0.1",
-        signal: controller.signal,
-        onListen: (addr) => resolve(addr.port),
-      }, denoServe(options));
-      const port = await listening;
-      return { url: `ws://127.0.0.1:${port}/`, stop: async () => (controller.abort(), await server.finished) };
-    },
-  },
-];
-
-function withResolvers<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => resolve = r);
-  return { promise, resolve };
-}
+import { type PathOptions, SERVER_PATHS } from "./_server_paths.ts";
 
 /** An echo exchange through one client path: returns what came back, the protocol and extensions seen. */
 interface ClientPath {

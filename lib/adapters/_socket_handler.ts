@@ -8,6 +8,8 @@
 import type { Connection } from "../connection.ts";
 import type { SendOptions } from "../core/protocol.ts";
 import { encodeText } from "../core/utf8.ts";
+import type { PublishOptions, PubSub } from "../pubsub/pubsub.ts";
+import { TopicSocket } from "../pubsub/topic_socket.ts";
 
 /** One accepted WebSocket, as the handler sees it. */
 export interface ServerSocket<T = unknown> {
@@ -30,6 +32,27 @@ export interface ServerSocket<T = unknown> {
   close(code?: number, reason?: string): void;
   /** Sends a ping (at most 125 bytes). */
   ping(data?: string | Uint8Array): void;
+  /**
+   * Subscribes to a topic.
+   * @returns `true` if newly subscribed.
+   */
+  subscribe(topic: string): boolean;
+  /**
+   * Unsubscribes from a topic.
+   * @returns `true` if it was subscribed.
+   */
+  unsubscribe(topic: string): boolean;
+  /** Whether this socket is subscribed to a topic. */
+  isSubscribed(topic: string): boolean;
+  /** This socket's topics (a fresh array). */
+  readonly subscriptions: string[];
+  /**
+   * Publishes to every subscriber of a topic but this socket, without waiting for any.
+   * @returns How many subscribers it was handed to.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  /** Published messages dropped for this socket so far (its publish queue was over its limit). */
+  readonly dropped: number;
 }
 
 /** What happens on a WebSocket's life. Handler errors close that connection with 1011. */
@@ -45,6 +68,11 @@ export interface WebSocketHandler<T = unknown> {
   close?(socket: ServerSocket<T>, code: number, reason: string, wasClean: boolean): void;
   /** The connection failed (a protocol violation by the peer, a transport or a handler error). */
   error?(socket: ServerSocket<T>, error: Error): void;
+  /**
+   * Published messages for this socket were dropped: its publish queue was over its limit (see the
+   * `publishQueue` option), or it closed before they were written.
+   */
+  drop?(socket: ServerSocket<T>, topic: string, count: number): void;
 }
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -90,13 +118,16 @@ export interface AcceptedUpgrade {
  * @param accepted The connection and what was negotiated.
  * @param websocket The callbacks.
  * @param sockets The server's set of open sockets: added now, removed on close.
+ * @param pubsub The server's topics: the socket leaves all of them when it closes.
  */
 export function attachHandler<T>(
   accepted: AcceptedUpgrade,
   websocket: WebSocketHandler<T>,
   sockets: Set<ServerSocket<T>>,
+  pubsub: PubSub,
 ): void {
   const { connection, request, protocol, extensions } = accepted;
+  const topics = new TopicSocket(pubsub, connection);
   const ws: ServerSocket<T> = {
     request,
     protocol,
@@ -106,8 +137,25 @@ export function attachHandler<T>(
     send: (data, sendOptions) => connection.send(data, sendOptions),
     close: (code, reason) => void connection.close(code, reason),
     ping: (data) => connection.ping(data),
+    subscribe: (topic) => topics.subscribe(topic),
+    unsubscribe: (topic) => topics.unsubscribe(topic),
+    isSubscribed: (topic) => topics.isSubscribed(topic),
+    get subscriptions() {
+      return topics.subscriptions;
+    },
+    publish: (topic, data, options) => topics.publish(topic, data, options),
+    get dropped() {
+      return connection.dropped;
+    },
   };
   sockets.add(ws);
+  connection.ondrop = (topic, count) => {
+    try {
+      websocket.drop?.(ws, topic, count);
+    } catch {
+      // A drop handler that throws has nowhere further to report to.
+    }
+  };
   connection.onerror = (error) => {
     try {
       websocket.error?.(ws, error);

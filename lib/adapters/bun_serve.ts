@@ -13,6 +13,9 @@
 
 import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
 import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { NativeTopics } from "./_native_topics.ts";
+import type { PublishQueueOptions } from "../connection.ts";
+import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
 /** The part of Bun's `Server` this adapter uses. */
 export interface BunServerLike {
@@ -30,6 +33,8 @@ export interface BunWebSocketLike {
   close(code?: number, reason?: string): void;
   /** Sends a ping. */
   ping(data?: string | Uint8Array): number;
+  /** Bytes Bun holds for this socket, not yet written. */
+  getBufferedAmount(): number;
 }
 
 /** Options for {@linkcode bunServe}. */
@@ -42,6 +47,18 @@ export interface BunServeOptions<T = unknown> extends Omit<ServerHandshakeOption
   fetch?: (request: Request, server: BunServerLike) => Response | Promise<Response>;
   /** Bun's own permessage-deflate (see the module doc for what it does). @default {false} */
   perMessageDeflate?: boolean | BunPerMessageDeflate;
+  /**
+   * The topics its sockets subscribe and publish to (this library's registry: Bun's own topics are not
+   * used, so that a registry can be shared with other servers and a backplane).
+   * @default a registry of its own
+   */
+  pubsub?: PubSub;
+  /**
+   * The bound of what a socket may hold of published messages, checked against Bun's buffered amount, and
+   * the policy past it (`"drop-oldest"` drops the newest here: Bun's buffer cannot be taken back).
+   * @default {{ limit: 1048576, policy: "close" }}
+   */
+  publishQueue?: PublishQueueOptions;
 }
 
 /** Bun's compressor choices (`"shared"`, `"dedicated"`, `"disable"`, or a window size like `"32KB"`). */
@@ -54,6 +71,7 @@ interface SocketData<T> {
   request: Request;
   protocol: string;
   socket?: ServerSocket<T>;
+  topics?: NativeTopics;
   drained: (() => void)[];
 }
 
@@ -69,6 +87,15 @@ export interface BunServeHandlers {
     drain(ws: BunWebSocketLike): void;
     close(ws: BunWebSocketLike, code: number, reason: string): void;
   };
+  /** The topics of its sockets. */
+  readonly pubsub: PubSub;
+  /**
+   * Publishes to every subscriber of a topic.
+   * @returns How many subscribers it was handed to.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  /** @returns How many sockets are subscribed to the topic (a lookup, not a loop). */
+  subscriberCount(topic: string): number;
 }
 
 /**
@@ -83,10 +110,13 @@ export interface BunServeHandlers {
  * ```
  */
 export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHandlers {
-  const { websocket, upgrade, fetch, perMessageDeflate = false, ...rules } = options;
+  const { websocket, upgrade, fetch, perMessageDeflate = false, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
   const compress = perMessageDeflate !== false &&
     !(typeof perMessageDeflate === "object" && (perMessageDeflate.compress === false || perMessageDeflate.compress === "disable"));
   return {
+    pubsub,
+    publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
+    subscriberCount: (topic) => pubsub.subscriberCount(topic),
     async fetch(request, server) {
       if (request.headers.get("upgrade") === null) {
         if (fetch !== undefined) return await fetch(request, server);
@@ -107,6 +137,12 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
       perMessageDeflate,
       open(ws) {
         const data = ws.data as SocketData<T>;
+        const topics = new NativeTopics(pubsub, {
+          send: (message, compressed) => ws.send(message, compressed && compress) !== 0,
+          bufferedAmount: () => ws.getBufferedAmount(),
+          close: (code, reason) => ws.close(code, reason),
+        }, publishQueue, (topic, count) => websocket.drop?.(socket, topic, count));
+        data.topics = topics;
         const socket: ServerSocket<T> = {
           request: data.request,
           protocol: data.protocol,
@@ -123,6 +159,16 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           },
           close: (code, reason) => ws.close(code, reason),
           ping: (payload) => void ws.ping(payload),
+          subscribe: (topic) => topics.subscribe(topic),
+          unsubscribe: (topic) => topics.unsubscribe(topic),
+          isSubscribed: (topic) => topics.isSubscribed(topic),
+          get subscriptions() {
+            return topics.subscriptions;
+          },
+          publish: (topic, message, publishOptions) => topics.publish(topic, message, publishOptions),
+          get dropped() {
+            return topics.dropped;
+          },
         };
         data.socket = socket;
         websocket.open?.(socket);
@@ -139,6 +185,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
       },
       close(ws, code, reason) {
         const data = ws.data as SocketData<T>;
+        data.topics?.closed();
         for (const resolve of data.drained.splice(0)) resolve();
         // Bun reports 1006 when no close frame came: the same meaning as this library's `closed`.
         websocket.close?.(data.socket!, code, reason, code !== 1006);

@@ -13,6 +13,7 @@ import { serverHandshake, type ServerHandshakeOptions } from "../handshake/serve
 import { attachHandler, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import type { WebSocketServer } from "./serve.ts";
+import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
 
 /** Options for {@linkcode listenDeno}. */
 export interface DenoListenOptions<T = unknown>
@@ -33,6 +34,11 @@ export interface DenoListenOptions<T = unknown>
   headTimeout?: number;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
+  /**
+   * The topics its sockets subscribe and publish to: give the same one to several servers to share them.
+   * @default a registry of its own
+   */
+  pubsub?: PubSub;
 }
 
 /**
@@ -50,7 +56,7 @@ export interface DenoListenOptions<T = unknown>
  * ```
  */
 export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<WebSocketServer> {
-  const { websocket, upgrade, signal, tls, hostname = "127.0.0.1", port = 8080, ...rest } = options;
+  const { websocket, upgrade, signal, tls, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
   const maxSize = options.maxHeadSize ?? 16 * 1024;
   const timeout = options.headTimeout ?? 5000;
   const listener = tls === undefined
@@ -103,7 +109,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       reader.releaseLock();
       writer.releaseLock();
       const connection = new Connection(transport, { ...rest, role: "server", extensions: result.negotiated, head: head.rest });
-      attachHandler({ connection, request, protocol: result.protocol, extensions: result.extensions }, websocket, sockets);
+      attachHandler({ connection, request, protocol: result.protocol, extensions: result.extensions }, websocket, sockets, pubsub);
     } catch {
       closeQuietly(conn);
     } finally {
@@ -136,6 +142,9 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
     port: address.port,
     url: `${tls === undefined ? "ws" : "wss"}://${shown}:${address.port}/`,
     sockets,
+    pubsub,
+    publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
+    subscriberCount: (topic) => pubsub.subscriberCount(topic),
     close,
   });
 }

@@ -10,6 +10,9 @@
 
 import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
 import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { NativeTopics } from "./_native_topics.ts";
+import type { PublishQueueOptions } from "../connection.ts";
+import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
 /** Options for {@linkcode denoServe}. */
 export interface DenoServeOptions<T = unknown> extends Omit<ServerHandshakeOptions, "authorize" | "deflate"> {
@@ -21,22 +24,48 @@ export interface DenoServeOptions<T = unknown> extends Omit<ServerHandshakeOptio
   fetch?: (request: Request) => Response | Promise<Response>;
   /** Seconds without a pong before Deno closes the socket (Deno's own keepalive). @default {120} */
   idleTimeout?: number;
+  /**
+   * The topics its sockets subscribe and publish to: give the same one to several servers to share them.
+   * @default a registry of its own
+   */
+  pubsub?: PubSub;
+  /**
+   * The bound of what a socket may hold of published messages, checked against its `bufferedAmount`, and
+   * the policy past it (`"drop-oldest"` drops the newest here: Deno's buffer cannot be taken back).
+   * @default {{ limit: 1048576, policy: "close" }}
+   */
+  publishQueue?: PublishQueueOptions;
+}
+
+/** The `Deno.serve` handler, with the server's topics. */
+export interface DenoServeHandler {
+  /** Answers a request: upgrades go to the WebSocket callbacks, the rest to `fetch`. */
+  (request: Request): Promise<Response>;
+  /** The topics of its sockets. */
+  readonly pubsub: PubSub;
+  /**
+   * Publishes to every subscriber of a topic.
+   * @returns How many subscribers it was handed to.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  /** @returns How many sockets are subscribed to the topic (a lookup, not a loop). */
+  subscriberCount(topic: string): number;
 }
 
 /**
  * Builds a `Deno.serve` handler from this library's callbacks.
  *
  * @param options The handshake rules, the hook and the callbacks.
- * @returns The handler for `Deno.serve`.
+ * @returns The handler for `Deno.serve`, with `publish` and `subscriberCount`.
  * @example
  * ```ts ignore
  * import { denoServe } from "./deno_serve.ts";
  * Deno.serve({ port: 8080 }, denoServe({ websocket: { message: (socket, data) => socket.send(data) } }));
  * ```
  */
-export function denoServe<T = unknown>(options: DenoServeOptions<T>): (request: Request) => Promise<Response> {
-  const { websocket, upgrade, fetch, idleTimeout, ...rules } = options;
-  return async (request) => {
+export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeHandler {
+  const { websocket, upgrade, fetch, idleTimeout, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
+  const handler = async (request: Request): Promise<Response> => {
     if (request.headers.get("upgrade") === null) {
       if (fetch !== undefined) return await fetch(request);
       return new Response("This is a WebSocket server: connect with a WebSocket client\n", {
@@ -51,6 +80,15 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): (request: 
       idleTimeout,
     });
     native.binaryType = "arraybuffer";
+    const topics = new NativeTopics(pubsub, {
+      send: (message) => {
+        if (native.readyState !== WebSocket.OPEN) return false;
+        native.send(message as string | Uint8Array<ArrayBuffer>);
+        return true;
+      },
+      bufferedAmount: () => native.bufferedAmount,
+      close: (code, reason) => native.close(code, reason),
+    }, publishQueue, (topic, count) => websocket.drop?.(socket, topic, count));
     const socket: ServerSocket<T> = {
       request,
       protocol: result.protocol,
@@ -66,6 +104,16 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): (request: 
         // Deno's WebSocket pings by itself (idleTimeout) and exposes no ping to send.
         throw new DOMException("Cannot ping: Deno.serve's WebSocket exposes no ping (see idleTimeout)", "NotSupportedError");
       },
+      subscribe: (topic) => topics.subscribe(topic),
+      unsubscribe: (topic) => topics.unsubscribe(topic),
+      isSubscribed: (topic) => topics.isSubscribed(topic),
+      get subscriptions() {
+        return topics.subscriptions;
+      },
+      publish: (topic, message, publishOptions) => topics.publish(topic, message, publishOptions),
+      get dropped() {
+        return topics.dropped;
+      },
     };
     native.onopen = () => websocket.open?.(socket);
     native.onmessage = (event) => {
@@ -73,7 +121,15 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): (request: 
       websocket.message?.(socket, data, typeof data !== "string");
     };
     native.onerror = () => websocket.error?.(socket, new Error("WebSocket error"));
-    native.onclose = (event) => websocket.close?.(socket, event.code, event.reason, event.wasClean);
+    native.onclose = (event) => {
+      topics.closed();
+      websocket.close?.(socket, event.code, event.reason, event.wasClean);
+    };
     return response;
   };
+  return Object.assign(handler, {
+    pubsub,
+    publish: (topic: string, data: string | Uint8Array, publishOptions?: PublishOptions) => pubsub.publish(topic, data, publishOptions),
+    subscriberCount: (topic: string) => pubsub.subscriberCount(topic),
+  });
 }

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { attachHandler, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS, type NodeUpgradeOptions } from "./node_http.ts";
+import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
 export type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
 
@@ -33,6 +34,11 @@ export interface ServeOptions<T = unknown> extends Omit<NodeUpgradeOptions, "aut
   websocket: WebSocketHandler<T>;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
+  /**
+   * The topics its sockets subscribe and publish to: give the same one to several servers to share them.
+   * @default a registry of its own
+   */
+  pubsub?: PubSub;
 }
 
 /** A running server. */
@@ -45,6 +51,22 @@ export interface WebSocketServer {
   readonly url: string;
   /** The open WebSockets. */
   readonly sockets: ReadonlySet<ServerSocket>;
+  /** The topics of its sockets. */
+  readonly pubsub: PubSub;
+  /**
+   * Publishes to every subscriber of a topic, without waiting for any (see {@linkcode PubSub.publish}).
+   *
+   * @param topic The topic.
+   * @param data A string for text, bytes for binary (unless `options.binary` says otherwise).
+   * @param options The type, compression, and sockets to leave out.
+   * @returns How many subscribers it was handed to.
+   */
+  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  /**
+   * @param topic The topic.
+   * @returns How many sockets are subscribed to it (a lookup, not a loop).
+   */
+  subscriberCount(topic: string): number;
   /**
    * Stops listening and closes every open WebSocket with 1001 (Going Away).
    *
@@ -71,7 +93,7 @@ export interface WebSocketServer {
  * ```
  */
 export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebSocketServer> {
-  const { fetch, websocket, upgrade, signal, hostname = "127.0.0.1", port = 8080, ...rest } = options;
+  const { fetch, websocket, upgrade, signal, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
   const sockets = new Set<ServerSocket<T>>();
   const server = createServer(NODE_HTTP_SERVER_OPTIONS, (req, res) => {
     answerHttp(req, res, fetch).catch(() => {
@@ -86,7 +108,7 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
     socket.once("close", () => upgraded.delete(socket));
     const accepted = await handleNodeUpgrade(req, socket, head, { ...rest, authorize: upgrade });
     if (accepted === undefined) return;
-    attachHandler(accepted, websocket, sockets);
+    attachHandler(accepted, websocket, sockets, pubsub);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -110,7 +132,16 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
       clearTimeout(timer);
     })();
   signal?.addEventListener("abort", () => void close(), { once: true });
-  return { hostname: address.address, port: address.port, url: `ws://${shown}:${address.port}/`, sockets, close };
+  return {
+    hostname: address.address,
+    port: address.port,
+    url: `ws://${shown}:${address.port}/`,
+    sockets,
+    pubsub,
+    publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
+    subscriberCount: (topic) => pubsub.subscriberCount(topic),
+    close,
+  };
 }
 
 /** Runs the fetch handler for a plain HTTP request and writes its Response. */

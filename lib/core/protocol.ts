@@ -156,6 +156,16 @@ export class Protocol {
     return this.#role;
   }
 
+  /** The negotiated extensions, in the order of the `Sec-WebSocket-Extensions` response. */
+  get extensions(): readonly Extension[] {
+    return this.#extensions;
+  }
+
+  /** Whether a message sent fragment by fragment ({@linkcode Protocol.sendFragment}) is in progress. */
+  get sendingFragments(): boolean {
+    return this.#sendingOpcode !== -1;
+  }
+
   /** The current state: CONNECTING, OPEN, CLOSING or CLOSED. */
   get state(): ReadyState {
     return this.#state;

@@ -181,7 +181,8 @@ export class PerMessageDeflate implements Extension, Hibernating {
       return frame;
     }
     if (frame.fin && this.#sendNoContext) {
-      // A whole message with no window kept: the shared compressor, reset after use.
+      // A whole message with no window kept: the shared compressor, reset after use (the key is
+      // sharedEncoding's).
       const key = `${this.#sendWindow}/${this.#level}/${this.#memLevel}`;
       const compressor = shared(sharedCompressors, this.#codec, key, () => this.#createCompressor());
       const compressed = compressor.compress(payload, true);
@@ -194,6 +195,18 @@ export class PerMessageDeflate implements Extension, Hibernating {
     const compressed = this.#ownCompressor().compress(payload, frame.fin);
     if (frame.fin) this.#endSentMessage();
     return { ...frame, rsv1: true, payload: compressed };
+  }
+
+  /**
+   * What makes a compressed message of this connection's the same bytes as another connection's: with no
+   * context takeover on the sending side (RFC 7692 §7.1.1.1), a whole message is compressed from an empty
+   * window, so every connection with the same codec, window size, level and memLevel sends it identically
+   * (one compression can serve them all: a broadcast). `undefined` with context takeover, where each
+   * connection's output depends on its own history.
+   */
+  get sharedEncoding(): { codec: DeflateCodec; key: string; threshold: number } | undefined {
+    if (!this.#sendNoContext) return undefined;
+    return { codec: this.#codec, key: `${this.#sendWindow}/${this.#level}/${this.#memLevel}`, threshold: this.#threshold };
   }
 
   /**

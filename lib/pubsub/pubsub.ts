@@ -1,0 +1,250 @@
+/**
+ * Topics (rooms): connections subscribe to named topics, and a message published to a topic reaches every
+ * subscriber, encoded, framed and (for subscribers that can share it) compressed once. Bun's names:
+ * `subscribe`, `unsubscribe`, `isSubscribed`, `publish`, `subscriberCount`.
+ *
+ * @module
+ */
+
+import { PreparedMessage, type PreparedMessageOptions } from "./prepared_message.ts";
+
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Something that can be subscribed to topics: a server's socket, as the adapters make them. */
+export interface Subscriber {
+  /**
+   * Sends a published message (never waiting: a slow subscriber queues it, within its bound).
+   *
+   * @param message The message, prepared once for all subscribers.
+   * @param topic The topic it was published to.
+   * @returns Whether it was sent or queued (`false`: dropped, or the subscriber is closing).
+   */
+  deliver(message: PreparedMessage, topic: string): boolean;
+}
+
+/** Options for {@linkcode PubSub.publish}. */
+export interface PublishOptions extends PreparedMessageOptions {
+  /** Subscribers that do not get this message (`ws.publish` excludes its own socket). @default none */
+  except?: Subscriber | ReadonlySet<Subscriber>;
+}
+
+/** Options for {@linkcode createPubSub}. */
+export interface PubSubOptions {
+  /**
+   * Longest topic, in UTF-16 code units; longer ones are refused with a `RangeError`. 256 is a Cloudflare
+   * Durable Object's longest WebSocket tag, so the same topics work there.
+   * @default {256}
+   */
+  maxTopicLength?: number;
+}
+
+/** Counters of a {@linkcode PubSub}, since it was created. */
+export interface PubSubStats {
+  /** Messages published. */
+  publishes: number;
+  /** Messages handed to subscribers (sent or queued). */
+  deliveries: number;
+  /** Compressions done for published messages (one per shared deflate setting in use per message). */
+  deflates: number;
+  /** Deliveries refused by a subscriber (its queue was over its bound, or it was closing). */
+  refused: number;
+}
+
+/**
+ * Fired when a topic gets its first subscriber (`"topicopen"`) and when its last leaves (`"topicclose"`):
+ * what a backplane needs to follow, to receive a topic's messages only while someone here wants them.
+ */
+export class TopicEvent extends Event {
+  /** The topic. */
+  readonly topic: string;
+
+  /**
+   * @param type `"topicopen"` or `"topicclose"`.
+   * @param topic The topic.
+   */
+  constructor(type: "topicopen" | "topicclose", topic: string) {
+    super(type);
+    this.topic = topic;
+  }
+}
+
+/**
+ * A registry of topics and their subscribers. One per server unless given: pass the same one to several
+ * servers (`serve({ pubsub })`, `listenDeno({ pubsub })`) to share topics between them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createPubSub, type Subscriber } from "./pubsub.ts";
+ * const pubsub = createPubSub();
+ * const received: string[] = [];
+ * const subscriber: Subscriber = { deliver: (message) => received.push(new TextDecoder().decode(message.payload)) > 0 };
+ * pubsub.subscribe(subscriber, "room");
+ * assert.equal(pubsub.subscriberCount("room"), 1);
+ * assert.equal(pubsub.publish("room", "hello"), 1);
+ * assert.deepEqual(received, ["hello"]);
+ * ```
+ */
+export class PubSub extends EventTarget {
+  readonly #topics = new Map<string, Set<Subscriber>>();
+  readonly #subscriptions = new WeakMap<Subscriber, Set<string>>();
+  readonly #maxTopicLength: number;
+  readonly #stats: PubSubStats = { publishes: 0, deliveries: 0, deflates: 0, refused: 0 };
+
+  /** @param options The longest topic. */
+  constructor(options: PubSubOptions = {}) {
+    super();
+    this.#maxTopicLength = options.maxTopicLength ?? 256;
+    if (!Number.isInteger(this.#maxTopicLength) || this.#maxTopicLength < 1) {
+      throw new RangeError(`Cannot create pubsub: maxTopicLength ${options.maxTopicLength} is not a positive integer`);
+    }
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): PubSubStats {
+    return { ...this.#stats };
+  }
+
+  /** How many topics have subscribers. */
+  get topicCount(): number {
+    return this.#topics.size;
+  }
+
+  /**
+   * Subscribes to a topic.
+   *
+   * @param subscriber The subscriber.
+   * @param topic A non-empty string of well-formed UTF-16, at most `maxTopicLength` code units.
+   * @returns `true` if newly subscribed, `false` if it already was.
+   * @throws {TypeError} For a topic that is not a non-empty, well-formed string.
+   * @throws {RangeError} For a topic longer than `maxTopicLength`.
+   */
+  subscribe(subscriber: Subscriber, topic: string): boolean {
+    this.#checkTopic("subscribe", topic);
+    let topics = this.#subscriptions.get(subscriber);
+    if (topics === undefined) this.#subscriptions.set(subscriber, topics = new Set());
+    if (topics.has(topic)) return false;
+    topics.add(topic);
+    let subscribers = this.#topics.get(topic);
+    const opened = subscribers === undefined;
+    if (subscribers === undefined) this.#topics.set(topic, subscribers = new Set());
+    subscribers.add(subscriber);
+    if (opened) this.dispatchEvent(new TopicEvent("topicopen", topic));
+    return true;
+  }
+
+  /**
+   * Unsubscribes from a topic.
+   *
+   * @param subscriber The subscriber.
+   * @param topic The topic.
+   * @returns `true` if it was subscribed.
+   */
+  unsubscribe(subscriber: Subscriber, topic: string): boolean {
+    this.#checkTopic("unsubscribe", topic);
+    const topics = this.#subscriptions.get(subscriber);
+    if (topics === undefined || !topics.delete(topic)) return false;
+    this.#leave(subscriber, topic);
+    return true;
+  }
+
+  /** Unsubscribes from every topic (a socket that closed). @param subscriber The subscriber. */
+  unsubscribeAll(subscriber: Subscriber): void {
+    const topics = this.#subscriptions.get(subscriber);
+    if (topics === undefined) return;
+    this.#subscriptions.delete(subscriber);
+    for (const topic of topics) this.#leave(subscriber, topic);
+  }
+
+  /**
+   * @param subscriber The subscriber.
+   * @param topic The topic.
+   * @returns Whether the subscriber is subscribed to the topic.
+   */
+  isSubscribed(subscriber: Subscriber, topic: string): boolean {
+    return this.#subscriptions.get(subscriber)?.has(topic) ?? false;
+  }
+
+  /**
+   * @param subscriber The subscriber.
+   * @returns Its topics, in the order it subscribed (a fresh array).
+   */
+  subscriptionsOf(subscriber: Subscriber): string[] {
+    const topics = this.#subscriptions.get(subscriber);
+    return topics === undefined ? [] : [...topics];
+  }
+
+  /**
+   * @param topic The topic.
+   * @returns How many subscribers it has (a lookup, not a loop).
+   */
+  subscriberCount(topic: string): number {
+    return this.#topics.get(topic)?.size ?? 0;
+  }
+
+  /**
+   * Publishes a message to every subscriber of a topic (but those in `options.except`), without waiting for
+   * any: encoded and framed once, compressed once per shared deflate setting.
+   *
+   * @param topic The topic.
+   * @param data A string for text, bytes for binary (unless `options.binary` says otherwise).
+   * @param options The type, compression, and subscribers to leave out.
+   * @returns How many subscribers it was handed to.
+   * @throws {TypeError} For a bad topic or data, or bytes sent as text that are not UTF-8.
+   */
+  publish(topic: string, data: string | Uint8Array, options: PublishOptions = {}): number {
+    this.#checkTopic("publish", topic);
+    const message = new PreparedMessage(data, options);
+    this.#stats.publishes++;
+    const subscribers = this.#topics.get(topic);
+    if (subscribers === undefined) return 0;
+    const except = options.except;
+    let delivered = 0;
+    for (const subscriber of subscribers) {
+      if (except !== undefined && (except === subscriber || (except instanceof Set && except.has(subscriber)))) continue;
+      if (subscriber.deliver(message, topic)) delivered++;
+      else this.#stats.refused++;
+    }
+    this.#stats.deliveries += delivered;
+    this.#stats.deflates += message.deflates;
+    return delivered;
+  }
+
+  #leave(subscriber: Subscriber, topic: string): void {
+    const subscribers = this.#topics.get(topic);
+    if (subscribers === undefined || !subscribers.delete(subscriber)) return;
+    if (subscribers.size === 0) {
+      this.#topics.delete(topic);
+      this.dispatchEvent(new TopicEvent("topicclose", topic));
+    }
+  }
+
+  #checkTopic(what: string, topic: string): void {
+    if (typeof topic !== "string") throw new TypeError(`Cannot ${what}: the topic is not a string`);
+    if (topic === "") throw new TypeError(`Cannot ${what}: the topic is empty`);
+    if (topic.length > this.#maxTopicLength) {
+      throw new RangeError(`Cannot ${what}: the topic is ${topic.length} code units long, over ${this.#maxTopicLength}`);
+    }
+    // A lone surrogate has no UTF-8: such a topic could not cross to a backplane or an edge runtime.
+    if (LONE_SURROGATE.test(topic)) throw new TypeError(`Cannot ${what}: the topic is not well-formed UTF-16`);
+  }
+}
+
+/**
+ * Creates a topic registry.
+ *
+ * @param options The longest topic.
+ * @returns The registry.
+ * @example
+ * ```ts ignore
+ * import { createPubSub } from "./pubsub.ts";
+ * import { serve } from "../adapters/serve.ts";
+ * const pubsub = createPubSub();
+ * await serve({ port: 8080, pubsub, websocket: { open: (ws) => ws.subscribe("news") } });
+ * await serve({ port: 8081, pubsub, websocket: { message: (ws, data) => ws.publish("news", data) } });
+ * ```
+ */
+export function createPubSub(options?: PubSubOptions): PubSub {
+  return new PubSub(options);
+}

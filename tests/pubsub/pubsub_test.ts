@@ -1,0 +1,118 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { PreparedMessage } from "../../lib/pubsub/prepared_message.ts";
+import { createPubSub, type Subscriber, TopicEvent } from "../../lib/pubsub/pubsub.ts";
+
+/** A subscriber that records what reaches it, and can refuse. */
+function recorder(accept = true): Subscriber & { received: { topic: string; message: PreparedMessage }[] } {
+  const received: { topic: string; message: PreparedMessage }[] = [];
+  return { received, deliver: (message, topic) => (received.push({ topic, message }), accept) };
+}
+
+const text = (message: PreparedMessage) => new TextDecoder().decode(message.payload);
+
+describe("PubSub: subscriptions", () => {
+  test("subscribe, isSubscribed, subscriptionsOf (fresh arrays, in order), unsubscribe, counts", () => {
+    const pubsub = createPubSub();
+    const a = recorder(), b = recorder();
+    assert.equal(pubsub.subscribe(a, "news"), true);
+    assert.equal(pubsub.subscribe(a, "news"), false, "twice is once");
+    assert.equal(pubsub.subscribe(a, "chat"), true);
+    assert.equal(pubsub.subscribe(b, "news"), true);
+    assert.equal(pubsub.isSubscribed(a, "chat"), true);
+    assert.equal(pubsub.isSubscribed(b, "chat"), false);
+    const topics = pubsub.subscriptionsOf(a);
+    assert.deepEqual(topics, ["news", "chat"]);
+    topics.push("mutated");
+    assert.deepEqual(pubsub.subscriptionsOf(a), ["news", "chat"], "a fresh array each time");
+    assert.equal(pubsub.subscriberCount("news"), 2);
+    assert.equal(pubsub.subscriberCount("nobody"), 0);
+    assert.equal(pubsub.topicCount, 2);
+    assert.equal(pubsub.unsubscribe(a, "news"), true);
+    assert.equal(pubsub.unsubscribe(a, "news"), false);
+    assert.equal(pubsub.subscriberCount("news"), 1);
+    pubsub.unsubscribeAll(b);
+    assert.equal(pubsub.subscriberCount("news"), 0);
+    assert.equal(pubsub.topicCount, 1);
+    assert.deepEqual(pubsub.subscriptionsOf(b), []);
+  });
+
+  test("topicopen on a topic's first subscriber, topicclose when its last leaves (what a backplane follows)", () => {
+    const pubsub = createPubSub();
+    const events: string[] = [];
+    for (const type of ["topicopen", "topicclose"]) {
+      pubsub.addEventListener(type, (event) => {
+        assert.ok(event instanceof TopicEvent);
+        events.push(`${event.type} ${event.topic}`);
+      });
+    }
+    const a = recorder(), b = recorder();
+    pubsub.subscribe(a, "room");
+    pubsub.subscribe(b, "room");
+    pubsub.unsubscribe(a, "room");
+    pubsub.subscribe(a, "other");
+    pubsub.unsubscribeAll(b);
+    pubsub.unsubscribeAll(a);
+    assert.deepEqual(events, ["topicopen room", "topicopen other", "topicclose room", "topicclose other"]);
+  });
+
+  test("topics: a non-empty, well-formed string of at most maxTopicLength (256) code units; else TypeError or RangeError", () => {
+    const pubsub = createPubSub();
+    const a = recorder();
+    assert.equal(pubsub.subscribe(a, "x".repeat(256)), true);
+    assert.equal(pubsub.subscribe(a, "salle de séjour 🛋️"), true, "non-ASCII is fine");
+    assert.throws(() => pubsub.subscribe(a, ""), { name: "TypeError", message: "Cannot subscribe: the topic is empty" });
+    assert.throws(() => pubsub.subscribe(a, "x".repeat(64 * 1024)), {
+      name: "RangeError",
+      message: "Cannot subscribe: the topic is 65536 code units long, over 256",
+    });
+    assert.throws(() => pubsub.publish("\ud800", "x"), { name: "TypeError", message: "Cannot publish: the topic is not well-formed UTF-16" });
+    assert.throws(() => pubsub.unsubscribe(a, 42 as unknown as string), { name: "TypeError", message: "Cannot unsubscribe: the topic is not a string" });
+    assert.equal(createPubSub({ maxTopicLength: 65536 }).subscribe(a, "x".repeat(64 * 1024)), true);
+    assert.throws(() => createPubSub({ maxTopicLength: 0 }), RangeError);
+  });
+});
+
+describe("PubSub: publish", () => {
+  test("reaches every subscriber of the topic once, prepared once; except leaves out one or a set", () => {
+    const pubsub = createPubSub();
+    const a = recorder(), b = recorder(), c = recorder(), other = recorder();
+    for (const s of [a, b, c]) pubsub.subscribe(s, "room");
+    pubsub.subscribe(other, "elsewhere");
+    assert.equal(pubsub.publish("room", "one"), 3);
+    assert.equal(pubsub.publish("room", "two", { except: a }), 2);
+    assert.equal(pubsub.publish("room", "three", { except: new Set([a, b]) }), 1);
+    assert.deepEqual(a.received.map((r) => text(r.message)), ["one"]);
+    assert.deepEqual(b.received.map((r) => text(r.message)), ["one", "two"]);
+    assert.deepEqual(c.received.map((r) => text(r.message)), ["one", "two", "three"]);
+    assert.deepEqual(other.received, []);
+    // One PreparedMessage per publish, shared by its subscribers.
+    assert.equal(a.received[0].message, c.received[0].message);
+    assert.equal(b.received[0].topic, "room");
+  });
+
+  test("publish to a topic with no subscribers hands to nobody; refusals are counted in stats", () => {
+    const pubsub = createPubSub();
+    assert.equal(pubsub.publish("empty", "x"), 0);
+    pubsub.subscribe(recorder(true), "t");
+    pubsub.subscribe(recorder(false), "t");
+    assert.equal(pubsub.publish("t", new Uint8Array([1, 2, 3])), 1);
+    assert.deepEqual(pubsub.stats, { publishes: 2, deliveries: 1, deflates: 0, refused: 1 });
+  });
+
+  test("text as a string or as UTF-8 bytes with binary: false; bytes that are not UTF-8 as text are a TypeError", () => {
+    const pubsub = createPubSub();
+    const a = recorder();
+    pubsub.subscribe(a, "t");
+    pubsub.publish("t", "héllo");
+    pubsub.publish("t", new TextEncoder().encode("héllo"), { binary: false });
+    pubsub.publish("t", "as binary", { binary: true });
+    assert.deepEqual(a.received.map((r) => [text(r.message), r.message.binary]), [["héllo", false], ["héllo", false], ["as binary", true]]);
+    assert.throws(() => pubsub.publish("t", new Uint8Array([0xff]), { binary: false }), {
+      name: "TypeError",
+      message: "Cannot publish: bytes sent as text are not UTF-8",
+    });
+    assert.throws(() => pubsub.publish("t", 42 as unknown as string), TypeError);
+    assert.equal(a.received.length, 3, "nothing delivered for a refused publish");
+  });
+});
