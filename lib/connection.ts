@@ -59,10 +59,12 @@ export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
    * Keepalive: when nothing has arrived for `interval` ms a ping is sent, and when nothing at all (pong or
    * any frame) arrives within `timeout` ms of it, the peer is taken for gone: a close frame with 1001 is
    * sent in case it is still there, the transport is cut, and `closed` reports 1006 (no close frame was
-   * received).
-   * @default off
+   * received). On by default, under the idle limits of common proxies (nginx cuts an idle socket after
+   * 60 s, Cloudflare after 100 s); `false` turns it off. One timer serves every connection of the process.
+   * The pongs to these pings measure the round trip ({@linkcode Connection.latency}).
+   * @default {{ interval: 25000, timeout: 20000 }}
    */
-  heartbeat?: { interval: number; timeout: number };
+  heartbeat?: { interval: number; timeout: number } | false;
   /**
    * The queue of published messages ({@linkcode Connection.publish}) that the transport cannot take yet:
    * its bound and the policy past it. Direct `send()`s are not dropped: their promises apply backpressure.
@@ -113,6 +115,50 @@ interface Queued {
 }
 
 const DEFAULT_PUBLISH_QUEUE_LIMIT = 1024 * 1024;
+
+/** The heartbeat's default: a ping after 25 s of silence, given up on 20 s later. */
+export const DEFAULT_HEARTBEAT = { interval: 25_000, timeout: 20_000 } as const;
+
+/** A connection's side of the shared heartbeat timer. */
+interface Beating {
+  /** Called on every tick of the shared timer. */
+  beat(now: number): void;
+  /** Its interval and timeout: the timer ticks at least every half of the smallest. */
+  readonly period: number;
+}
+
+/**
+ * One timer for every connection with a heartbeat: it ticks at half the smallest interval or timeout in use
+ * and visits each connection (a comparison or two when nothing is due). It runs only while connections
+ * are registered, so it keeps no process alive by itself.
+ */
+const heartbeats = {
+  beating: new Set<Beating>(),
+  timer: undefined as ReturnType<typeof setInterval> | undefined,
+  period: Infinity,
+  add(beating: Beating): void {
+    this.beating.add(beating);
+    if (beating.period < this.period || this.timer === undefined) this.restart();
+  },
+  delete(beating: Beating): void {
+    if (!this.beating.delete(beating)) return;
+    if (this.beating.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      this.period = Infinity;
+    }
+  },
+  restart(): void {
+    clearInterval(this.timer);
+    let period = Infinity;
+    for (const beating of this.beating) period = Math.min(period, beating.period);
+    this.period = period;
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      for (const beating of this.beating) beating.beat(now);
+    }, Math.max(1, period / 2));
+  },
+};
 
 /** How a connection ended (RFC 6455 §7.1.5, §7.1.6). */
 export interface CloseResult {
@@ -173,7 +219,9 @@ export class Connection {
   #scheduledWrite: Promise<void> | undefined; // the microtask that writes the outbox
   #readyAfterWrite: Promise<void> | undefined; // writer.ready once that write is queued
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #heartbeat: Beating | undefined;
+  #heartbeatPing: Uint8Array | undefined; // the payload of the heartbeat's ping awaiting its pong
+  #latency = NaN;
   #lastReceived = 0;
   #drainOnClose = true;
   #sliceStart = 0; // performance.now() less the work done in the current slice
@@ -208,7 +256,8 @@ export class Connection {
     this.#reader = transport.readable.getReader();
     this.#writer = transport.writable.getWriter();
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    if (options.heartbeat !== undefined) this.#startHeartbeat(options.heartbeat);
+    const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
+    if (heartbeat !== false) this.#startHeartbeat(heartbeat);
     this.#readLoop(options.head);
   }
 
@@ -235,6 +284,14 @@ export class Connection {
   /** Bytes handed to the transport and not yet written by it. */
   get bufferedAmount(): number {
     return this.#bufferedAmount;
+  }
+
+  /**
+   * The round trip in milliseconds measured by the heartbeat's last ping and its pong (`NaN` until one came
+   * back, or with the heartbeat off). Pings go out only when the connection is idle.
+   */
+  get latency(): number {
+    return this.#latency;
   }
 
   /** Bytes of published messages (and sends after them) waiting for the transport to take them. */
@@ -676,6 +733,7 @@ export class Connection {
             this.onping?.(event.data);
             break;
           case "pong":
+            if (this.#heartbeatPing !== undefined && sameBytes(event.data, this.#heartbeatPing)) this.#heartbeatPong();
             this.onpong?.(event.data);
             break;
           case "close":
@@ -911,9 +969,9 @@ export class Connection {
     }
     this.#lastReceived = performance.now();
     let pingSentAt = 0;
-    const tick = () => {
+    let pings = 0;
+    const beat = (now: number) => {
       if (this.#finished || this.#protocol.state !== ReadyState.Open) return;
-      const now = performance.now();
       if (pingSentAt !== 0 && this.#lastReceived < pingSentAt && now - pingSentAt >= timeout) {
         this.#report(new Error(`Heartbeat: nothing received within ${timeout} ms of a ping`));
         // The peer is taken for gone: no waiting for it to finish sending before the transport is cut.
@@ -924,11 +982,25 @@ export class Connection {
       if (this.#lastReceived >= pingSentAt) pingSentAt = 0;
       if (pingSentAt === 0 && now - this.#lastReceived >= interval) {
         pingSentAt = now;
-        this.ping();
+        // A payload of its own (a count), so that its pong, and so the round trip, is recognised.
+        const payload = new Uint8Array(4);
+        new DataView(payload.buffer).setUint32(0, ++pings);
+        this.#heartbeatPing = payload;
+        this.#heartbeatSentAt = now;
+        this.ping(payload);
       }
     };
-    this.#heartbeat = setInterval(tick, Math.max(1, Math.min(interval, timeout) / 2));
+    this.#heartbeat = { beat, period: Math.min(interval, timeout) };
+    heartbeats.add(this.#heartbeat);
   }
+
+  #heartbeatSentAt = 0;
+
+  #heartbeatPong(): void {
+    this.#latency = performance.now() - this.#heartbeatSentAt;
+    this.#heartbeatPing = undefined;
+  }
+
 
   #finish(): void {
     if (this.#finished) return;
@@ -938,7 +1010,7 @@ export class Connection {
       this.#discardQueue(dropped, "the connection closed before it was written");
       this.#drop(dropped);
     }
-    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    if (this.#heartbeat !== undefined) heartbeats.delete(this.#heartbeat);
     this.#protocol.releaseExtensions();
     this.resumeReading(); // a paused read loop wakes, sees the end and exits
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -965,6 +1037,12 @@ export class Connection {
       // An error handler that throws has nowhere further to report to.
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Bytes a message takes, near enough for a queue's bound (a string's UTF-8 is up to 3 bytes a unit). */

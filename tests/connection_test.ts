@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type CloseResult, Connection, type ConnectionOptions, type Transport } from "../lib/connection.ts";
+import { type CloseResult, Connection, type ConnectionOptions, DEFAULT_HEARTBEAT, type Transport } from "../lib/connection.ts";
 import type { Frame } from "../lib/core/frame.ts";
 import { FrameParser } from "../lib/core/frame_parser.ts";
 import { Protocol, type ProtocolEvent } from "../lib/core/protocol.ts";
@@ -279,6 +279,57 @@ describe("Connection heartbeat", () => {
     await h.flushPeer();
     await h.endPeer();
     assert.equal((await h.connection.closed).code, 1000);
+  });
+
+  test("the round trip is measured from the heartbeat's ping and its pong (latency)", async () => {
+    const h = new Harness({ heartbeat: { interval: 30, timeout: 200 } });
+    assert.ok(Number.isNaN(h.connection.latency), "NaN before a pong");
+    await h.until(() => h.events.some((e) => e.type === "ping"), "a heartbeat ping");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await h.flushPeer(); // the pong, 20 ms later
+    await h.until(() => h.connection.latency >= 0, "a latency");
+    assert.ok(h.connection.latency >= 15 && h.connection.latency < 1000, `latency ${h.connection.latency}`);
+    // An unsolicited pong (not the heartbeat's payload) measures nothing.
+    const before = h.connection.latency;
+    h.peer.pong(new Uint8Array([9, 9]));
+    await h.flushPeer();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(h.connection.latency, before);
+    h.connection.fail(1000);
+    await h.endPeer();
+    await h.connection.closed;
+  });
+
+  test("on by default (25 s / 20 s), false turns it off; one timer serves every connection", async () => {
+    assert.deepEqual(DEFAULT_HEARTBEAT, { interval: 25_000, timeout: 20_000 });
+    // Count the intervals the connections start: one shared timer, however many connections.
+    const realSetInterval = globalThis.setInterval;
+    let intervals = 0;
+    globalThis.setInterval = ((handler: () => void, ms?: number) => {
+      intervals++;
+      return realSetInterval(handler, ms);
+    }) as typeof setInterval;
+    let harnesses: Harness[] = [];
+    try {
+      harnesses = Array.from({ length: 50 }, () => new Harness());
+      assert.ok(intervals <= 1, `${intervals} timers for 50 connections`);
+      const off = new Harness({ heartbeat: false });
+      harnesses.push(off);
+    } finally {
+      globalThis.setInterval = realSetInterval;
+    }
+    for (const h of harnesses) h.connection.fail(1000);
+    await Promise.all(harnesses.map((h) => h.endPeer()));
+    await Promise.all(harnesses.map((h) => h.connection.closed));
+    // With the heartbeat off nothing pings, however long the silence (here: a short interval elsewhere).
+    const quiet = new Harness({ heartbeat: false });
+    const busy = new Harness({ heartbeat: { interval: 20, timeout: 500 } });
+    await busy.until(() => busy.events.some((e) => e.type === "ping"), "the other connection's ping");
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(quiet.events.filter((e) => e.type === "ping").length, 0);
+    for (const h of [quiet, busy]) h.connection.fail(1000);
+    await Promise.all([quiet.endPeer(), busy.endPeer()]);
+    await Promise.all([quiet.connection.closed, busy.connection.closed]);
   });
 
   test("heartbeat settings must be positive", () => {
