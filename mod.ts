@@ -107,4 +107,6 @@ export {
   serverHandshake,
   type ServerHandshake,
   type ServerHandshakeOptions,
+  type UpgradeAcceptance,
+  type UpgradeHook,
 } from "./lib/handshake/server_handshake.ts";

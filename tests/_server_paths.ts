@@ -7,7 +7,7 @@
 
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { attachHandler, type ServerSocket, type WebSocketHandler } from "../lib/adapters/_socket_handler.ts";
+import { attachHandler, disconnectUser, type ServerSocket, type WebSocketHandler } from "../lib/adapters/_socket_handler.ts";
 import { bunServe } from "../lib/adapters/bun_serve.ts";
 import { denoServe } from "../lib/adapters/deno_serve.ts";
 import { listenDeno } from "../lib/adapters/deno_listen.ts";
@@ -15,12 +15,13 @@ import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "../lib/adapters/nod
 import { serve } from "../lib/adapters/serve.ts";
 import type { PublishQueueOptions } from "../lib/connection.ts";
 import type { DeflateNegotiationOptions } from "../lib/deflate/negotiation.ts";
+import type { UpgradeHook } from "../lib/handshake/server_handshake.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../lib/pubsub/pubsub.ts";
 
 /** What every server path is given: subprotocols in server order, a token check, echo callbacks. */
 export interface PathOptions {
   protocols: string[];
-  upgrade: (request: Request) => Response | undefined;
+  upgrade: UpgradeHook;
   websocket: WebSocketHandler;
   /** Text to the handler as bytes, where this library's engine carries the socket. */
   textAsBytes?: boolean;
@@ -38,6 +39,7 @@ export interface StartedPath {
   stop(): Promise<void>;
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
   subscriberCount(topic: string): number;
+  disconnectUser(user: string, code?: number, reason?: string): number;
 }
 
 export interface ServerPath {
@@ -57,7 +59,13 @@ export const SERVER_PATHS: ServerPath[] = [
     compresses: true,
     start: async (options) => {
       const server = await serve({ port: 0, ...options });
-      return { url: server.url, stop: () => server.close(), publish: server.publish, subscriberCount: server.subscriberCount };
+      return {
+        url: server.url,
+        stop: () => server.close(),
+        publish: server.publish,
+        subscriberCount: server.subscriberCount,
+        disconnectUser: server.disconnectUser,
+      };
     },
   },
   {
@@ -85,6 +93,7 @@ export const SERVER_PATHS: ServerPath[] = [
         url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`,
         publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
         subscriberCount: (topic) => pubsub.subscriberCount(topic),
+        disconnectUser: (user, code, reason) => disconnectUser(sockets, user, code, reason),
         stop: async () => {
           for (const socket of upgraded) socket.destroy();
           await new Promise<void>((resolve) => {
@@ -101,7 +110,13 @@ export const SERVER_PATHS: ServerPath[] = [
     compresses: true,
     start: async (options) => {
       const server = await listenDeno({ port: 0, ...options });
-      return { url: server.url, stop: () => server.close(), publish: server.publish, subscriberCount: server.subscriberCount };
+      return {
+        url: server.url,
+        stop: () => server.close(),
+        publish: server.publish,
+        subscriberCount: server.subscriberCount,
+        disconnectUser: server.disconnectUser,
+      };
     },
   },
   {
@@ -120,6 +135,7 @@ export const SERVER_PATHS: ServerPath[] = [
         stop: async () => void await server.stop(true),
         publish: handlers.publish,
         subscriberCount: handlers.subscriberCount,
+        disconnectUser: handlers.disconnectUser,
       });
     },
   },
@@ -144,6 +160,7 @@ export const SERVER_PATHS: ServerPath[] = [
         stop: async () => (controller.abort(), await server.finished),
         publish: handler.publish,
         subscriberCount: handler.subscriberCount,
+        disconnectUser: handler.disconnectUser,
       };
     },
   },

@@ -6,6 +6,7 @@
  */
 
 import type { Connection } from "../connection.ts";
+import type { UpgradeAcceptance } from "../handshake/server_handshake.ts";
 import type { SendOptions } from "../core/protocol.ts";
 import { encodeText } from "../core/utf8.ts";
 import type { PublishOptions, PubSub } from "../pubsub/pubsub.ts";
@@ -24,8 +25,13 @@ export interface ServerSocket<T = unknown> {
    * WebSocket carries the socket (the `Bun.serve` and `Deno.serve` integrations).
    */
   readonly connection: Connection | undefined;
-  /** Whatever the application wants to keep with this socket (set in `open`, say). */
+  /**
+   * Whatever the application wants to keep with this socket: what the `upgrade` hook returned as `data`
+   * (the user's id and roles, say), or set in `open`.
+   */
   data: T;
+  /** The user the `upgrade` hook said this socket belongs to, if it did. */
+  readonly user: string | undefined;
   /** Sends a message; resolves when the transport can take more. */
   send(data: string | Uint8Array, options?: SendOptions): Promise<void>;
   /** Starts the closing handshake. */
@@ -73,6 +79,54 @@ export interface WebSocketHandler<T = unknown> {
    * `publishQueue` option), or it closed before they were written.
    */
   drop?(socket: ServerSocket<T>, topic: string, count: number): void;
+  /**
+   * Decides whether a socket may subscribe to a topic (per-topic authorization); `false` and
+   * `ws.subscribe(topic)` subscribes nothing and returns `false`. @default every topic is allowed
+   */
+  authorizeSubscribe?(socket: ServerSocket<T>, topic: string): boolean;
+}
+
+/** The close code for credentials that expired (`expiresAt`): a reconnecting client connects again. */
+export const TOKEN_EXPIRED = 4401;
+
+/**
+ * Closes every open socket of a user (the `user` an `upgrade` hook gave them).
+ *
+ * @param sockets The server's open sockets.
+ * @param user The user.
+ * @param code The close code. @default {1008} (Policy Violation: a reconnecting client stops)
+ * @param reason The close reason.
+ * @returns How many sockets were closed.
+ */
+export function disconnectUser(sockets: Iterable<ServerSocket>, user: string, code = 1008, reason = "disconnected"): number {
+  let closed = 0;
+  for (const socket of sockets) {
+    if (socket.user !== user) continue;
+    socket.close(code, reason);
+    closed++;
+  }
+  return closed;
+}
+
+/**
+ * Closes a socket when its credentials expire, with {@linkcode TOKEN_EXPIRED}.
+ *
+ * @param expiresAt When, as `Date.now()` counts.
+ * @param close Closes the socket.
+ * @returns Cancels it (the socket closed first).
+ */
+export function closeAtExpiry(expiresAt: number | undefined, close: (code: number, reason: string) => void): () => void {
+  if (expiresAt === undefined) return () => {};
+  if (!Number.isFinite(expiresAt)) throw new TypeError(`Cannot accept: expiresAt ${expiresAt} is not a time`);
+  // Timers hold at most 2^31 - 1 ms (~24.8 days): a later expiry is rechecked then.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arm = () => {
+    const left = expiresAt - Date.now();
+    if (left <= 0) return close(TOKEN_EXPIRED, "token expired");
+    timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+  };
+  arm();
+  return () => clearTimeout(timer);
 }
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -108,6 +162,8 @@ export interface AcceptedUpgrade {
   protocol: string;
   /** The accepted extensions, or `""`. */
   extensions: string;
+  /** What the `upgrade` hook gave the connection. */
+  acceptance?: UpgradeAcceptance;
 }
 
 /**
@@ -126,18 +182,19 @@ export function attachHandler<T>(
   sockets: Set<ServerSocket<T>>,
   pubsub: PubSub,
 ): void {
-  const { connection, request, protocol, extensions } = accepted;
+  const { connection, request, protocol, extensions, acceptance } = accepted;
   const topics = new TopicSocket(pubsub, connection);
   const ws: ServerSocket<T> = {
     request,
     protocol,
     extensions,
     connection,
-    data: undefined as T,
+    data: acceptance?.data as T,
+    user: acceptance?.user,
     send: (data, sendOptions) => connection.send(data, sendOptions),
     close: (code, reason) => void connection.close(code, reason),
     ping: (data) => connection.ping(data),
-    subscribe: (topic) => topics.subscribe(topic),
+    subscribe: (topic) => (websocket.authorizeSubscribe?.(ws, topic) ?? true) && topics.subscribe(topic),
     unsubscribe: (topic) => topics.unsubscribe(topic),
     isSubscribed: (topic) => topics.isSubscribed(topic),
     get subscriptions() {
@@ -149,6 +206,7 @@ export function attachHandler<T>(
     },
   };
   sockets.add(ws);
+  const cancelExpiry = closeAtExpiry(acceptance?.expiresAt, (code, reason) => void connection.close(code, reason));
   connection.ondrop = (topic, count) => {
     try {
       websocket.drop?.(ws, topic, count);
@@ -164,6 +222,7 @@ export function attachHandler<T>(
     }
   };
   connection.closed.then(({ code, reason, wasClean }) => {
+    cancelExpiry();
     sockets.delete(ws);
     websocket.close?.(ws, code, reason, wasClean);
   });

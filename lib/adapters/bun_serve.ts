@@ -11,8 +11,8 @@
  * @module
  */
 
-import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
-import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { serverHandshake, type ServerHandshakeOptions, type UpgradeAcceptance, type UpgradeHook } from "../handshake/server_handshake.ts";
+import { closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { NativeTopics } from "./_native_topics.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
@@ -40,7 +40,7 @@ export interface BunWebSocketLike {
 /** Options for {@linkcode bunServe}. */
 export interface BunServeOptions<T = unknown> extends Omit<ServerHandshakeOptions, "authorize" | "deflate"> {
   /** Sees each upgrade request first: return a `Response` to refuse with it. */
-  upgrade?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  upgrade?: UpgradeHook;
   /** The WebSocket callbacks. */
   websocket: WebSocketHandler<T>;
   /** Answers requests that are not WebSocket upgrades. @default a 426 response */
@@ -70,6 +70,8 @@ export interface BunPerMessageDeflate {
 interface SocketData<T> {
   request: Request;
   protocol: string;
+  acceptance: UpgradeAcceptance | undefined;
+  cancelExpiry?: () => void;
   socket?: ServerSocket<T>;
   topics?: NativeTopics;
   drained: (() => void)[];
@@ -96,6 +98,11 @@ export interface BunServeHandlers {
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
   /** @returns How many sockets are subscribed to the topic (a lookup, not a loop). */
   subscriberCount(topic: string): number;
+  /**
+   * Closes every open socket of a user (the `user` the `upgrade` hook gave them).
+   * @returns How many sockets were closed.
+   */
+  disconnectUser(user: string, code?: number, reason?: string): number;
 }
 
 /**
@@ -113,8 +120,10 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
   const { websocket, upgrade, fetch, perMessageDeflate = false, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
   const compress = perMessageDeflate !== false &&
     !(typeof perMessageDeflate === "object" && (perMessageDeflate.compress === false || perMessageDeflate.compress === "disable"));
+  const sockets = new Set<ServerSocket<T>>();
   return {
     pubsub,
+    disconnectUser: (user, code, reason) => disconnectUser(sockets, user, code, reason),
     publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic) => pubsub.subscriberCount(topic),
     async fetch(request, server) {
@@ -128,7 +137,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
       // This library's checks and choice of subprotocol; Bun then answers the handshake itself.
       const result = await serverHandshake(request, { ...rules, deflate: false, authorize: upgrade });
       if (!result.ok) return result.response;
-      const data: SocketData<T> = { request, protocol: result.protocol, drained: [] };
+      const data: SocketData<T> = { request, protocol: result.protocol, acceptance: result.acceptance, drained: [] };
       const headers: Record<string, string> = result.protocol === "" ? {} : { "sec-websocket-protocol": result.protocol };
       if (server.upgrade(request, { headers, data })) return undefined;
       return new Response("Cannot upgrade: the runtime refused the upgrade\n", { status: 400 });
@@ -149,7 +158,8 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           // Bun does not tell the server which extensions it accepted.
           extensions: "",
           connection: undefined,
-          data: undefined as T,
+          data: data.acceptance?.data as T,
+          user: data.acceptance?.user,
           send: (message, sendOptions) => {
             const sent = ws.send(inNativeForm(message, sendOptions), sendOptions?.compress ?? compress);
             if (sent === 0) return Promise.reject(new Error("Cannot send: Bun dropped the message (the socket is closed)"));
@@ -159,7 +169,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           },
           close: (code, reason) => ws.close(code, reason),
           ping: (payload) => void ws.ping(payload),
-          subscribe: (topic) => topics.subscribe(topic),
+          subscribe: (topic) => (websocket.authorizeSubscribe?.(socket, topic) ?? true) && topics.subscribe(topic),
           unsubscribe: (topic) => topics.unsubscribe(topic),
           isSubscribed: (topic) => topics.isSubscribed(topic),
           get subscriptions() {
@@ -171,6 +181,8 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           },
         };
         data.socket = socket;
+        sockets.add(socket);
+        data.cancelExpiry = closeAtExpiry(data.acceptance?.expiresAt, (code, reason) => ws.close(code, reason));
         websocket.open?.(socket);
       },
       message(ws, message) {
@@ -186,6 +198,8 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
       close(ws, code, reason) {
         const data = ws.data as SocketData<T>;
         data.topics?.closed();
+        data.cancelExpiry?.();
+        if (data.socket !== undefined) sockets.delete(data.socket);
         for (const resolve of data.drained.splice(0)) resolve();
         // Bun reports 1006 when no close frame came: the same meaning as this library's `closed`.
         websocket.close?.(data.socket!, code, reason, code !== 1006);

@@ -9,8 +9,8 @@
 import { Connection, type ConnectionOptions } from "../connection.ts";
 import { denoConnTransport } from "./deno_conn.ts";
 import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
-import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
-import { attachHandler, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
+import { attachHandler, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import type { WebSocketServer } from "./serve.ts";
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
@@ -25,7 +25,7 @@ export interface DenoListenOptions<T = unknown>
   /** PEM certificate and key: listen with TLS (`wss:`). @default none */
   tls?: { cert: string; key: string };
   /** Sees each upgrade request first: return a `Response` to refuse with it. */
-  upgrade?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  upgrade?: UpgradeHook;
   /** The WebSocket callbacks. */
   websocket: WebSocketHandler<T>;
   /** Largest request head accepted, in bytes; more gets 431. @default {16384} */
@@ -109,7 +109,8 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       reader.releaseLock();
       writer.releaseLock();
       const connection = new Connection(transport, { ...rest, role: "server", extensions: result.negotiated, head: head.rest });
-      attachHandler({ connection, request, protocol: result.protocol, extensions: result.extensions }, websocket, sockets, pubsub);
+      const accepted = { connection, request, protocol: result.protocol, extensions: result.extensions, acceptance: result.acceptance };
+      attachHandler(accepted, websocket, sockets, pubsub);
     } catch {
       closeQuietly(conn);
     } finally {
@@ -145,6 +146,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
     pubsub,
     publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic) => pubsub.subscriberCount(topic),
+    disconnectUser: (user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason),
     close,
   });
 }

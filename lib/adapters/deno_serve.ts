@@ -8,8 +8,8 @@
  * @module
  */
 
-import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
-import { inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
+import { closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { NativeTopics } from "./_native_topics.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
@@ -17,7 +17,7 @@ import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub
 /** Options for {@linkcode denoServe}. */
 export interface DenoServeOptions<T = unknown> extends Omit<ServerHandshakeOptions, "authorize" | "deflate"> {
   /** Sees each upgrade request first: return a `Response` to refuse with it. */
-  upgrade?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  upgrade?: UpgradeHook;
   /** The WebSocket callbacks. */
   websocket: WebSocketHandler<T>;
   /** Answers requests that are not WebSocket upgrades. @default a 426 response */
@@ -50,6 +50,11 @@ export interface DenoServeHandler {
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
   /** @returns How many sockets are subscribed to the topic (a lookup, not a loop). */
   subscriberCount(topic: string): number;
+  /**
+   * Closes every open socket of a user (the `user` the `upgrade` hook gave them).
+   * @returns How many sockets were closed.
+   */
+  disconnectUser(user: string, code?: number, reason?: string): number;
 }
 
 /**
@@ -65,6 +70,7 @@ export interface DenoServeHandler {
  */
 export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeHandler {
   const { websocket, upgrade, fetch, idleTimeout, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
+  const sockets = new Set<ServerSocket<T>>();
   const handler = async (request: Request): Promise<Response> => {
     if (request.headers.get("upgrade") === null) {
       if (fetch !== undefined) return await fetch(request);
@@ -94,7 +100,8 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
       protocol: result.protocol,
       extensions: "",
       connection: undefined,
-      data: undefined as T,
+      data: result.acceptance?.data as T,
+      user: result.acceptance?.user,
       send: (data, sendOptions) => {
         native.send(inNativeForm(data, sendOptions) as string | Uint8Array<ArrayBuffer>);
         return Promise.resolve();
@@ -104,7 +111,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
         // Deno's WebSocket pings by itself (idleTimeout) and exposes no ping to send.
         throw new DOMException("Cannot ping: Deno.serve's WebSocket exposes no ping (see idleTimeout)", "NotSupportedError");
       },
-      subscribe: (topic) => topics.subscribe(topic),
+      subscribe: (topic) => (websocket.authorizeSubscribe?.(socket, topic) ?? true) && topics.subscribe(topic),
       unsubscribe: (topic) => topics.unsubscribe(topic),
       isSubscribed: (topic) => topics.isSubscribed(topic),
       get subscriptions() {
@@ -115,7 +122,12 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
         return topics.dropped;
       },
     };
-    native.onopen = () => websocket.open?.(socket);
+    let cancelExpiry = () => {};
+    native.onopen = () => {
+      sockets.add(socket);
+      cancelExpiry = closeAtExpiry(result.acceptance?.expiresAt, (code, reason) => native.close(code, reason));
+      websocket.open?.(socket);
+    };
     native.onmessage = (event) => {
       const data = typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer);
       websocket.message?.(socket, data, typeof data !== "string");
@@ -123,6 +135,8 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
     native.onerror = () => websocket.error?.(socket, new Error("WebSocket error"));
     native.onclose = (event) => {
       topics.closed();
+      cancelExpiry();
+      sockets.delete(socket);
       websocket.close?.(socket, event.code, event.reason, event.wasClean);
     };
     return response;
@@ -131,5 +145,6 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
     pubsub,
     publish: (topic: string, data: string | Uint8Array, publishOptions?: PublishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic: string) => pubsub.subscriberCount(topic),
+    disconnectUser: (user: string, code?: number, reason?: string) => disconnectUser(sockets, user, code, reason),
   });
 }

@@ -10,7 +10,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { Connection, type ConnectionOptions } from "../connection.ts";
 import { serializeResponse } from "../handshake/http_head.ts";
-import { serverHandshake, type ServerHandshakeOptions } from "../handshake/server_handshake.ts";
+import { serverHandshake, type ServerHandshakeOptions, type UpgradeAcceptance } from "../handshake/server_handshake.ts";
 import { socketToTransport } from "./node_socket.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 
@@ -39,6 +39,8 @@ export interface NodeUpgrade {
   extensions: string;
   /** The request as the handshake saw it (URL, headers, cookies). */
   request: Request;
+  /** What the `authorize` hook gave the connection (its data, user, expiry), if anything. */
+  acceptance?: UpgradeAcceptance;
 }
 
 /**
@@ -98,7 +100,7 @@ export async function handleNodeUpgrade(
     role: "server",
     extensions: result.negotiated,
   });
-  return { connection, protocol: result.protocol, extensions: result.extensions, request };
+  return { connection, protocol: result.protocol, extensions: result.extensions, request, acceptance: result.acceptance };
 }
 
 function toRequest(req: IncomingMessage, socket: Duplex): Request {

@@ -6,9 +6,10 @@
  * @module
  */
 
+import type { UpgradeHook } from "../handshake/server_handshake.ts";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { attachHandler, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { attachHandler, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS, type NodeUpgradeOptions } from "./node_http.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
@@ -29,7 +30,7 @@ export interface ServeOptions<T = unknown> extends Omit<NodeUpgradeOptions, "aut
    * Sees each upgrade request before anything is accepted (auth, origin, path): return a `Response` to
    * refuse with it (401, 403, 404 ...), or nothing to go on.
    */
-  upgrade?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  upgrade?: UpgradeHook;
   /** The WebSocket callbacks. */
   websocket: WebSocketHandler<T>;
   /** Stops the server when aborted. */
@@ -67,6 +68,15 @@ export interface WebSocketServer {
    * @returns How many sockets are subscribed to it (a lookup, not a loop).
    */
   subscriberCount(topic: string): number;
+  /**
+   * Closes every open socket of a user (the `user` the `upgrade` hook gave them), on this server.
+   *
+   * @param user The user.
+   * @param code The close code. @default {1008}
+   * @param reason The close reason. @default {"disconnected"}
+   * @returns How many sockets were closed.
+   */
+  disconnectUser(user: string, code?: number, reason?: string): number;
   /**
    * Stops listening and closes every open WebSocket with 1001 (Going Away).
    *
@@ -140,6 +150,7 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
     pubsub,
     publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic) => pubsub.subscriberCount(topic),
+    disconnectUser: (user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason),
     close,
   };
 }

@@ -43,10 +43,11 @@ export interface ServerHandshakeOptions {
   origins?: readonly string[] | OriginPolicy;
   /**
    * Runs after the request has been checked as a WebSocket upgrade and before anything is accepted: return
-   * a `Response` (a 401 for a missing token, say) to refuse the upgrade with it, or nothing to go on.
+   * a `Response` (a 401 for a missing token, say) to refuse the upgrade with it, nothing to go on, or an
+   * {@linkcode UpgradeAcceptance} to go on with what the connection should carry (who the user is).
    * @default none
    */
-  authorize?: (request: Request) => Response | undefined | void | Promise<Response | undefined | void>;
+  authorize?: UpgradeHook;
   /**
    * permessage-deflate (RFC 7692): `false` never negotiates it; otherwise the first acceptable offer of the
    * client is accepted with these settings.
@@ -54,6 +55,31 @@ export interface ServerHandshakeOptions {
    */
   deflate?: false | ServerDeflateOptions;
 }
+
+/**
+ * What an `upgrade` hook that accepts can give the connection: its `data` (the user's id and roles, say),
+ * the user it belongs to, and when its credentials expire.
+ */
+export interface UpgradeAcceptance {
+  /** The socket's initial `data`, available in every callback. @default undefined */
+  data?: unknown;
+  /** The user the socket belongs to: `server.disconnectUser(user)` closes all of that user's sockets. */
+  user?: string;
+  /**
+   * When the credentials it was accepted with expire (milliseconds since the epoch, as `Date.now()`): the
+   * server then closes it with 4401 "token expired", which a reconnecting client answers by connecting
+   * again with fresh credentials.
+   */
+  expiresAt?: number;
+}
+
+/**
+ * The check before an upgrade: a `Response` refuses it, an {@linkcode UpgradeAcceptance} (or nothing)
+ * accepts it.
+ */
+export type UpgradeHook = (
+  request: Request,
+) => Response | UpgradeAcceptance | undefined | void | Promise<Response | UpgradeAcceptance | undefined | void>;
 
 /** What {@linkcode serverHandshake} decided. */
 export type ServerHandshake =
@@ -68,6 +94,8 @@ export type ServerHandshake =
     readonly extensions: string;
     /** The accepted extensions, ready for the connection's `extensions` option. */
     readonly negotiated: Extension[];
+    /** What the `authorize` hook gave the connection, if anything. */
+    readonly acceptance?: UpgradeAcceptance;
   }
   | {
     /** The upgrade is refused. */
@@ -174,10 +202,15 @@ export async function serverHandshake(
       : origin === null || origins.some((o) => o.toLowerCase() === origin.toLowerCase());
     if (!allowed) return refuse(403, `Cannot upgrade: origin ${origin ?? "(none)"} is not allowed`);
   }
+  let acceptance: UpgradeAcceptance | undefined;
   if (options.authorize !== undefined) {
-    const response = await options.authorize(request);
-    if (response instanceof Response) {
-      return { ok: false, response, reason: `Refused by the authorize hook with status ${response.status}` };
+    const decision = await options.authorize(request);
+    if (decision instanceof Response) {
+      return { ok: false, response: decision, reason: `Refused by the authorize hook with status ${decision.status}` };
+    }
+    if (decision !== undefined && decision !== null) {
+      if (typeof decision !== "object") throw new TypeError("Cannot upgrade: the upgrade hook returned neither a Response nor an object");
+      acceptance = decision;
     }
   }
   const protocol = chooseProtocol(offered, request, options.protocols ?? []);
@@ -204,7 +237,7 @@ export async function serverHandshake(
       responseHeaders.set("sec-websocket-extensions", extensions);
     }
   }
-  return { ok: true, response: switchingProtocols(responseHeaders), protocol, extensions, negotiated };
+  return { ok: true, response: switchingProtocols(responseHeaders), protocol, extensions, negotiated, acceptance };
 }
 
 /** Returns the chosen protocol, or `""` for none. */
