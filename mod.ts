@@ -73,6 +73,7 @@ export {
   TopicEvent,
 } from "./lib/pubsub/pubsub.ts";
 export { PreparedMessage, type PreparedMessageOptions } from "./lib/pubsub/prepared_message.ts";
+export type { Backplane, BackplaneReceiver, RemoteMessage } from "./lib/pubsub/backplane.ts";
 export { TopicSocket } from "./lib/pubsub/topic_socket.ts";
 export { encodeFrame, type EncodeFrameOptions } from "./lib/core/encode_frame.ts";
 export type { EncodeOptions, Extension } from "./lib/core/extension.ts";

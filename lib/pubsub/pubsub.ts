@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { Backplane } from "./backplane.ts";
 import { PreparedMessage, type PreparedMessageOptions } from "./prepared_message.ts";
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
@@ -37,6 +38,13 @@ export interface PubSubOptions {
    * @default {256}
    */
   maxTopicLength?: number;
+  /**
+   * Connects these topics with other processes and machines (`redisBackplane()` from `./redis`): every
+   * publish goes to it too, and what other nodes publish reaches the local subscribers. A node never
+   * delivers its own publish twice, and `ws.publish` leaves the sender out on every node.
+   * @default none: the topics are this process's
+   */
+  backplane?: Backplane;
 }
 
 /** Counters of a {@linkcode PubSub}, since it was created. */
@@ -49,23 +57,30 @@ export interface PubSubStats {
   deflates: number;
   /** Deliveries refused by a subscriber (its queue was over its bound, or it was closing). */
   refused: number;
+  /** Messages received from other nodes through the backplane. */
+  remote: number;
 }
 
 /**
  * Fired when a topic gets its first subscriber (`"topicopen"`) and when its last leaves (`"topicclose"`):
- * what a backplane needs to follow, to receive a topic's messages only while someone here wants them.
+ * what a backplane needs to follow, to receive a topic's messages only while someone here wants them; and
+ * (`"gap"`) when the backplane may have missed messages of a topic (`reason` says why).
  */
 export class TopicEvent extends Event {
   /** The topic. */
   readonly topic: string;
+  /** Why, for a `"gap"`; else `""`. */
+  readonly reason: string;
 
   /**
-   * @param type `"topicopen"` or `"topicclose"`.
+   * @param type `"topicopen"`, `"topicclose"` or `"gap"`.
    * @param topic The topic.
+   * @param reason Why, for a gap.
    */
-  constructor(type: "topicopen" | "topicclose", topic: string) {
+  constructor(type: "topicopen" | "topicclose" | "gap", topic: string, reason = "") {
     super(type);
     this.topic = topic;
+    this.reason = reason;
   }
 }
 
@@ -90,15 +105,31 @@ export class PubSub extends EventTarget {
   readonly #topics = new Map<string, Set<Subscriber>>();
   readonly #subscriptions = new WeakMap<Subscriber, Set<string>>();
   readonly #maxTopicLength: number;
-  readonly #stats: PubSubStats = { publishes: 0, deliveries: 0, deflates: 0, refused: 0 };
+  readonly #stats: PubSubStats = { publishes: 0, deliveries: 0, deflates: 0, refused: 0, remote: 0 };
+  readonly #backplane: Backplane | undefined;
 
-  /** @param options The longest topic. */
+  /** @param options The longest topic, and the backplane. */
   constructor(options: PubSubOptions = {}) {
     super();
     this.#maxTopicLength = options.maxTopicLength ?? 256;
     if (!Number.isInteger(this.#maxTopicLength) || this.#maxTopicLength < 1) {
       throw new RangeError(`Cannot create pubsub: maxTopicLength ${options.maxTopicLength} is not a positive integer`);
     }
+    const backplane = this.#backplane = options.backplane;
+    if (backplane !== undefined) {
+      backplane.attach({
+        message: ({ topic, payload, binary }) => {
+          this.#stats.remote++;
+          this.#deliver(topic, new PreparedMessage(payload, { binary }), undefined);
+        },
+        gap: (topic, reason) => this.dispatchEvent(new TopicEvent("gap", topic, reason)),
+      });
+    }
+  }
+
+  /** The backplane, if the topics reach beyond this process. */
+  get backplane(): Backplane | undefined {
+    return this.#backplane;
   }
 
   /** A snapshot of the counters. */
@@ -130,7 +161,10 @@ export class PubSub extends EventTarget {
     const opened = subscribers === undefined;
     if (subscribers === undefined) this.#topics.set(topic, subscribers = new Set());
     subscribers.add(subscriber);
-    if (opened) this.dispatchEvent(new TopicEvent("topicopen", topic));
+    if (opened) {
+      this.#backplane?.subscribe(topic);
+      this.dispatchEvent(new TopicEvent("topicopen", topic));
+    }
     return true;
   }
 
@@ -197,9 +231,14 @@ export class PubSub extends EventTarget {
     this.#checkTopic("publish", topic);
     const message = new PreparedMessage(data, options);
     this.#stats.publishes++;
+    // The other nodes get it too; a node never hears its own publish back (the backplane leaves it out).
+    this.#backplane?.publish(topic, message.payload, message.binary);
+    return this.#deliver(topic, message, options.except);
+  }
+
+  #deliver(topic: string, message: PreparedMessage, except: PublishOptions["except"]): number {
     const subscribers = this.#topics.get(topic);
     if (subscribers === undefined) return 0;
-    const except = options.except;
     let delivered = 0;
     for (const subscriber of subscribers) {
       if (except !== undefined && (except === subscriber || (except instanceof Set && except.has(subscriber)))) continue;
@@ -216,6 +255,7 @@ export class PubSub extends EventTarget {
     if (subscribers === undefined || !subscribers.delete(subscriber)) return;
     if (subscribers.size === 0) {
       this.#topics.delete(topic);
+      this.#backplane?.unsubscribe(topic);
       this.dispatchEvent(new TopicEvent("topicclose", topic));
     }
   }

@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { PreparedMessage } from "../../lib/pubsub/prepared_message.ts";
+import type { Backplane, BackplaneReceiver } from "../../lib/pubsub/backplane.ts";
 import { createPubSub, type Subscriber, TopicEvent } from "../../lib/pubsub/pubsub.ts";
 
 /** A subscriber that records what reaches it, and can refuse. */
@@ -97,7 +98,7 @@ describe("PubSub: publish", () => {
     pubsub.subscribe(recorder(true), "t");
     pubsub.subscribe(recorder(false), "t");
     assert.equal(pubsub.publish("t", new Uint8Array([1, 2, 3])), 1);
-    assert.deepEqual(pubsub.stats, { publishes: 2, deliveries: 1, deflates: 0, refused: 1 });
+    assert.deepEqual(pubsub.stats, { publishes: 2, deliveries: 1, deflates: 0, refused: 1, remote: 0 });
   });
 
   test("text as a string or as UTF-8 bytes with binary: false; bytes that are not UTF-8 as text are a TypeError", () => {
@@ -114,5 +115,81 @@ describe("PubSub: publish", () => {
     });
     assert.throws(() => pubsub.publish("t", 42 as unknown as string), TypeError);
     assert.equal(a.received.length, 3, "nothing delivered for a refused publish");
+  });
+});
+
+/**
+ * The backplane contract, over an in-process bus joining several nodes (no broker is claimed here: the
+ * Redis backplane has its own tests against a real redis-server).
+ */
+function bus(): () => Backplane & { topics: Set<string>; log: string[] } {
+  const nodes = new Set<{ receiver: BackplaneReceiver; topics: Set<string> }>();
+  return () => {
+    const node = { receiver: undefined as unknown as BackplaneReceiver, topics: new Set<string>() };
+    const log: string[] = [];
+    return {
+      topics: node.topics,
+      log,
+      attach(receiver) {
+        node.receiver = receiver;
+        nodes.add(node);
+      },
+      subscribe(topic) {
+        log.push(`subscribe ${topic}`);
+        node.topics.add(topic);
+      },
+      unsubscribe(topic) {
+        log.push(`unsubscribe ${topic}`);
+        node.topics.delete(topic);
+      },
+      publish(topic, payload, binary) {
+        for (const other of nodes) if (other !== node && other.topics.has(topic)) other.receiver.message({ topic, payload, binary });
+      },
+      close: () => Promise.resolve(),
+    };
+  };
+}
+
+describe("PubSub with a backplane", () => {
+  test("follows its topics there (first subscriber in, last out), and delivers remote publishes once", () => {
+    const makeBackplane = bus();
+    const planeA = makeBackplane(), planeB = makeBackplane();
+    const nodeA = createPubSub({ backplane: planeA }), nodeB = createPubSub({ backplane: planeB });
+    const a1 = recorder(), a2 = recorder(), b1 = recorder();
+    nodeA.subscribe(a1, "room");
+    nodeA.subscribe(a2, "room");
+    nodeB.subscribe(b1, "room");
+    assert.deepEqual(planeA.log, ["subscribe room"], "one broker subscription for two local subscribers");
+    // ws.publish on node A: the sender is left out on A; B's subscriber gets it from the backplane.
+    assert.equal(nodeA.publish("room", "hello", { except: a1 }), 1);
+    assert.deepEqual(a1.received.map((r) => text(r.message)), []);
+    assert.deepEqual(a2.received.map((r) => text(r.message)), ["hello"], "once, not again from the backplane");
+    assert.deepEqual(b1.received.map((r) => [text(r.message), r.message.binary]), [["hello", false]]);
+    nodeB.publish("room", new Uint8Array([1, 2]));
+    assert.deepEqual([...a1.received[0].message.payload], [1, 2]);
+    assert.equal(a1.received[0].message.binary, true);
+    assert.equal(nodeA.stats.remote, 1);
+    nodeA.unsubscribeAll(a1);
+    nodeA.unsubscribeAll(a2);
+    assert.deepEqual(planeA.log, ["subscribe room", "unsubscribe room"]);
+    nodeB.publish("room", "nobody on A");
+    assert.equal(a2.received.length, 2, "hello and the bytes; nothing after A left the topic");
+  });
+
+  test("a gap the backplane reports is a gap event with its topic and reason", () => {
+    let receiver: BackplaneReceiver | undefined;
+    const pubsub = createPubSub({
+      backplane: {
+        attach: (r) => receiver = r,
+        subscribe() {},
+        unsubscribe() {},
+        publish() {},
+        close: () => Promise.resolve(),
+      },
+    });
+    const gaps: string[] = [];
+    pubsub.addEventListener("gap", (event) => gaps.push(`${(event as TopicEvent).topic}: ${(event as TopicEvent).reason}`));
+    receiver!.gap("room", "the link to the broker was down");
+    assert.deepEqual(gaps, ["room: the link to the broker was down"]);
   });
 });
