@@ -12,7 +12,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import process from "node:process";
 import { connectNode } from "../lib/adapters/node_client.ts";
@@ -156,4 +158,29 @@ blocks.forEach((block, index) => {
       await server.close();
     }
   });
+});
+
+test("every ts block of the README type-checks (deno check)", {
+  skip: RUNTIME === "deno" ? false : "deno check runs under Deno",
+  timeout: 120_000,
+}, async () => {
+  const checked: string[] = [];
+  const checkDir = mkdtempSync(join(tmpdir(), "readme-check-"));
+  for (const [index, block] of blocks.entries()) {
+    // The Worker example needs workerd's types (tests/interop_edge_test.ts bundles and runs it).
+    if (block.language !== "ts" || block.code.includes("cloudflare:sockets")) continue;
+    // Outside the repository: deno.json excludes .test-results/, and an excluded file is not checked.
+    const file = join(checkDir, `readme_check_${index + 1}.ts`);
+    writeFileSync(file, block.code.replace(/"\.\/(lib\/[\w/]+\.ts|mod\.ts)"/g, (_, path) => JSON.stringify(repoPath(path))));
+    checked.push(file);
+  }
+  assert.ok(checked.length >= 5, `${checked.length} blocks`);
+  const child = spawn(process.execPath, ["check", "--config", repoPath("deno.json"), ...checked], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (chunk) => output += chunk);
+  child.stderr.on("data", (chunk) => output += chunk);
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  rmSync(checkDir, { recursive: true, force: true });
+  assert.equal(code, 0, output);
+  assert.match(output, /Check/, "deno check checked the blocks");
 });

@@ -59,7 +59,8 @@ export const CloseEvent: CloseEventConstructor = (globalThis as { CloseEvent?: C
     }
   };
 
-type Handler = ((this: WebSocket, event: Event) => unknown) | null;
+/** An `on<event>` handler, typed with its event as the DOM's `WebSocket` types it. */
+type Handler<E extends Event = Event> = ((this: WebSocket, event: E) => unknown) | null;
 type BinaryType = "blob" | "arraybuffer";
 
 const encoder = new TextEncoder();
@@ -188,10 +189,10 @@ export class WebSocket extends EventTarget {
     this.#setHandler("open", handler);
   }
   /** Called with each message. */
-  get onmessage(): Handler {
+  get onmessage(): Handler<MessageEvent> {
     return this.#handler("message");
   }
-  set onmessage(handler: Handler) {
+  set onmessage(handler: Handler<MessageEvent>) {
     this.#setHandler("message", handler);
   }
   /** Called when the connection failed, before `close`. */
@@ -202,10 +203,10 @@ export class WebSocket extends EventTarget {
     this.#setHandler("error", handler);
   }
   /** Called when the connection is closed. */
-  get onclose(): Handler {
+  get onclose(): Handler<CloseEvent> {
     return this.#handler("close");
   }
-  set onclose(handler: Handler) {
+  set onclose(handler: Handler<CloseEvent>) {
     this.#setHandler("close", handler);
   }
 
@@ -355,23 +356,24 @@ export class WebSocket extends EventTarget {
     }
   }
 
-  #handler(type: string): Handler {
+  #handler<E extends Event>(type: string): Handler<E> {
     if (this.#hiddenHandler === type) {
       this.#hiddenHandler = undefined;
       return null;
     }
-    return this.#handlers.get(type)?.handler ?? null;
+    return (this.#handlers.get(type)?.handler ?? null) as Handler<E>;
   }
 
-  #setHandler(type: string, handler: Handler): void {
+  #setHandler<E extends Event>(type: string, handler: Handler<E>): void {
     const previous = this.#handlers.get(type);
     if (previous !== undefined) this.removeEventListener(type, previous.listener);
     if (typeof handler !== "function") {
       this.#handlers.delete(type);
       return;
     }
-    const listener = (event: Event) => handler.call(this, event);
-    this.#handlers.set(type, { handler, listener });
+    // What this class fires for `type` is an E: MessageEvents for "message", CloseEvents for "close".
+    const listener = (event: Event) => handler.call(this, event as E);
+    this.#handlers.set(type, { handler: handler as Handler<Event>, listener });
     this.addEventListener(type, listener);
   }
 }
