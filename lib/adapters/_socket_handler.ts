@@ -229,10 +229,30 @@ export function attachHandler<T>(
   try {
     websocket.open?.(ws);
   } catch (error) {
+    logHandlerError(websocket, "open", error);
     connection.onerror?.(error instanceof Error ? error : new Error(String(error)));
     connection.fail(1011);
     return;
   }
   // Set after `open`: messages that arrived meanwhile were held by the connection, so none precedes it.
-  connection.onmessage = (data, binary) => websocket.message?.(ws, data, binary);
+  const message = websocket.message;
+  if (message === undefined) return;
+  connection.onmessage = (data, binary) => {
+    try {
+      message(ws, data, binary);
+    } catch (error) {
+      logHandlerError(websocket, "message", error);
+      throw error; // the connection fails with 1011 and reports it to `error`
+    }
+  };
+}
+
+/**
+ * A handler that throws is never silent: without an `error` callback to hear of it, the error is logged
+ * (with its stack), since the peer only sees a 1011 with no detail. Once per connection: the first error
+ * fails it.
+ */
+function logHandlerError(websocket: WebSocketHandler<never>, which: string, error: unknown): void {
+  if (websocket.error !== undefined) return;
+  console.error(`wsengine: the ${which} handler threw; the connection was closed with 1011:`, error);
 }

@@ -91,6 +91,32 @@ describe("serve()", () => {
     }
   });
 
+  test("a message handler that throws with no error callback is logged (with the error) and closes with 1011", async () => {
+    const server = await serve({
+      port: 0,
+      websocket: {
+        message: () => {
+          throw new Error("the handler's own bug");
+        },
+      },
+    });
+    const logged: unknown[][] = [];
+    const realError = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      const { connection } = await connectNode(server.url);
+      await connection.send("boom");
+      const closed = await withTimeout(connection.closed, WAIT_MS, "the close");
+      assert.equal(closed.code, 1011);
+      assert.equal(logged.length, 1);
+      assert.match(String(logged[0][0]), /message handler threw; the connection was closed with 1011/);
+      assert.equal((logged[0][1] as Error).message, "the handler's own bug");
+    } finally {
+      console.error = realError;
+      await server.close();
+    }
+  });
+
   test("without fetch, a plain request gets 426; close() ends open sockets with 1001", async () => {
     const sockets: ServerSocket[] = [];
     const server = await serve({ port: 0, websocket: { open: (socket) => sockets.push(socket) } });
