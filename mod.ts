@@ -43,6 +43,7 @@ export {
   verifyDeflateResponse,
 } from "./lib/deflate/negotiation.ts";
 export { type ExtensionOffer, formatExtensions, parseExtensions } from "./lib/handshake/extension_header.ts";
+export { HandshakeRefusedError } from "./lib/handshake/handshake_refused_error.ts";
 export { type ClientOptions, openClient } from "./lib/client/open_client.ts";
 export { pakoCodec } from "./lib/deflate/pako_codec.ts";
 export {

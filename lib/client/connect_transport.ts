@@ -7,6 +7,7 @@
  */
 
 import { ClientHandshake, type ClientHandshakeOptions } from "../handshake/client_handshake.ts";
+import { HandshakeRefusedError } from "../handshake/handshake_refused_error.ts";
 import { Connection, type ConnectionOptions, type Transport } from "../connection.ts";
 import { type HttpHead, HttpHeadError, parseResponseHead, readHttpHead } from "../handshake/http_head.ts";
 
@@ -87,6 +88,11 @@ export async function connectTransport(
     } catch (error) {
       throw fail((error as Error).message);
     }
+    // §4.1 (1): a status other than 101 is handled "per HTTP procedures": say what the server said.
+    if (status !== 101) {
+      const body = await readShortBody(answer.rest, reader, headers);
+      throw new HandshakeRefusedError(target, status, body, headers.get("location") ?? undefined);
+    }
     const result = await handshake.verify(status, headers);
     writer.releaseLock();
     reader.releaseLock();
@@ -105,4 +111,41 @@ export async function connectTransport(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Longest piece of a refusal's body kept for the error. */
+const BODY_SHOWN = 200;
+
+/**
+ * The start of a refusal's body, as text: what came behind the head, and what more arrives within 200 ms,
+ * up to its `Content-Length` or 1 KiB.
+ */
+async function readShortBody(
+  rest: Uint8Array,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  headers: Headers,
+): Promise<string> {
+  const wanted = Math.min(Number(headers.get("content-length") ?? 1024) || 0, 1024);
+  const chunks = [rest];
+  let length = rest.length;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 200));
+  try {
+    while (length < wanted) {
+      const read = await Promise.race([reader.read().catch(() => undefined), late]);
+      if (read === undefined || read.done) break;
+      chunks.push(read.value);
+      length += read.value.length;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  const text = new TextDecoder().decode(bytes.subarray(0, wanted)).trim().replace(/\s+/g, " ");
+  return text.length > BODY_SHOWN ? `${text.slice(0, BODY_SHOWN)}...` : text;
 }

@@ -122,6 +122,7 @@ export class WebSocket extends EventTarget {
   #connection: Connection | undefined;
   #abortConnecting = false;
   #sendQueue: Promise<void> | undefined; // set while a Blob is being read: later sends wait for it
+  #failure: Error | undefined;
   readonly #handlers = new Map<string, { handler: Handler; listener: (event: Event) => void }>();
   #hiddenHandler: string | undefined; // the on<type> the runtime's own lookup must not see (see #fire)
 
@@ -179,6 +180,15 @@ export class WebSocket extends EventTarget {
   set binaryType(value: BinaryType) {
     // An enumerated attribute ignores values outside its enumeration.
     if (value === "blob" || value === "arraybuffer") this.#binaryType = value;
+  }
+
+  /**
+   * Why the connection could not be opened, when it could not: a `HandshakeRefusedError` (with the
+   * server's `status` and the start of its body) for a refused handshake, or the network's or the
+   * handshake's error. Not in the standard, which gives scripts only an `error` event and a 1006 close.
+   */
+  get failure(): Error | undefined {
+    return this.#failure;
   }
 
   /** Called when the connection opens. */
@@ -270,8 +280,10 @@ export class WebSocket extends EventTarget {
     try {
       // Text as strings, as the standard has it, whatever a script passed.
       client = await openClient(this.#url, { ...options, protocols, textAsBytes: false });
-    } catch {
-      // The standard forbids telling scripts why (host unknown, refused, bad handshake ...): 1006 for all.
+    } catch (error) {
+      // The standard forbids telling scripts why (host unknown, refused, bad handshake ...): 1006 for all,
+      // and the events carry nothing more; `failure` (not in the standard) has the reason.
+      this.#failure = error instanceof Error ? error : new Error(String(error));
       this.#closed(1006, "", false, true);
       return;
     }

@@ -194,11 +194,12 @@ export class WebSocketStream {
     try {
       // Text as strings, as the standard has it, whatever a script passed.
       client = await openClient(this.#url, { ...options, protocols, textAsBytes: false });
-    } catch {
+    } catch (cause) {
       this.#readyState = ReadyState.Closed;
       if (this.#handshakeAborted) return;
-      // As with WebSocket, scripts are not told why the handshake failed.
-      const error = WebSocketError.fromConnection("The WebSocket connection could not be established", 1006, "");
+      // What went wrong is in the message (a refused handshake's status and the start of its body).
+      const why = cause instanceof Error ? `: ${cause.message}` : "";
+      const error = WebSocketError.fromConnection(`The WebSocket connection could not be established${why}`, 1006, "");
       this.#rejectOpened(error);
       this.#rejectClosed(error);
       return;

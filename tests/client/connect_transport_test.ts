@@ -419,7 +419,7 @@ describe("connectTransport fails with an error naming the URL, and closes the tr
       name: "a 400 with a body",
       answer: () =>
         "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nbad request\n",
-      cause: /the server answered 400$/,
+      cause: /the server answered 400: bad request$/,
     },
     {
       name: "a 426 asking for another version",

@@ -187,6 +187,18 @@ describe("WebSocketStream: failures and aborts", () => {
     await assert.rejects(socket.closed, (e: unknown) => e instanceof WebSocketError && e.closeCode === 1006);
   });
 
+  test("a refused handshake rejects opened with a WebSocketError whose message names the status and the body", async () => {
+    const server = await startServer({ upgrade: { authorize: () => new Response("Cannot upgrade: no token\n", { status: 401 }) } });
+    try {
+      const socket = new WebSocketStream(server.url);
+      await assert.rejects(withTimeout(socket.opened, WAIT_MS, "opened"), (e: unknown) =>
+        e instanceof WebSocketError && e.closeCode === 1006 &&
+        e.message === `The WebSocket connection could not be established: Cannot connect to ${server.url}: the server answered 401: Cannot upgrade: no token`);
+    } finally {
+      await server.close();
+    }
+  });
+
   test("an already aborted signal rejects both promises with its reason; so does aborting during the handshake", async () => {
     await withServer(async (server) => {
       const reason = new Error("changed my mind");

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { createServer as createTcpServer } from "node:net";
 import type { NodeUpgrade } from "../../lib/adapters/node_http.ts";
 import { CloseEvent, WebSocket } from "../../lib/client/websocket.ts";
+import { HandshakeRefusedError } from "../../lib/handshake/handshake_refused_error.ts";
 import { echo, startServer, type TestServer, type TestServerOptions, WAIT_MS, withTimeout } from "../_raw_client.ts";
 
 async function withServer(body: (server: TestServer) => Promise<void>, options: TestServerOptions = {}): Promise<void> {
@@ -106,13 +107,21 @@ describe("opening", () => {
     assert.equal(socket.readyState, WebSocket.CLOSED);
   });
 
-  test("a handshake the server refuses (403) looks the same as any failure: error, close 1006", async () => {
+  test("a handshake the server refuses (403) looks the same as any failure: error, close 1006; failure says why", async () => {
     await withServer(async (server) => {
       const socket = new WebSocket(server.url);
       const seen = record(socket);
+      const before = socket.failure;
+      assert.equal(before, undefined);
       const close = await next<CloseEvent>(socket, "close");
       assert.deepEqual(seen, ["error", "close"]);
       assert.equal(close.code, 1006);
+      // Not in the events (the standard hides it from scripts), but on a documented property.
+      const failure = socket.failure;
+      assert.ok(failure instanceof HandshakeRefusedError);
+      assert.equal(failure.status, 403);
+      assert.equal(failure.body, "Cannot upgrade: origin (none) is not allowed");
+      assert.equal(failure.message, `Cannot connect to ${server.url}: the server answered 403: Cannot upgrade: origin (none) is not allowed`);
     }, { upgrade: { origins: () => false } });
   });
 
