@@ -32,11 +32,17 @@ export interface ServerSocket<T = unknown> {
   data: T;
   /** The user the `upgrade` hook said this socket belongs to, if it did. */
   readonly user: string | undefined;
-  /** Sends a message; resolves when the transport can take more. */
+  /**
+   * Sends a message; resolves when the transport can take more (on every path: with the runtime's own
+   * WebSocket, when its buffered amount is under 256 KiB again).
+   */
   send(data: string | Uint8Array, options?: SendOptions): Promise<void>;
   /** Starts the closing handshake. */
   close(code?: number, reason?: string): void;
-  /** Sends a ping (at most 125 bytes). */
+  /**
+   * Sends a ping (at most 125 bytes). On `Deno.serve` (`denoServe`) there is none to send: Deno's WebSocket
+   * pings by itself (its `idleTimeout`) and this throws a `NotSupportedError` `DOMException`.
+   */
   ping(data?: string | Uint8Array): void;
   /**
    * Subscribes to a topic.

@@ -14,6 +14,27 @@ import { NativeTopics } from "./_native_topics.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
+/** Bytes Deno may hold for a socket before `send()` waits, as this library's own sockets do. */
+const SEND_HIGH_WATER_MARK = 256 * 1024;
+/** How often a waiting `send()` looks at `bufferedAmount` again (Deno's WebSocket has no drain event). */
+const DRAIN_POLL_MS = 5;
+
+/**
+ * Resolves once the socket holds less than {@linkcode SEND_HIGH_WATER_MARK} (at once if it does), or when
+ * it closes: `send()`'s backpressure, as on the other server paths.
+ */
+function drained(native: WebSocket): Promise<void> {
+  if (native.bufferedAmount < SEND_HIGH_WATER_MARK) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (native.bufferedAmount < SEND_HIGH_WATER_MARK || native.readyState >= WebSocket.CLOSING) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, DRAIN_POLL_MS);
+  });
+}
+
 /** Options for {@linkcode denoServe}. */
 export interface DenoServeOptions<T = unknown> extends Omit<ServerHandshakeOptions, "authorize" | "deflate"> {
   /** Sees each upgrade request first: return a `Response` to refuse with it. */
@@ -104,7 +125,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
       user: result.acceptance?.user,
       send: (data, sendOptions) => {
         native.send(inNativeForm(data, sendOptions) as string | Uint8Array<ArrayBuffer>);
-        return Promise.resolve();
+        return drained(native);
       },
       close: (code, reason) => native.close(code, reason),
       ping: () => {

@@ -118,5 +118,38 @@ for (const runtime of runtimes) {
         await server.stop();
       }
     });
+
+    test(`${runtime.name}: send() waits while the runtime holds 256 KiB or more for a client that does not read`, {
+      skip: runtime.skip,
+      timeout: 30_000,
+    }, async () => {
+      let resolved = 0;
+      let stalled!: () => void;
+      const stall = new Promise<void>((resolve) => stalled = resolve);
+      const server = await runtime.start({
+        websocket: {
+          open: async (ws) => {
+            const chunk = new Uint8Array(64 * 1024);
+            // 64 MiB offered; without backpressure every send resolves at once and the runtime buffers it all.
+            for (let i = 0; i < 1024; i++) {
+              const sent = ws.send(chunk).then(() => true);
+              const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 500));
+              if (!await Promise.race([sent, late])) break;
+              resolved++;
+            }
+            stalled();
+          },
+        },
+      });
+      const { connection } = await connectNode(server.url, { deflate: false });
+      try {
+        connection.pauseReading();
+        await withTimeout(stall, 20_000, "send() to stall");
+        assert.ok(resolved < 512, `${resolved} of 1,024 sends of 64 KiB resolved while nothing was read`);
+      } finally {
+        connection.fail(1001);
+        await server.stop();
+      }
+    });
   });
 }
