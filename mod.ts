@@ -99,6 +99,28 @@ export {
 } from "./lib/core/protocol.ts";
 export { ProtocolError } from "./lib/core/protocol_error.ts";
 export { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./lib/client/websocket.ts";
+export {
+  type BackoffOptions,
+  DEFAULT_TERMINAL_CODES,
+  type MessageData,
+  type NetworkStatus,
+  type OfflineQueuePolicy,
+  type PerAttempt,
+  ReconnectingCloseEvent,
+  type ReconnectingCloseEventInit,
+  ReconnectingDropEvent,
+  type ReconnectingDropEventInit,
+  ReconnectingErrorEvent,
+  type ReconnectingErrorEventInit,
+  ReconnectingOpenEvent,
+  type ReconnectingOpenEventInit,
+  type ReconnectingState,
+  ReconnectingWebSocket,
+  type ReconnectingWebSocketOptions,
+  type ReconnectInfo,
+  type WebSocketClass,
+  type WebSocketLike,
+} from "./lib/client/reconnecting_websocket.ts";
 export { type WebSocketCloseInfo, WebSocketError } from "./lib/client/websocket_error.ts";
 export { type WebSocketOpenInfo, WebSocketStream, type WebSocketStreamOptions } from "./lib/client/websocket_stream.ts";
 export { ReadyState } from "./lib/core/ready_state.ts";
