@@ -7,6 +7,7 @@
  * @module
  */
 
+import { HandshakeRefusedError } from "../handshake/handshake_refused_error.ts";
 import { backoffDelay, type BackoffOptions, firstRetryDelay, resolveBackoff } from "./backoff.ts";
 import type { Transport } from "../connection.ts";
 import { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./websocket.ts";
@@ -426,6 +427,15 @@ function tapStatus(transport: Transport, onStatus: (status: number) => void): Tr
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
   return { readable, writable: transport.writable };
+}
+
+/**
+ * The status of a refused handshake on this library's `WebSocket`, from its `failure` property (a
+ * `HandshakeRefusedError`); other classes have no such property.
+ */
+function statusFromFailure(socket: WebSocketLike | undefined): number | undefined {
+  const failure = (socket as { failure?: unknown } | undefined)?.failure;
+  return failure instanceof HandshakeRefusedError ? failure.status : undefined;
 }
 
 /** The status in an error event's message, where the runtime puts one (Deno, Bun). */
@@ -940,7 +950,7 @@ export class ReconnectingWebSocket extends EventTarget {
         );
         break;
       case "error":
-        attempt.status ??= statusFromError(event);
+        attempt.status ??= statusFromError(event) ?? statusFromFailure(attempt.socket);
         this.#fire(
           new ReconnectingErrorEvent("error", { message: (event as { message?: string }).message ?? "" }),
         );
