@@ -339,7 +339,8 @@ export class ReconnectingDropEvent extends Event {
   }
 }
 
-type Handler = ((this: ReconnectingWebSocket, event: Event) => unknown) | null;
+/** An `on<event>` handler, typed with the event this class fires for it. */
+type Handler<E extends Event = Event> = ((this: ReconnectingWebSocket, event: E) => unknown) | null;
 type BinaryType = "blob" | "arraybuffer";
 
 /** One attempt: its socket (once made) and what was learnt of it. */
@@ -684,31 +685,31 @@ export class ReconnectingWebSocket extends EventTarget {
   }
 
   /** Called on every open, with a {@linkcode ReconnectingOpenEvent}. */
-  get onopen(): Handler {
+  get onopen(): Handler<ReconnectingOpenEvent> {
     return this.#handler("open");
   }
-  set onopen(handler: Handler) {
+  set onopen(handler: Handler<ReconnectingOpenEvent>) {
     this.#setHandler("open", handler);
   }
   /** Called with each message (a `MessageEvent`). */
-  get onmessage(): Handler {
+  get onmessage(): Handler<MessageEvent> {
     return this.#handler("message");
   }
-  set onmessage(handler: Handler) {
+  set onmessage(handler: Handler<MessageEvent>) {
     this.#setHandler("message", handler);
   }
   /** Called when an attempt fails or a connection breaks, before `close` (a {@linkcode ReconnectingErrorEvent}). */
-  get onerror(): Handler {
+  get onerror(): Handler<ReconnectingErrorEvent> {
     return this.#handler("error");
   }
-  set onerror(handler: Handler) {
+  set onerror(handler: Handler<ReconnectingErrorEvent>) {
     this.#setHandler("error", handler);
   }
   /** Called when a socket closes or an attempt fails, with a {@linkcode ReconnectingCloseEvent}. */
-  get onclose(): Handler {
+  get onclose(): Handler<ReconnectingCloseEvent> {
     return this.#handler("close");
   }
-  set onclose(handler: Handler) {
+  set onclose(handler: Handler<ReconnectingCloseEvent>) {
     this.#setHandler("close", handler);
   }
 
@@ -1162,23 +1163,24 @@ export class ReconnectingWebSocket extends EventTarget {
     }
   }
 
-  #handler(type: string): Handler {
+  #handler<E extends Event>(type: string): Handler<E> {
     if (this.#hiddenHandler === type) {
       this.#hiddenHandler = undefined;
       return null;
     }
-    return this.#handlers.get(type)?.handler ?? null;
+    return (this.#handlers.get(type)?.handler ?? null) as Handler<E>;
   }
 
-  #setHandler(type: string, handler: Handler): void {
+  #setHandler<E extends Event>(type: string, handler: Handler<E>): void {
     const previous = this.#handlers.get(type);
     if (previous !== undefined) this.removeEventListener(type, previous.listener);
     if (typeof handler !== "function") {
       this.#handlers.delete(type);
       return;
     }
-    const listener = (event: Event) => handler.call(this, event);
-    this.#handlers.set(type, { handler, listener });
+    // What this class fires for `type` is an E (ReconnectingOpenEvent for "open", and so on).
+    const listener = (event: Event) => handler.call(this, event as E);
+    this.#handlers.set(type, { handler: handler as Handler<Event>, listener });
     this.addEventListener(type, listener);
   }
 }
