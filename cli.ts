@@ -2,194 +2,75 @@
 /**
  * A wscat-like command line:
  *
- *   deno run -A cli.ts serve --port P [--host H] [--protocols a,b] [--no-deflate]
- *   deno run -A cli.ts connect URL [--protocol p]... [--no-deflate] [--deflate "<offer params>"]
+ *   deno run -A cli.ts serve [--port P] [--host H] [--protocols a,b] [--tls-cert F --tls-key F] [...]
+ *   deno run -A cli.ts connect URL [-s protocol]... [-H name:value]... [-x message]... [...]
+ *   deno run -A cli.ts help [serve|connect]      (or --help after any command)
  *
  * (or `bun cli.ts ...`, or on Node the build: `node dist/cli.js ...`, the package's `wsengine` command; the
- * line above is for that build). `serve` starts an echo server on any path (and a small test page at `/` for a
- * browser) and prints a line with `ws://H:P` once it listens. `connect` sends each line of standard input
- * as a text message, prints each message received on its own line after `< `, prints the negotiated
- * protocol and extensions to standard error, and closes cleanly at the end of input.
+ * line above is for that build). `serve` starts an echo server on any path (and a small test page, or a
+ * directory's files, for plain HTTP requests) and prints a line with `ws://H:P` once it listens, then a
+ * line per connection. `connect` sends each line of standard input (or each `-x` message) as a message,
+ * prints each message received on its own line after `< `, prints what was negotiated, pings and
+ * statistics to standard error, and closes cleanly at the end of input.
+ *
+ * Exit codes: 0 success, 1 connection failure or abnormal close (or `serve` cannot listen), 2 usage
+ * error. The commands live in cli/.
  *
  * @module
  */
 
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import process from "node:process";
-import { createInterface } from "node:readline";
-import { connectNode } from "./lib/adapters/node_client.ts";
-import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } from "./lib/adapters/node_http.ts";
-import type { DeflateNegotiationOptions } from "./lib/deflate/negotiation.ts";
-import { parseExtensions } from "./lib/handshake/extension_header.ts";
+import { UsageError } from "./cli/args.ts";
+import { connect, CONNECT_HELP, CONNECT_USAGE } from "./cli/connect.ts";
+import { serve, SERVE_HELP, SERVE_USAGE } from "./cli/serve.ts";
 
-const USAGE = `usage:
-  cli.ts serve --port P [--host H] [--protocols a,b] [--no-deflate]
-  cli.ts connect URL [--protocol p]... [--no-deflate] [--deflate "<offer params>"]`;
+const USAGE = `${SERVE_USAGE}
+       ${CONNECT_USAGE}
+       cli.ts help [serve|connect]`;
 
-interface Args {
-  positional: string[];
-  values: Map<string, string[]>;
-  flags: Set<string>;
+const HELP = `usage: ${USAGE}
+
+A WebSocket echo server and client (RFC 6455, permessage-deflate). Run it with
+\`deno run -A cli.ts ...\`, \`bun cli.ts ...\`, or on Node \`node dist/cli.js ...\` (the package's
+\`wsengine\` command). \`cli.ts COMMAND --help\` describes a command's options.
+
+exit codes:
+  0  success (connect: closed with 1000 or 1005; serve: stopped by SIGINT or SIGTERM)
+  1  connection failure (refused, TLS, handshake refused), abnormal close, or serve cannot listen
+  2  usage error (unknown command or flag, missing or bad value)
+`;
+
+const COMMANDS = {
+  serve: { run: serve, help: SERVE_HELP, usage: SERVE_USAGE },
+  connect: { run: connect, help: CONNECT_HELP, usage: CONNECT_USAGE },
+} as const;
+
+function isCommand(name: string | undefined): name is keyof typeof COMMANDS {
+  return name === "serve" || name === "connect";
 }
 
-function parseArgs(argv: string[], withValue: string[]): Args {
-  const args: Args = { positional: [], values: new Map(), flags: new Set() };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (!arg.startsWith("--")) {
-      args.positional.push(arg);
-      continue;
-    }
-    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2);
-    if (withValue.includes(name)) {
-      const value = inline ?? argv[++i];
-      if (value === undefined) fail(`--${name} needs a value`);
-      args.values.set(name, [...(args.values.get(name) ?? []), value]);
-    } else {
-      args.flags.add(name);
-    }
-  }
-  return args;
-}
-
-function fail(message: string): never {
-  console.error(`error: ${message}\n${USAGE}`);
+function usageError(message: string, usage: string): never {
+  process.stderr.write(`error: ${message}\nusage: ${usage}\n(--help for more)\n`);
   process.exit(2);
 }
 
-/** Reads `--deflate "client_max_window_bits=10; server_no_context_takeover"` into negotiation options. */
-function deflateOptions(params: string): DeflateNegotiationOptions {
-  let offer;
-  try {
-    [offer] = parseExtensions(params.trim() === "" ? "permessage-deflate" : `permessage-deflate; ${params}`);
-  } catch (error) {
-    fail(`--deflate: ${(error as Error).message}`);
-  }
-  const options: DeflateNegotiationOptions = {};
-  for (const [name, value] of offer.params) {
-    const bits = value === null ? undefined : Number(value);
-    switch (name.toLowerCase()) {
-      case "server_no_context_takeover":
-        options.serverNoContextTakeover = true;
-        break;
-      case "client_no_context_takeover":
-        options.clientNoContextTakeover = true;
-        break;
-      case "server_max_window_bits":
-        options.serverMaxWindowBits = bits ?? fail("--deflate: server_max_window_bits needs a value");
-        break;
-      case "client_max_window_bits":
-        if (bits !== undefined) options.clientMaxWindowBits = bits;
-        break;
-      default:
-        fail(`--deflate: unknown parameter ${name}`);
-    }
-  }
-  return options;
-}
-
-const PAGE = `<!doctype html>
-<meta charset="utf-8"><title>Echo</title>
-<p>Type a message; the server sends it back.</p>
-<form><input id="text" autofocus> <button>Send</button></form>
-<pre id="log"></pre>
-<script>
-const log = (line) => document.getElementById("log").textContent += line + "\\n";
-const socket = new WebSocket(location.href.replace(/^http/, "ws"));
-socket.onopen = () => log("open: " + (socket.extensions || "no extensions"));
-socket.onmessage = (event) => log("< " + event.data);
-socket.onclose = (event) => log("closed " + event.code);
-document.querySelector("form").onsubmit = (event) => {
-  event.preventDefault();
-  const input = document.getElementById("text");
-  socket.send(input.value);
-  log("> " + input.value);
-  input.value = "";
-};
-</script>
-`;
-
-function serve(argv: string[]): void {
-  const args = parseArgs(argv, ["port", "host", "protocols"]);
-  const port = Number(args.values.get("port")?.at(-1) ?? process.env.PORT ?? "8080");
-  const host = args.values.get("host")?.at(-1) ?? process.env.HOST ?? "127.0.0.1";
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port ${port} is not a port number`);
-  const protocols = (args.values.get("protocols") ?? []).flatMap((p) => p.split(",")).map((p) => p.trim()).filter(Boolean);
-  const deflate = args.flags.has("no-deflate") ? false as const : {};
-  const server = createServer(NODE_HTTP_SERVER_OPTIONS, (_req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(PAGE);
-  });
-  server.on("upgrade", async (req, socket, head) => {
-    // An echo passes text on as it came (validated UTF-8 bytes): no decode and re-encode.
-    const upgrade = await handleNodeUpgrade(req, socket, head, { protocols, deflate, textAsBytes: true });
-    if (upgrade === undefined) return;
-    const { connection } = upgrade;
-    connection.onmessage = (data, binary) => {
-      if (connection.readyState === 1) connection.send(data, { binary }).catch(() => {});
-    };
-  });
-  server.on("error", (error) => fail(`cannot listen on ${host}:${port}: ${error.message}`));
-  server.listen(port, host, () => {
-    const address = server.address() as AddressInfo;
-    const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    console.log(`Echo server listening on ws://${shown}:${address.port}/ (test page: http://${shown}:${address.port}/)`);
-  });
-}
-
-async function connect(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, ["protocol", "deflate"]);
-  const url = args.positional[0] ?? fail("connect needs a URL");
-  const protocols = args.values.get("protocol") ?? [];
-  const deflate = args.flags.has("no-deflate") ? false as const : deflateOptions(args.values.get("deflate")?.at(-1) ?? "");
-  // Lines typed before the connection opens are queued, not lost.
-  const queued: string[] = [];
-  const sink: { send?: (line: string) => void } = {};
-  let inputEnded = false;
-  let onInputEnd: (() => void) | undefined;
-  const lines = createInterface({ input: process.stdin, terminal: false });
-  lines.on("line", (line) => sink.send ? sink.send(line) : queued.push(line));
-  lines.on("close", () => {
-    inputEnded = true;
-    onInputEnd?.();
-  });
-  let client;
-  try {
-    client = await connectNode(url, { protocols, deflate });
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    process.exit(1);
-  }
-  const { connection, protocol, extensions } = client;
-  console.error(`connected to ${client.url.href}`);
-  console.error(`protocol: ${protocol || "(none)"}`);
-  console.error(`extensions: ${extensions || "(none)"}`);
-  connection.onmessage = (data) => {
-    const text = typeof data === "string" ? data : `<binary ${data.length} bytes> ${Array.from(data.subarray(0, 32), (b) => b.toString(16).padStart(2, "0")).join(" ")}`;
-    process.stdout.write(`< ${text}\n`);
-  };
-  connection.onerror = (error) => console.error(`error: ${error.message}`);
-  let pending = Promise.resolve();
-  sink.send = (line) => {
-    pending = pending.then(() => connection.readyState === 1 ? connection.send(line) : undefined).catch(() => {});
-  };
-  for (const line of queued.splice(0)) sink.send(line);
-  const finish = async () => {
-    await pending;
-    // Give the echoes of the last lines a moment to arrive before closing.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    if (connection.readyState === 1) connection.close(1000);
-  };
-  if (inputEnded) finish();
-  else onInputEnd = () => void finish();
-  const { code, reason } = await connection.closed;
-  console.error(`closed: ${code}${reason ? ` ${reason}` : ""}`);
-  lines.close();
-  process.exit(code === 1000 || code === 1005 ? 0 : 1);
-}
-
 const [command, ...rest] = process.argv.slice(2);
-if (command === "serve") serve(rest);
-else if (command === "connect") await connect(rest);
-else fail(command === undefined ? "no command" : `unknown command ${command}`);
+if (command === "help" || command === "--help" || command === "-h") {
+  const topic = rest[0];
+  if (topic !== undefined && !isCommand(topic)) usageError(`no help on ${topic}: the commands are serve and connect`, USAGE);
+  process.stdout.write(isCommand(topic) ? COMMANDS[topic].help : HELP);
+  process.exit(0);
+}
+if (!isCommand(command)) {
+  usageError(command === undefined ? "no command" : `unknown command ${command}`, USAGE);
+}
+const { run, usage } = COMMANDS[command];
+let code: number | undefined;
+try {
+  code = await run(rest);
+} catch (error) {
+  if (error instanceof UsageError) usageError(error.message, usage);
+  throw error;
+}
+// `serve` runs on once it listens (until a signal); anything else ends here.
+if (code !== undefined) process.exit(code);

@@ -1,0 +1,261 @@
+/**
+ * `cli.ts serve`: an echo server on any path, over `ws:` or (with a certificate) `wss:`, with a test page
+ * or a directory of files for plain HTTP requests, and a line per connection.
+ *
+ * @module
+ */
+
+import { readFileSync, realpathSync, statSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import process from "node:process";
+import type { Connection } from "../lib/connection.ts";
+import {
+  deflateOptions,
+  type FlagSpec,
+  formatFlags,
+  HELP_FLAG,
+  heartbeatOption,
+  lastValue,
+  parseArgs,
+  parseSize,
+  UsageError,
+} from "./args.ts";
+import { serveStatic } from "./static_files.ts";
+import { formatBytes, messages } from "./wire_stats.ts";
+
+/** The flags of `serve`. */
+export const SERVE_FLAGS: readonly FlagSpec[] = [
+  { name: "port", short: "p", value: "PORT", help: "port to listen on, 0 for any free one (default $PORT, else 8080)" },
+  { name: "host", value: "HOST", help: "address to listen on (default $HOST, else 127.0.0.1)" },
+  { name: "protocols", value: "A,B", repeat: true, help: "subprotocols to accept, the first preferred" },
+  { name: "tls-cert", value: "FILE", help: "serve wss: and https: with this certificate chain (PEM)" },
+  { name: "tls-key", value: "FILE", help: "the certificate's private key (PEM)" },
+  { name: "max-message-size", value: "BYTES", help: "larger messages close the connection with 1009 (default 16m)" },
+  { name: "heartbeat", value: "INTERVAL,TIMEOUT", help: "ping after INTERVAL s of silence, drop TIMEOUT s later (25,20)" },
+  { name: "no-heartbeat", help: "no keepalive pings" },
+  { name: "deflate", value: "PARAMS", help: 'permessage-deflate options, e.g. "broadcast" (below)' },
+  { name: "no-deflate", help: "decline compression" },
+  { name: "static", value: "DIR", help: "plain HTTP requests get the files of DIR, not the test page" },
+  { name: "quiet", short: "q", help: "no line per connection (or per HTTP request)" },
+  HELP_FLAG,
+];
+
+/** The usage line of `serve`. */
+export const SERVE_USAGE = "cli.ts serve [--port P] [--host H] [--protocols a,b] [--tls-cert FILE --tls-key FILE] [options]";
+
+/** `serve --help`. */
+export const SERVE_HELP = `usage: ${SERVE_USAGE}
+
+Starts an echo server: every message received on any path is sent back as it came (text as text,
+binary as binary). Prints "Echo server listening on ws://HOST:PORT/ ..." once it listens, then a line
+per connection (unless -q): "#N open ADDRESS PATH protocol=... extensions=..." and "#N close CODE
+after T s: in M messages (B), out ...; socket B read, B written" (handshake included), and "#N refused"
+for a handshake that was not accepted. Plain HTTP requests get a test page for a browser, or with
+--static the files of a directory. SIGINT or SIGTERM closes every connection with 1001 and exits.
+
+options:
+${formatFlags(SERVE_FLAGS)}
+
+--deflate takes ";"-separated parameters: server_no_context_takeover, client_no_context_takeover,
+server_max_window_bits=8..15, client_max_window_bits=8..15 (limits what clients may use), broadcast
+(every connection compresses each message alone, from an empty window: one compressed copy can serve
+every subscriber), and the codec's level=0..9, mem_level=1..9, threshold=BYTES (smaller messages are
+sent uncompressed).
+--static DIR: GET and HEAD; a directory gets its index.html; paths that leave DIR (.., %2f, symbolic
+links pointing out) get 403.
+
+exit codes:
+  0  stopped by SIGINT or SIGTERM
+  1  cannot listen (address in use, not permitted)
+  2  usage error: unknown flag, bad value, unreadable certificate, key or directory
+`;
+
+const PAGE = `<!doctype html>
+<meta charset="utf-8"><title>Echo</title>
+<p>Type a message; the server sends it back.</p>
+<form><input id="text" autofocus> <button>Send</button></form>
+<pre id="log"></pre>
+<script>
+const log = (line) => document.getElementById("log").textContent += line + "\\n";
+const socket = new WebSocket(location.href.replace(/^http/, "ws"));
+socket.onopen = () => log("open: " + (socket.extensions || "no extensions"));
+socket.onmessage = (event) => log("< " + event.data);
+socket.onclose = (event) => log("closed " + event.code);
+document.querySelector("form").onsubmit = (event) => {
+  event.preventDefault();
+  const input = document.getElementById("text");
+  socket.send(input.value);
+  log("> " + input.value);
+  input.value = "";
+};
+</script>
+`;
+
+function readPem(flag: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Runs `serve`: resolves once the server listens (it then runs until a signal), or with an exit code.
+ *
+ * @param argv The arguments after `serve`.
+ * @returns The exit code when it ends before listening (help, cannot listen); `undefined` once listening.
+ * @throws {UsageError} For a wrong command line.
+ */
+export async function serve(argv: readonly string[]): Promise<number | undefined> {
+  const args = parseArgs(argv, SERVE_FLAGS);
+  if (args.flags.has("help")) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  if (args.positional.length > 0) throw new UsageError(`unexpected argument ${args.positional[0]}`);
+  const portText = lastValue(args, "port") ?? process.env.PORT ?? "8080";
+  const port = /^\d+$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new UsageError(`${lastValue(args, "port") === undefined ? "PORT" : "--port"} ${portText} is not a port number`);
+  }
+  const host = lastValue(args, "host") ?? process.env.HOST ?? "127.0.0.1";
+  const protocols = (args.values.get("protocols") ?? []).flatMap((p) => p.split(",")).map((p) => p.trim()).filter(Boolean);
+  const deflateValue = lastValue(args, "deflate");
+  if (deflateValue !== undefined && args.flags.has("no-deflate")) throw new UsageError("--deflate and --no-deflate contradict each other");
+  const deflate = args.flags.has("no-deflate") ? false as const : deflateOptions(deflateValue ?? "", "server");
+  const heartbeat = heartbeatOption(args);
+  const maxSize = lastValue(args, "max-message-size");
+  const maxMessageSize = maxSize === undefined ? undefined : parseSize("--max-message-size", maxSize);
+  const certFile = lastValue(args, "tls-cert"), keyFile = lastValue(args, "tls-key");
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError("--tls-cert and --tls-key go together");
+  const tls = certFile === undefined ? undefined : { cert: readPem("--tls-cert", certFile), key: readPem("--tls-key", keyFile!) };
+  const staticDir = lastValue(args, "static");
+  let root: string | undefined;
+  if (staticDir !== undefined) {
+    try {
+      root = realpathSync(staticDir);
+      if (!statSync(root).isDirectory()) throw new Error("not a directory");
+    } catch (error) {
+      throw new UsageError(`--static ${staticDir}: ${(error as Error).message}`);
+    }
+  }
+  const quiet = args.flags.has("quiet");
+  const log = (line: string) => {
+    if (!quiet) console.log(line);
+  };
+
+  // The library is loaded once the command line is known to be right: help and usage errors stay quick.
+  const { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } = await import("../lib/adapters/node_http.ts");
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (root === undefined) {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end(PAGE);
+      return;
+    }
+    serveStatic(root, req, res).then(
+      (status) => log(`http ${req.method} ${req.url} ${status}`),
+      () => res.destroy(),
+    );
+  };
+  let server: Server;
+  try {
+    server = tls === undefined
+      ? createServer(NODE_HTTP_SERVER_OPTIONS, onRequest)
+      : createTlsServer({ ...NODE_HTTP_SERVER_OPTIONS, ...tls }, onRequest);
+  } catch (error) {
+    throw new UsageError(`--tls-cert, --tls-key: ${(error as Error).message}`);
+  }
+
+  const connections = new Set<Connection>();
+  let count = 0;
+  server.on("upgrade", async (req: IncomingMessage, duplex: Duplex, head: Uint8Array) => {
+    const id = ++count;
+    const socket = duplex as Socket; // what node:http hands over is the connection's socket
+    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+    let upgrade;
+    try {
+      upgrade = await handleNodeUpgrade(req, socket, head, {
+        protocols,
+        deflate,
+        heartbeat,
+        maxMessageSize,
+        // An echo passes text on as it came (validated UTF-8 bytes): no decode and re-encode.
+        textAsBytes: true,
+      });
+    } catch (error) {
+      console.error(`#${id} error ${(error as Error).message}`);
+      socket.destroy();
+      return;
+    }
+    if (upgrade === undefined) {
+      log(`#${id} refused ${peer} ${req.url} (not an acceptable WebSocket handshake)`);
+      return;
+    }
+    const { connection, protocol, extensions } = upgrade;
+    connections.add(connection);
+    const opened = performance.now();
+    const counts = { in: 0, inBytes: 0, out: 0, outBytes: 0 };
+    log(`#${id} open ${peer} ${req.url} protocol=${protocol || "(none)"} extensions=${extensions || "(none)"}`);
+    connection.onmessage = (data, binary) => {
+      counts.in++;
+      counts.inBytes += data.length;
+      if (connection.readyState !== 1) return;
+      connection.send(data, { binary }).then(() => {
+        counts.out++;
+        counts.outBytes += data.length;
+      }, () => {});
+    };
+    connection.onerror = (error) => log(`#${id} error ${error.message}`);
+    const { code, reason } = await connection.closed;
+    connections.delete(connection);
+    const seconds = ((performance.now() - opened) / 1000).toFixed(1);
+    // When the server ended it (a failure, a heartbeat timeout), what it sent says why.
+    const sent = connection.protocol.closeSent;
+    const why = sent !== undefined && connection.protocol.closeReceived === undefined
+      ? ` (sent ${sent.code}${sent.reason ? ` ${JSON.stringify(sent.reason)}` : ""})`
+      : "";
+    log(
+      `#${id} close ${code}${reason ? ` ${JSON.stringify(reason)}` : ""}${why} after ${seconds} s: in ${messages(counts.in)} (${formatBytes(counts.inBytes)}),` +
+        ` out ${counts.out} (${formatBytes(counts.outBytes)}); socket ${formatBytes(socket.bytesRead)} read,` +
+        ` ${formatBytes(socket.bytesWritten)} written`,
+    );
+  });
+
+  const listening = await new Promise<Error | undefined>((resolve) => {
+    server.once("error", resolve);
+    server.listen(port, host, () => {
+      server.off("error", resolve);
+      resolve(undefined);
+    });
+  });
+  if (listening !== undefined) {
+    console.error(`error: cannot listen on ${host}:${port}: ${listening.message}`);
+    return 1;
+  }
+  server.on("error", (error) => console.error(`error: ${error.message}`));
+  // A client that gives up on the TLS handshake (it does not trust the certificate, say).
+  server.on("tlsClientError", (error: Error, socket: Socket) => log(`tls error ${socket.remoteAddress}:${socket.remotePort} ${error.message}`));
+  const address = server.address() as AddressInfo;
+  const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const s = tls === undefined ? "" : "s";
+  const http = `http${s}://${shown}:${address.port}/`;
+  console.log(
+    `Echo server listening on ws${s}://${shown}:${address.port}/ (${root === undefined ? `test page: ${http}` : `files from ${root}: ${http}`})`,
+  );
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    server.close();
+    const closing = Promise.all([...connections].map((connection) => connection.close(1001, "server shutting down")));
+    await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  return undefined;
+}
