@@ -169,8 +169,21 @@ export interface ReconnectingWebSocketOptions extends BackoffOptions {
  */
 export const DEFAULT_TERMINAL_CODES: readonly number[] = Object.freeze([1003, 1008]);
 
+/**
+ * `EventInit`'s fields, declared here: Node's types have no DOM library, and the published declarations
+ * must not need one.
+ */
+export interface BasicEventInit {
+  /** @default {false} */
+  bubbles?: boolean;
+  /** @default {false} */
+  cancelable?: boolean;
+  /** @default {false} */
+  composed?: boolean;
+}
+
 /** What {@linkcode ReconnectingOpenEvent} takes. */
-export interface ReconnectingOpenEventInit extends EventInit {
+export interface ReconnectingOpenEventInit extends BasicEventInit {
   /** Which attempt since the previous open. @default {1} */
   attempt?: number;
   /** Whether a connection was open before. @default {false} */
@@ -261,7 +274,7 @@ export class ReconnectingCloseEvent extends CloseEvent {
 }
 
 /** What {@linkcode ReconnectingErrorEvent} takes. */
-export interface ReconnectingErrorEventInit extends EventInit {
+export interface ReconnectingErrorEventInit extends BasicEventInit {
   /** What went wrong. @default {""} */
   message?: string;
   /** The error. @default {undefined} */
@@ -301,7 +314,7 @@ export class ReconnectingErrorEvent extends Event {
 }
 
 /** What {@linkcode ReconnectingDropEvent} takes. */
-export interface ReconnectingDropEventInit extends EventInit {
+export interface ReconnectingDropEventInit extends BasicEventInit {
   /** The messages, oldest first. @default {[]} */
   messages?: readonly MessageData[];
   /** Why they were dropped. @default {"overflow"} */
