@@ -28,6 +28,7 @@ const LAYERS: Record<string, number> = {
   "connection.ts": 2,
   "client": 3,
   "pubsub": 3,
+  "backplane": 3,
   "adapters": 4,
 };
 
@@ -183,7 +184,7 @@ describe("layering of lib/ (README, Layers)", () => {
   test("lib/ holds one folder per layer and at most the files that join them", () => {
     const entries = readdirSync(LIB);
     const folders = entries.filter((name) => statSync(join(LIB, name)).isDirectory()).sort();
-    assert.deepEqual(folders, ["adapters", "client", "core", "deflate", "handshake", "pubsub", "streams"]);
+    assert.deepEqual(folders, ["adapters", "backplane", "client", "core", "deflate", "handshake", "pubsub", "streams"]);
     const files = entries.filter((name) => name.endsWith(".ts")).sort();
     assert.deepEqual(files, [...JOINING_FILES].sort());
   });
