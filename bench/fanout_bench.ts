@@ -1,0 +1,542 @@
+/**
+ * Fan-out (broadcast) over loopback, side by side: this library's pub/sub (serve() on Bun, Deno and Node,
+ * listenDeno, bunServe) against `ws` on Node (a `wss.clients` loop), socket.io 4 on Node (in-memory
+ * adapter, WebSocket transport), Bun.serve's topics and Deno.serve (a loop over its sockets), with
+ * compression off and on. Each server runs in its own process (bench/fanout/*); one load client process
+ * per server (bench/fanout/load_client.ts: Bun's built-in WebSocket, engine.io v4 spoken directly to
+ * socket.io) holds every connection, so publish-to-receive latency has one clock. Three scenarios:
+ *
+ * - broadcast: 1 publisher and `--subscribers` subscribers in one topic; the server publishes each message
+ *   of the publisher to the topic (the publisher left out). Realistic JSON of each of `--sizes` bytes
+ *   (different content in every message, its send time inside). Flow control, so that the rate is the
+ *   server's and not an unbounded queue's: at most `--window` messages in flight and at most `--queue-ms`
+ *   of the server's work (the window adapts: `--queue-ms` over the interval at which messages reach the
+ *   quorum, from 1 up to `--window`), a message leaving once `--quorum` of the subscribers have it. A
+ *   server that batches writes gains from a deeper window (Bun's rate still grows from 16 to 32, ws's
+ *   stops growing at 4); one that takes long per publish (ws compressing 16 KiB for 1,000 subscribers,
+ *   ~1 s) runs with one in flight. `--warmup` s unmeasured, `--seconds` s measured, then a drain until
+ *   every subscriber has every message; the figures cover the measured part and its drain.
+ * - chat (the method of Bun's and crossws's chat benchmarks): `--chat-clients` clients in one room, each
+ *   sends `--chat-messages` messages at once; each message goes to everyone but its sender (Bun's client
+ *   counts the sender too: its server echoes to all). One round per repeat on a fresh server, timed to
+ *   the last delivery; a round still going after `--chat-max-seconds` is cut (its rate is over what
+ *   arrived, its latency that of what arrived; marked) and the next round gets a new server process.
+ * - slow: the broadcast case plus one more subscriber that never reads (a raw socket paused after its
+ *   handshake), `--slow-seconds` s per run: the others' rate and p99 against the broadcast runs of that
+ *   size, the server's RSS growth (peak VmRSS over the run, /proc, minus before) against theirs, and what
+ *   became of the slow one's share: bytes published toward it against the bytes the kernel holds for it
+ *   (its receive queue plus the server socket's send queue), whether the server closed it, and the
+ *   server's counters (ours: publishes, deflates, refused, drops, closes, closes1013). The kernel holds
+ *   ~4 MB on loopback, and with 1,000 subscribers the slow one's share is the server's rate over 1,000
+ *   (~0.5 MB/s at 16 KiB): the default 2.5 s runs measure what a stuck peer does to the others; the
+ *   server's own buffering and its slow-consumer policy show past the kernel's part, with
+ *   `--scenarios slow --slow-seconds 20` (then ws holds ~6 MB for it, RSS +25 MiB).
+ *
+ * Reported, medians of `--repeats` runs: delivered messages per second (over all subscribers), ratio to
+ * `ws` in the same run, p50/p99 publish-to-receive, server CPU microseconds per delivered message (/proc,
+ * user + system), bytes on the wire per delivered message (kernel bytes_received of the subscribers'
+ * sockets from `ss -ti`: frame headers, socket.io's envelope and compression count, the HTTP head not),
+ * deflate calls per publish where the server reports them (ours: `counters {json}` on SIGUSR2), and the
+ * CPU used by the server, by the load client (near 100%: the client limits the rate) and by every other
+ * process meanwhile (this machine may be shared: a busy one makes every figure lower and noisier).
+ *
+ *   deno run -A bench/fanout_bench.ts [--scenarios broadcast,chat,slow] [--subscribers 1000]
+ *     [--sizes 64,1024,16384] [--seconds 1] [--warmup 0.2] [--repeats 3] [--window 16] [--queue-ms 200]
+ *     [--quorum 0.95] [--compression off,on] [--slow-sizes 16384] [--slow-seconds 2.5] [--chat-clients 32]
+ *     [--chat-messages 640] [--chat-size 64] [--chat-max-seconds 2.5] [--servers name,...]
+ *
+ * Ours on Node runs the build: `npm run build` first (a note says when dist/ is older than lib/). A
+ * server whose script fails to start is skipped, with why (ours exits when its self-check finds no pub/sub
+ * API). Deno.serve runs without compression only (Deno never negotiates permessage-deflate).
+ *
+ * @module
+ */
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import os from "node:os";
+import process from "node:process";
+import { bun } from "./echo/servers.ts";
+import {
+  children,
+  FANOUT_SERVERS,
+  type RunningServer,
+  signal,
+  staleBuild,
+  startServer,
+} from "./fanout/servers.ts";
+
+function arg(name: string, fallback: string): string {
+  const index = process.argv.indexOf(`--${name}`);
+  return index !== -1 && process.argv[index + 1] !== undefined ? process.argv[index + 1] : fallback;
+}
+const list = (value: string) => value.split(",").map((v) => v.trim()).filter(Boolean);
+
+const scenarios = list(arg("scenarios", "broadcast,chat,slow"));
+const subscriberCount = Number(arg("subscribers", "1000"));
+const sizes = list(arg("sizes", "64,1024,16384")).map(Number);
+const seconds = Number(arg("seconds", "1"));
+const warmup = Number(arg("warmup", "0.2"));
+const repeats = Number(arg("repeats", "3"));
+const window = Number(arg("window", "16"));
+const queueMs = Number(arg("queue-ms", "200"));
+const quorum = Number(arg("quorum", "0.95"));
+const compressions = list(arg("compression", "off,on"));
+const slowSizes = list(arg("slow-sizes", "16384")).map(Number);
+const slowSeconds = Number(arg("slow-seconds", "2.5"));
+const chatClients = Number(arg("chat-clients", "32"));
+const chatMessages = Number(arg("chat-messages", "640"));
+const chatSize = Number(arg("chat-size", "64"));
+const chatMaxSeconds = Number(arg("chat-max-seconds", "2.5"));
+const selected = list(arg("servers", FANOUT_SERVERS.map((s) => s.name).join(",")));
+for (const size of [...sizes, ...slowSizes, chatSize]) {
+  if (!(size >= 64)) throw new Error(`sizes start at 64 B: ${size}`);
+}
+
+/** One measured run, as the load client reports it, with the server's counters over it. */
+interface Sample {
+  delivered: number;
+  expected: number;
+  published: number;
+  seconds: number;
+  p50us: number;
+  p99us: number;
+  serverCpuMicros: number;
+  clientCpuMicros: number;
+  othersCpuMicros: number;
+  /** The span of the CPU figures (`seconds` ends at the last delivery). */
+  wallSeconds: number;
+  /** null when a socket was closed by the server during the run. */
+  wireBytes: number | null;
+  /** Subscribers' sockets the server closed during the run. */
+  socketsClosed: number;
+  /** Broadcast: the mean number of messages the publisher allowed in flight. */
+  window?: number;
+  rssBeforeKiB: number;
+  rssPeakKiB: number;
+  counters?: Record<string, number>;
+  /** Slow runs: the slow subscriber's socket state at the end, and the bytes the kernel held for it. */
+  slowState?: string;
+  slowKernelBytes?: number;
+}
+
+interface Row {
+  scenario: "broadcast" | "chat" | "slow";
+  server: string;
+  compression: string;
+  size: number;
+  subscribers: number;
+  samples: Sample[];
+}
+
+/** The load client process: one JSON command a line in, one JSON answer a line out. */
+class LoadClient {
+  readonly #child: ChildProcess;
+  #buffer = "";
+  readonly #lines: string[] = [];
+  #waiter: ((line: string | undefined) => void) | undefined;
+  #ended = false;
+
+  constructor(url: string, protocol: string, compress: boolean, pid: number) {
+    this.#child = spawn(bun, [
+      "bench/fanout/load_client.ts",
+      url,
+      protocol,
+      compress ? "1" : "0",
+      String(pid),
+    ], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    children.add(this.#child);
+    this.#child.stdout!.on("data", (chunk) => {
+      this.#buffer += chunk;
+      let newline;
+      while ((newline = this.#buffer.indexOf("\n")) !== -1) {
+        this.#lines.push(this.#buffer.slice(0, newline));
+        this.#buffer = this.#buffer.slice(newline + 1);
+      }
+      if (this.#lines.length > 0) this.#waiter?.(this.#lines.shift());
+    });
+    this.#child.on("exit", () => {
+      this.#ended = true;
+      children.delete(this.#child);
+      this.#waiter?.(undefined);
+    });
+    this.#child.stdin!.on("error", () => {});
+  }
+
+  async call(command: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>> {
+    if (this.#ended) throw new Error("the load client has ended");
+    this.#child.stdin!.write(JSON.stringify(command) + "\n");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const line = this.#lines.shift() ?? await new Promise<string | undefined>((resolve, reject) => {
+      this.#waiter = resolve;
+      timer = setTimeout(
+        () => reject(new Error(`the load client did not answer ${command.cmd} within ${timeoutMs / 1000} s`)),
+        timeoutMs,
+      );
+    }).finally(() => {
+      clearTimeout(timer);
+      this.#waiter = undefined;
+    });
+    if (line === undefined) throw new Error(`the load client ended during ${command.cmd}`);
+    const answer = JSON.parse(line);
+    if (typeof answer.error === "string") throw new Error(answer.error);
+    return answer;
+  }
+
+  /** Asks it to close its sockets and exit; kills it if it has not within 10 s. */
+  async close(): Promise<void> {
+    const ended = new Promise<void>((resolve) =>
+      this.#ended ? resolve() : this.#child.on("exit", () => resolve())
+    );
+    try {
+      await this.call({ cmd: "exit" }, 10_000);
+    } catch { /* killed below */ }
+    const timer = setTimeout(() => signal(this.#child, "SIGKILL"), 2000);
+    await ended;
+    clearTimeout(timer);
+  }
+}
+
+/** The difference of two counter snapshots (keys of the later one). */
+function diff(before: Record<string, number> | undefined, after: Record<string, number> | undefined) {
+  if (before === undefined || after === undefined) return undefined;
+  const out: Record<string, number> = {};
+  for (const [key, value] of Object.entries(after)) {
+    if (typeof value === "number") out[key] = value - (before[key] ?? 0);
+  }
+  return out;
+}
+
+const started = performance.now();
+const rows: Row[] = [];
+const skipped: string[] = [], failures: string[] = [], notes: string[] = [];
+const stale = staleBuild();
+if (stale !== undefined) notes.push(stale);
+
+async function record(
+  row: Omit<Row, "samples">,
+  server: RunningServer,
+  withCounters: boolean,
+  run: () => Promise<Record<string, unknown>>,
+): Promise<void> {
+  let target = rows.find((r) =>
+    r.scenario === row.scenario && r.server === row.server && r.compression === row.compression &&
+    r.size === row.size
+  );
+  if (target === undefined) rows.push(target = { ...row, samples: [] });
+  const before = withCounters ? await server.counters() : undefined;
+  const sample = await run() as unknown as Sample;
+  sample.counters = diff(before, withCounters ? await server.counters() : undefined);
+  target.samples.push(sample);
+  const rate = sample.delivered / sample.seconds;
+  const elapsed = Math.round((performance.now() - started) / 1000);
+  console.error(
+    `[${Math.floor(elapsed / 60)}:${
+      String(elapsed % 60).padStart(2, "0")
+    }] ${row.server} ${row.compression} ${row.scenario} ${row.size} B: ${rate.toFixed(0)} delivered/s, ` +
+      `p99 ${(sample.p99us / 1000).toFixed(2)} ms, ${sample.delivered} of ${sample.expected}`,
+  );
+}
+
+/** Starts the server and a load client for it, runs `body`, and ends both (also on errors). */
+async function session(
+  spec: (typeof FANOUT_SERVERS)[number],
+  compression: string,
+  body: (server: RunningServer, client: LoadClient) => Promise<void>,
+): Promise<boolean> {
+  const on = compression === "on";
+  const command = spec.command(on);
+  if (typeof command === "string") {
+    skipped.push(`${spec.name}, compression ${compression}: ${command}`);
+    return false;
+  }
+  let server: RunningServer;
+  try {
+    server = await startServer(spec.name, command[0], command[1]);
+  } catch (error) {
+    skipped.push(`${spec.name}, compression ${compression}: ${(error as Error).message}`);
+    console.error(`${spec.name} (${compression}) skipped: ${(error as Error).message}`);
+    return false;
+  }
+  const client = new LoadClient(server.url, spec.protocol, on, server.pid);
+  try {
+    const config = `${spec.name}, compression ${compression}: ${server.config.join("; ")}`;
+    if (server.config.length > 0 && !notes.includes(config)) notes.push(config);
+    await body(server, client);
+    return true;
+  } catch (error) {
+    failures.push(`${spec.name}, compression ${compression}: ${(error as Error).message}`);
+    console.error(`${spec.name} (${compression}) failed: ${(error as Error).message}`);
+    return false;
+  } finally {
+    await client.close();
+    await server.stop();
+  }
+}
+
+async function runServer(spec: (typeof FANOUT_SERVERS)[number], compression: string): Promise<void> {
+  const base = { server: spec.name, compression };
+  if (scenarios.includes("broadcast") || scenarios.includes("slow")) {
+    const started = await session(spec, compression, async (server, client) => {
+      const broadcastRun = (size: number, slow: boolean, time: number) => () =>
+        client.call(
+          { cmd: "broadcast", size, seconds: time, warmup, window, queueMs, quorum, slow },
+          (time + warmup) * 1000 + 120_000,
+        );
+      const connected = await client.call({ cmd: "connect", subscribers: subscriberCount }, 180_000);
+      if (compression === "on") {
+        notes.push(`${spec.name}: negotiated "${connected.extensions || "(nothing)"}"`);
+      }
+      // The slow runs compare with the broadcast runs of their size: those run in any case.
+      const baseline = [
+        ...(scenarios.includes("broadcast") ? sizes : []),
+        ...(scenarios.includes("slow") ? slowSizes : []),
+      ];
+      for (const size of new Set(baseline)) {
+        for (let r = 0; r < repeats; r++) {
+          const row = { ...base, scenario: "broadcast" as const, size, subscribers: subscriberCount };
+          await record(row, server, spec.counters, broadcastRun(size, false, seconds));
+        }
+      }
+      for (const size of scenarios.includes("slow") ? slowSizes : []) {
+        for (let r = 0; r < repeats; r++) {
+          const row = { ...base, scenario: "slow" as const, size, subscribers: subscriberCount };
+          await record(row, server, spec.counters, broadcastRun(size, true, slowSeconds));
+        }
+      }
+    });
+    if (!started) return;
+  }
+  if (scenarios.includes("chat")) {
+    // A fresh server; a round cut at --chat-max-seconds leaves a backlog there, so the next round gets
+    // another fresh one.
+    let round = 0;
+    while (round < repeats) {
+      const before = round;
+      await session(spec, compression, async (server, client) => {
+        while (round < repeats) {
+          round++;
+          const row = { ...base, scenario: "chat" as const, size: chatSize, subscribers: chatClients };
+          await record(
+            row,
+            server,
+            spec.counters,
+            () =>
+              client.call({
+                cmd: "chat",
+                clients: chatClients,
+                messages: chatMessages,
+                size: chatSize,
+                maxSeconds: chatMaxSeconds,
+              }, chatMaxSeconds * 1000 + 120_000),
+          );
+          const last = rows.find((r) =>
+            r.scenario === "chat" && r.server === spec.name && r.compression === compression
+          )!.samples.at(-1)!;
+          if (last.delivered < last.expected) break;
+        }
+      });
+      if (round === before) break; // it did not start
+    }
+  }
+}
+
+const killAll = () => {
+  for (const child of children) signal(child, "SIGKILL");
+};
+for (const name of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(name, () => {
+    killAll();
+    Deno.exit(130);
+  });
+}
+try {
+  for (const compression of compressions) {
+    for (const spec of FANOUT_SERVERS.filter((s) => selected.includes(s.name))) {
+      await runServer(spec, compression);
+    }
+  }
+} finally {
+  killAll();
+}
+
+// ---- report ----
+
+const median = (values: number[]) => {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)];
+};
+const of = (row: Row, f: (s: Sample) => number) => median(row.samples.map(f));
+const rate = (row: Row) => of(row, (s) => s.delivered / s.seconds);
+const fixed = (value: number, digits: number) => Number.isNaN(value) ? "-" : value.toFixed(digits);
+const ratio = (value: number, base: number | undefined) =>
+  base === undefined || Number.isNaN(base) || Number.isNaN(value) || base === 0
+    ? "-"
+    : `${(value / base).toFixed(2)}x`;
+const deflatesPerPublish = (row: Row) =>
+  of(
+    row,
+    (s) =>
+      s.counters?.deflates === undefined || !s.counters.publishes
+        ? NaN
+        : s.counters.deflates / s.counters.publishes,
+  );
+const order = (row: Row) => [
+  compressions.indexOf(row.compression),
+  row.size,
+  FANOUT_SERVERS.findIndex((s) => s.name === row.server),
+];
+const sorted = (scenario: Row["scenario"]) =>
+  rows.filter((r) => r.scenario === scenario).sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return x[i] - y[i];
+    return 0;
+  });
+const peer = (row: Row, scenario: Row["scenario"], server: string) =>
+  rows.find((r) =>
+    r.scenario === scenario && r.server === server && r.compression === row.compression && r.size === row.size
+  );
+
+const nodeVersion = execFileSync("node", ["--version"], { encoding: "utf8" }).trim();
+const bunVersion = execFileSync(bun, ["--version"], { encoding: "utf8" }).trim();
+console.log(
+  `# Fan-out over loopback: Deno ${Deno.version.deno}, Bun ${bunVersion} (load client, Bun servers), Node ${nodeVersion}`,
+);
+console.log("");
+console.log(`Command: deno run -A bench/fanout_bench.ts ${process.argv.slice(2).join(" ")}`.trim());
+console.log(
+  `Date: ${new Date().toISOString()}; ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}); ` +
+    `the run took ${((performance.now() - started) / 60_000).toFixed(1)} min.`,
+);
+console.log(
+  `Each cell: median of ${repeats} runs. Broadcast: ${seconds} s measured after ${warmup} s; in flight at most ${window} messages ` +
+    `and ${queueMs} ms of the server's work ("in flight": the mean), one leaving once ${
+      quorum * 100
+    }% of the subscribers have it. ` +
+    `Payload: JSON of that many bytes. ` +
+    `"B on wire": bytes the subscribers' sockets received per delivered message. CPU %: of one core (of ${os.cpus().length}); ` +
+    `others': every other process on the machine meanwhile.`,
+);
+
+const header =
+  "| server | compression | payload | subscribers | delivered msg/s | vs ws | p50 ms | p99 ms | " +
+  "server CPU us/delivered | B on wire per delivered | deflates/publish | server CPU % | client CPU % | others' CPU % | in flight |";
+const line = "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+function table(scenario: "broadcast" | "chat", subscribers: (row: Row) => string): void {
+  console.log(header);
+  console.log(line);
+  for (const row of sorted(scenario)) {
+    const ws = peer(row, scenario, "ws on Node");
+    const complete = of(row, (s) => s.delivered / s.expected);
+    const closed = of(row, (s) => s.socketsClosed);
+    const incomplete = (complete >= 0.999
+      ? ""
+      : scenario === "chat"
+      ? ` (rounds cut at ${chatMaxSeconds} s: ${(complete * 100).toFixed(0)}% delivered)`
+      : " (incomplete)") + (closed > 0 ? ` (${closed} sockets closed by the server)` : "");
+    console.log(
+      `| ${row.server}${incomplete} | ${row.compression} | ${row.size} B | ${subscribers(row)} | ${
+        fixed(rate(row), 0)
+      } | ` +
+        `${ratio(rate(row), ws && rate(ws))} | ${
+          fixed(of(row, (s) => s.p50us) / 1000, 2)
+        } | ${fixed(of(row, (s) => s.p99us) / 1000, 2)} | ` +
+        `${
+          fixed(of(row, (s) => s.serverCpuMicros / s.delivered), 2)
+        } | ${fixed(of(row, (s) => (s.wireBytes ?? NaN) / s.delivered), 1)} | ` +
+        `${fixed(deflatesPerPublish(row), 2)} | ${
+          fixed(
+            of(row, (s) =>
+              s.serverCpuMicros / s.wallSeconds / 1e4),
+            0,
+          )
+        } | ` +
+        `${fixed(of(row, (s) => s.clientCpuMicros / s.wallSeconds / 1e4), 0)} | ${
+          fixed(of(row, (s) => s.othersCpuMicros / s.wallSeconds / 1e4), 0)
+        } | ` +
+        `${fixed(of(row, (s) => s.window ?? NaN), 1)} |`,
+    );
+  }
+  console.log("");
+}
+
+if (rows.some((r) => r.scenario === "broadcast")) {
+  console.log("");
+  console.log(`## Broadcast: 1 publisher, ${subscriberCount} subscribers in one topic`);
+  console.log("");
+  table("broadcast", (row) => String(row.subscribers));
+}
+if (rows.some((r) => r.scenario === "chat")) {
+  console.log(
+    `## Chat room: ${chatClients} clients, each sends ${chatMessages} messages at once; each message goes to the ${
+      chatClients - 1
+    } others`,
+  );
+  console.log("");
+  table("chat", (row) => `${row.subscribers} (${row.subscribers - 1} receive)`);
+}
+if (rows.some((r) => r.scenario === "slow")) {
+  console.log(
+    `## Slow subscriber: ${subscriberCount} subscribers plus one that never reads (${slowSeconds} s runs)`,
+  );
+  console.log("");
+  console.log(
+    "| server | compression | payload | subscribers | delivered msg/s | vs without | p99 ms | p99 vs without | " +
+      "server RSS growth MiB (without -> with) | MiB toward the slow one: published / in the kernel | slow one at the end | " +
+      "server counters over a run |",
+  );
+  console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
+  const states: Record<string, string> = {
+    "ESTAB": "open",
+    "CLOSE-WAIT": "closed by the server",
+    "gone": "reset by the server",
+  };
+  for (const row of sorted("slow")) {
+    const without = peer(row, "broadcast", row.server);
+    const p99 = of(row, (s) => s.p99us) / 1000;
+    const growth = (r: Row | undefined) =>
+      r === undefined ? NaN : of(r, (s) => (s.rssPeakKiB - s.rssBeforeKiB) / 1024);
+    const toward = of(row, (s) => s.published * (s.wireBytes ?? NaN) / s.delivered / 2 ** 20);
+    const held = of(row, (s) => (s.slowKernelBytes ?? NaN) / 2 ** 20);
+    const ends = [...new Set(row.samples.map((s) => states[s.slowState ?? ""] ?? s.slowState ?? "?"))].join(
+      ", ",
+    );
+    const keys = [...new Set(row.samples.flatMap((s) => Object.keys(s.counters ?? {})))].filter((k) =>
+      k !== "publishes" && k !== "deliveries"
+    );
+    const counters = keys.map((k) => `${k} ${fixed(of(row, (s) => s.counters?.[k] ?? NaN), 0)}`).join(", ") ||
+      "-";
+    console.log(
+      `| ${row.server} | ${row.compression} | ${row.size} B | ${row.subscribers} + 1 | ${
+        fixed(rate(row), 0)
+      } | ` +
+        `${ratio(rate(row), without && rate(without))} | ${fixed(p99, 2)} | ${
+          ratio(p99, without && of(without, (s) => s.p99us) / 1000)
+        } | ` +
+        `${fixed(growth(without), 1)} -> ${fixed(growth(row), 1)} | ${fixed(toward, 1)} / ${
+          fixed(held, 1)
+        } | ${ends} | ${counters} |`,
+    );
+  }
+  console.log("");
+}
+const incomplete = rows.filter((r) => of(r, (s) => s.delivered / s.expected) < 0.999);
+if (incomplete.length > 0) {
+  notes.push(
+    "incomplete: not every subscriber got every message before 2 s passed without one: " +
+      incomplete.map((r) =>
+        `${r.server} ${r.compression} ${r.scenario} ${r.size} B (${
+          (of(r, (s) => s.delivered / s.expected) * 100).toFixed(1)
+        }%)`
+      )
+        .join("; "),
+  );
+}
+if (notes.length + skipped.length + failures.length > 0) {
+  console.log("## Notes");
+  console.log("");
+  for (const note of notes) console.log(`- ${note}`);
+  for (const skip of skipped) console.log(`- skipped: ${skip}`);
+  for (const failure of failures) console.log(`- failed: ${failure}`);
+}
