@@ -179,6 +179,8 @@ export class PubSub extends EventTarget {
     this.#checkTopic("unsubscribe", topic);
     const topics = this.#subscriptions.get(subscriber);
     if (topics === undefined || !topics.delete(topic)) return false;
+    // An empty set still costs ~200 bytes: a subscriber with no topic left keeps none.
+    if (topics.size === 0) this.#subscriptions.delete(subscriber);
     this.#leave(subscriber, topic);
     return true;
   }
