@@ -90,6 +90,56 @@ export interface WebSocketHandler<T = unknown> {
    * `ws.subscribe(topic)` subscribes nothing and returns `false`. @default every topic is allowed
    */
   authorizeSubscribe?(socket: ServerSocket<T>, topic: string): boolean;
+  /**
+   * An application-level heartbeat answered without waking the handler: a text message equal to
+   * `request` is answered with `response` and not passed to `message`. For clients that cannot send ping
+   * frames (the browser's WebSocket): `ReconnectingWebSocket`'s `autoPing` sends `request` and takes
+   * `response` as the answer. The name and shape of Cloudflare's `setWebSocketAutoResponse`.
+   * @default none
+   */
+  autoResponse?: AutoResponse;
+}
+
+/** A request message and its automatic answer (see {@linkcode WebSocketHandler.autoResponse}). */
+export interface AutoResponse {
+  /** The text message to answer (compared exactly; binary messages never match). */
+  readonly request: string;
+  /** The text sent back. */
+  readonly response: string;
+}
+
+/** Tells whether a message (a string, or UTF-8 bytes with `textAsBytes`) is the auto-response request. */
+type AutoRequestTest = (data: string | Uint8Array, binary: boolean) => boolean;
+
+const autoResponders = new WeakMap<WebSocketHandler<never>, AutoRequestTest | undefined>();
+
+/**
+ * Checks a handler's `autoResponse` option (a `TypeError` if malformed: servers call this when they are
+ * made) and returns the test for its request, or `undefined` without one. Made once per handler.
+ */
+export function autoResponder<T>(websocket: WebSocketHandler<T>): AutoRequestTest | undefined {
+  const handler = websocket as WebSocketHandler<never>;
+  if (autoResponders.has(handler)) return autoResponders.get(handler);
+  const test = makeAutoResponder(websocket.autoResponse);
+  autoResponders.set(handler, test);
+  return test;
+}
+
+function makeAutoResponder(option: AutoResponse | undefined): AutoRequestTest | undefined {
+  if (option === undefined) return undefined;
+  if (typeof option !== "object" || option === null || typeof option.request !== "string" || typeof option.response !== "string") {
+    throw new TypeError("autoResponse must be { request: string, response: string }");
+  }
+  if (option.request === "") throw new TypeError("autoResponse.request must not be empty");
+  const request = option.request;
+  const bytes = encodeText(request);
+  return (data, binary) => {
+    if (binary) return false;
+    if (typeof data === "string") return data === request;
+    if (data.length !== bytes.length) return false;
+    for (let i = 0; i < bytes.length; i++) if (data[i] !== bytes[i]) return false;
+    return true;
+  };
 }
 
 /** The close code for credentials that expired (`expiresAt`): a reconnecting client connects again. */
@@ -242,8 +292,14 @@ export function attachHandler<T>(
   }
   // Set after `open`: messages that arrived meanwhile were held by the connection, so none precedes it.
   const message = websocket.message;
-  if (message === undefined) return;
+  const isAutoRequest = autoResponder(websocket);
+  if (message === undefined && isAutoRequest === undefined) return;
   connection.onmessage = (data, binary) => {
+    if (isAutoRequest?.(data, binary)) {
+      connection.send(websocket.autoResponse!.response).catch(() => {}); // a closing connection: nothing to answer
+      return;
+    }
+    if (message === undefined) return;
     try {
       message(ws, data, binary);
     } catch (error) {

@@ -12,7 +12,7 @@
  */
 
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeAcceptance, type UpgradeHook } from "../handshake/server_handshake.ts";
-import { closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { NativeTopics } from "./_native_topics.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
@@ -118,6 +118,7 @@ export interface BunServeHandlers {
  */
 export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHandlers {
   const { websocket, upgrade, fetch, perMessageDeflate = false, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
+  const isAutoRequest = autoResponder(websocket); // a malformed option is a TypeError now, not per connection
   const compress = perMessageDeflate !== false &&
     !(typeof perMessageDeflate === "object" && (perMessageDeflate.compress === false || perMessageDeflate.compress === "disable"));
   const sockets = new Set<ServerSocket<T>>();
@@ -190,6 +191,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
         const payload = typeof message === "string"
           ? message
           : new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+        if (isAutoRequest?.(payload, typeof message !== "string")) return void ws.send(websocket.autoResponse!.response);
         websocket.message?.(data.socket!, payload, typeof message !== "string");
       },
       drain(ws) {

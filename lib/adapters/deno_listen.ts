@@ -10,7 +10,7 @@ import { Connection, type ConnectionOptions } from "../connection.ts";
 import { denoConnTransport } from "./deno_conn.ts";
 import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
-import { attachHandler, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import type { WebSocketServer } from "./serve.ts";
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
@@ -57,6 +57,7 @@ export interface DenoListenOptions<T = unknown>
  */
 export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<WebSocketServer> {
   const { websocket, upgrade, signal, tls, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
+  autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
   const maxSize = options.maxHeadSize ?? 16 * 1024;
   const timeout = options.headTimeout ?? 5000;
   const listener = tls === undefined

@@ -9,7 +9,7 @@
  */
 
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
-import { closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { NativeTopics } from "./_native_topics.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
@@ -91,6 +91,7 @@ export interface DenoServeHandler {
  */
 export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeHandler {
   const { websocket, upgrade, fetch, idleTimeout, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
+  const isAutoRequest = autoResponder(websocket); // a malformed option is a TypeError now, not per connection
   const sockets = new Set<ServerSocket<T>>();
   const handler = async (request: Request): Promise<Response> => {
     if (request.headers.get("upgrade") === null) {
@@ -151,6 +152,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
     };
     native.onmessage = (event) => {
       const data = typeof event.data === "string" ? event.data : new Uint8Array(event.data as ArrayBuffer);
+      if (isAutoRequest?.(data, typeof data !== "string")) return void native.send(websocket.autoResponse!.response);
       websocket.message?.(socket, data, typeof data !== "string");
     };
     native.onerror = () => websocket.error?.(socket, new Error("WebSocket error"));

@@ -9,7 +9,7 @@
 import type { UpgradeHook } from "../handshake/server_handshake.ts";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { attachHandler, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS, type NodeUpgradeOptions } from "./node_http.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
@@ -104,6 +104,7 @@ export interface WebSocketServer {
  */
 export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebSocketServer> {
   const { fetch, websocket, upgrade, signal, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
+  autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
   const sockets = new Set<ServerSocket<T>>();
   const server = createServer(NODE_HTTP_SERVER_OPTIONS, (req, res) => {
     answerHttp(req, res, fetch).catch(() => {

@@ -144,6 +144,17 @@ export interface ReconnectingWebSocketOptions extends BackoffOptions {
    */
   idleTimeout?: number;
   /**
+   * An application-level heartbeat for a WebSocket that cannot send ping frames (the browser's): after
+   * `interval` without any message received, sends the text `request`; a text message equal to
+   * `response` is the answer (it measures {@linkcode ReconnectingWebSocket.latency} and is not dispatched
+   * as a `message`); when nothing at all arrives within `timeout` of a ping, the socket is closed and the
+   * loop reconnects, reporting 1006 with the reason `"ping timeout"`. This library's servers answer it
+   * without waking the handler with their `autoResponse: { request, response }` option (as Cloudflare's
+   * `setWebSocketAutoResponse` does); any other server must answer `request` with `response` itself.
+   * @default off
+   */
+  autoPing?: AutoPingOptions;
+  /**
    * Online/offline and visibility: reconnect at once when the network comes back or the page becomes
    * visible, and wait while offline. `null` turns it off.
    * @default the global `addEventListener` and `navigator.onLine` where both exist (browsers, workers), else off
@@ -151,6 +162,18 @@ export interface ReconnectingWebSocketOptions extends BackoffOptions {
   network?: NetworkStatus | null;
   /** The source of the jitter: numbers in `[0, 1)`. @default {Math.random} */
   random?: () => number;
+}
+
+/** An application-level ping and its answer (see {@linkcode ReconnectingWebSocketOptions.autoPing}). */
+export interface AutoPingOptions {
+  /** The text message sent as a ping. */
+  readonly request: string;
+  /** The text message that answers it. */
+  readonly response: string;
+  /** Quiet time (nothing received) before a ping is sent. @default {25000} */
+  readonly interval?: number;
+  /** How long to wait, after a ping, for anything to arrive. @default {20000} */
+  readonly timeout?: number;
 }
 
 /**
@@ -477,6 +500,22 @@ function copyOf(data: MessageData): MessageData {
   return new Uint8Array(data).slice().buffer;
 }
 
+function checkAutoPing(option: AutoPingOptions | undefined): Required<AutoPingOptions> | undefined {
+  if (option === undefined) return undefined;
+  if (typeof option !== "object" || option === null || typeof option.request !== "string" || typeof option.response !== "string") {
+    throw new TypeError("Cannot create ReconnectingWebSocket: autoPing must be { request: string, response: string }");
+  }
+  if (option.request === "" || option.response === "") {
+    throw new TypeError("Cannot create ReconnectingWebSocket: autoPing's request and response must not be empty");
+  }
+  const interval = checkDuration("autoPing.interval", option.interval ?? 25_000);
+  const timeout = checkDuration("autoPing.timeout", option.timeout ?? 20_000);
+  if (interval === 0 || timeout === 0) {
+    throw new RangeError("Cannot create ReconnectingWebSocket: autoPing's interval and timeout must be above 0");
+  }
+  return { request: option.request, response: option.response, interval, timeout };
+}
+
 function checkDuration(name: string, value: number, allowInfinity = false): number {
   if (!(value >= 0 && (allowInfinity || Number.isFinite(value)))) {
     throw new RangeError(
@@ -558,6 +597,7 @@ export class ReconnectingWebSocket extends EventTarget {
   readonly #maxQueuedBytes: number;
   readonly #queuePolicy: OfflineQueuePolicy;
   readonly #idleTimeout: number;
+  readonly #autoPing: Required<AutoPingOptions> | undefined;
   readonly #network: NetworkStatus | undefined;
   readonly #random: () => number;
 
@@ -578,6 +618,9 @@ export class ReconnectingWebSocket extends EventTarget {
   #connectTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #lastReceived = 0;
+  #pingTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingSentAt = 0; // performance.now() of the unanswered ping, or 0
+  #latency = NaN;
   #waitingForNetwork = false;
   #listening = false;
   readonly #onOnline = () => this.#retryNow(true);
@@ -622,6 +665,7 @@ export class ReconnectingWebSocket extends EventTarget {
       throw new RangeError(`Cannot create ReconnectingWebSocket: unknown queuePolicy: ${this.#queuePolicy}`);
     }
     this.#idleTimeout = checkDuration("idleTimeout", options.idleTimeout ?? 0);
+    this.#autoPing = checkAutoPing(options.autoPing);
     this.#network = options.network === null ? undefined : options.network ?? globalNetwork();
     this.#random = options.random ?? Math.random;
     if (typeof url !== "function" && typeof protocols !== "function") {
@@ -679,6 +723,14 @@ export class ReconnectingWebSocket extends EventTarget {
   /** Messages queued while not open, waiting for the next open. */
   get queuedMessages(): number {
     return this.#queue.length;
+  }
+
+  /**
+   * The round trip of the last answered `autoPing`, in milliseconds (`NaN` before one). With this library's
+   * WebSocket, its connection measures the protocol pings too (`Connection.latency`).
+   */
+  get latency(): number {
+    return this.#latency;
   }
 
   /** Messages dropped so far: by the `"drop-oldest"` policy, or left in the queue when the loop stopped. */
@@ -955,6 +1007,11 @@ export class ReconnectingWebSocket extends EventTarget {
       case "message":
         if (this.#state !== "open") return;
         this.#lastReceived = Date.now();
+        if (this.#autoPing !== undefined && (event as MessageEvent).data === this.#autoPing.response) {
+          if (this.#pingSentAt !== 0) this.#latency = performance.now() - this.#pingSentAt;
+          this.#pingSentAt = 0;
+          return;
+        }
         this.#fire(
           new MessageEvent("message", {
             data: (event as MessageEvent).data,
@@ -995,10 +1052,9 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#queue = [];
     this.#queuedBytes = 0;
     for (const { data } of queue) socket.send(data);
-    if (this.#idleTimeout > 0) {
-      this.#lastReceived = Date.now();
-      this.#armIdle(attempt, this.#idleTimeout);
-    }
+    this.#lastReceived = Date.now();
+    if (this.#idleTimeout > 0) this.#armIdle(attempt, this.#idleTimeout);
+    if (this.#autoPing !== undefined) this.#armPing(attempt, this.#autoPing.interval);
     this.#fire(new ReconnectingOpenEvent("open", { attempt: attempt.number, reconnected }));
   }
 
@@ -1009,6 +1065,30 @@ export class ReconnectingWebSocket extends EventTarget {
       const quiet = Date.now() - this.#lastReceived;
       if (quiet >= this.#idleTimeout) this.#failAttempt(attempt, "idle timeout");
       else this.#armIdle(attempt, this.#idleTimeout - quiet);
+    }, ms);
+  }
+
+  /** After `ms`: a ping if nothing arrived for `autoPing.interval`, else wait for the rest of it. */
+  #armPing(attempt: Attempt, ms: number): void {
+    const { interval, timeout, request } = this.#autoPing!;
+    this.#pingTimer = setTimeout(() => {
+      this.#pingTimer = undefined;
+      if (this.#current !== attempt) return;
+      const quiet = Date.now() - this.#lastReceived;
+      if (quiet < interval) return this.#armPing(attempt, interval - quiet);
+      const sentAt = Date.now();
+      this.#pingSentAt = performance.now();
+      try {
+        attempt.socket!.send(request);
+      } catch (error) {
+        return this.#failAttempt(attempt, "ping failed", error);
+      }
+      this.#pingTimer = setTimeout(() => {
+        this.#pingTimer = undefined;
+        if (this.#current !== attempt) return;
+        if (this.#lastReceived < sentAt) return this.#failAttempt(attempt, "ping timeout");
+        this.#armPing(attempt, Math.max(0, interval - (Date.now() - this.#lastReceived)));
+      }, timeout);
     }, ms);
   }
 
@@ -1037,7 +1117,9 @@ export class ReconnectingWebSocket extends EventTarget {
     if (this.#current === attempt) this.#current = undefined;
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#idleTimer);
-    this.#connectTimer = this.#idleTimer = undefined;
+    clearTimeout(this.#pingTimer);
+    this.#connectTimer = this.#idleTimer = this.#pingTimer = undefined;
+    this.#pingSentAt = 0;
     const { socket, listener } = attempt;
     if (socket === undefined || listener === undefined) return;
     for (const type of ["open", "message", "error", "close"]) socket.removeEventListener(type, listener);

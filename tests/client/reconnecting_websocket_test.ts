@@ -29,6 +29,7 @@ import {
   type NodeUpgradeOptions,
 } from "../../lib/adapters/node_http.ts";
 import { socketToTransport } from "../../lib/adapters/node_socket.ts";
+import { serve } from "../../lib/adapters/serve.ts";
 import { backoffCap, backoffDelay, firstRetryDelay, resolveBackoff } from "../../lib/client/backoff.ts";
 import {
   DEFAULT_TERMINAL_CODES,
@@ -431,6 +432,82 @@ describe("dead links", () => {
       }
     });
   }
+
+  for (const [name, WebSocketClass] of classes) {
+    test(`autoPing answered by serve()'s autoResponse measures latency, hides the pongs, and notices a black-holed link (${name})`, async () => {
+      const handled: string[] = [];
+      const server = await serve({
+        port: 0,
+        websocket: {
+          autoResponse: { request: "ping?", response: "pong!" },
+          message: (ws, data) => {
+            handled.push(String(data));
+            void ws.send(`echo ${data}`);
+          },
+        },
+      });
+      const proxy = await startProxy(Number(new URL(server.url).port));
+      const socket = new ReconnectingWebSocket(`ws://127.0.0.1:${proxy.port}/`, undefined, {
+        ...FAST,
+        WebSocket: WebSocketClass,
+        autoPing: { request: "ping?", response: "pong!", interval: 100, timeout: 400 },
+      });
+      const seen: string[] = [];
+      socket.addEventListener("message", (event) => seen.push(String((event as MessageEvent).data)));
+      try {
+        await nextOpen(socket);
+        // A silent server: only the automatic answers arrive, and they keep the link open.
+        const deadline = Date.now() + WAIT_MS;
+        while (Number.isNaN(socket.latency) && Date.now() < deadline) await pause(20);
+        assert(socket.latency >= 0, `latency ${socket.latency}`);
+        await pause(600); // more than interval + timeout: answered pings keep it open
+        assert.equal(socket.state, "open");
+        socket.send("hello");
+        await nextMessage(socket, "echo hello");
+        assert.deepEqual(handled, ["hello"], "the handler never sees the pings");
+        assert.deepEqual(seen, ["echo hello"], "the pongs are not dispatched");
+        const closed = nextClose(socket);
+        const cut = Date.now();
+        proxy.blackhole();
+        const close = await closed;
+        assert.equal(close.code, 1006);
+        assert.equal(close.reason, "ping timeout");
+        assert.equal(close.willReconnect, true);
+        assert(Date.now() - cut < 3000, `noticed ${Date.now() - cut} ms after the cut`);
+        const open = await nextOpen(socket);
+        assert.equal(open.reconnected, true);
+      } finally {
+        await shut(socket);
+        await proxy.close();
+        await server.close();
+      }
+    });
+  }
+
+  test("autoPing and autoResponse options are checked: TypeError or RangeError", async () => {
+    const url = "ws://127.0.0.1:1/";
+    const bad: [unknown, typeof TypeError | typeof RangeError][] = [
+      [{ request: "a" }, TypeError],
+      [{ request: "", response: "b" }, TypeError],
+      [{ request: "a", response: "b", interval: -1 }, RangeError],
+      [{ request: "a", response: "b", timeout: 0 }, RangeError],
+      ["ping", TypeError],
+    ];
+    for (const [autoPing, kind] of bad) {
+      assert.throws(
+        () => new ReconnectingWebSocket(url, undefined, { ...FAST, autoPing: autoPing as never }),
+        kind,
+        JSON.stringify(autoPing),
+      );
+    }
+    for (const autoResponse of [{ request: "a" }, { request: "", response: "b" }, { request: 1, response: "b" }]) {
+      await assert.rejects(
+        serve({ port: 0, websocket: { autoResponse: autoResponse as never } }),
+        TypeError,
+        JSON.stringify(autoResponse),
+      );
+    }
+  });
 
   test("our WebSocket's heartbeat (webSocketOptions) notices a black-holed link and reconnects", async () => {
     const { server, proxy, url } = await setup(); // a silent server: only protocol pings can tell
