@@ -134,6 +134,14 @@ export const ioredisConnection: RedisConnectionFactory = async (
       const reply = await redis.call("PUBSUB", sharded ? "SHARDNUMSUB" : "NUMSUB", ...channels) as unknown[];
       return channels.map((_, i) => Number(reply[2 * i + 1]));
     },
+    async commands(batch) {
+      const results = await redis.pipeline(
+        batch.map((words) => ["call", ...words.map((word) => typeof word === "string" ? word : asBuffer(word))]),
+      ).exec();
+      if (results === null) throw new Error("Cannot send the commands: the pipeline was not run");
+      if (results.length > 0 && results.every(([error]) => error !== null) && state !== "up") throw results[0][0];
+      return results.map(([error, reply]) => error ?? reply);
+    },
     async close() {
       state = "closed";
       // QUIT waits for Redis to answer: a stalled link is dropped after a second.

@@ -69,6 +69,15 @@ export interface RedisConnection {
    * @returns One count per channel, in order.
    */
   subscriberCounts(channels: readonly string[], sharded: boolean): Promise<number[]>;
+  /**
+   * Sends other commands, pipelined in this order (presence: `HSET`, `PEXPIRE`, `SMEMBERS`...): needed only
+   * for presence (`subscribe(topic, { presence })` over the backplane), which refuses to start without it.
+   *
+   * @param batch Each command as its words: `["HSET", key, field, value]`.
+   * @returns Each command's reply, or the `Error` Redis answered it with, in order; rejects if the batch
+   * could not be sent (the link is down).
+   */
+  commands?(batch: readonly (readonly (string | Uint8Array)[])[]): Promise<unknown[]>;
   /** Quits (or, if Redis cannot be reached, drops) the connection; it does not reconnect after. */
   close(): Promise<void>;
 }
