@@ -48,6 +48,7 @@ export { type ClientOptions, openClient } from "./lib/client/open_client.ts";
 export { pakoCodec } from "./lib/deflate/pako_codec.ts";
 export {
   defaultCodec,
+  loadDefaultCodec,
   zlibWasmAvailable,
   zlibWasmCodec,
   type ZlibWasmMemory,

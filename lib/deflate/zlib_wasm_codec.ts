@@ -4,7 +4,8 @@
  * across messages: 1.2-1.7x pako's speed to compress and 1.4-11x to inflate text (`bench/codec_bench.ts`
  * on Deno and Bun), byte for byte the output of plain zlib 1.2.13 (a digest test). It runs wherever
  * WebAssembly may be compiled at run time (Deno, Bun, Node, browsers); where it may not (Cloudflare's
- * workerd forbids it), {@linkcode defaultCodec} is pako.
+ * workerd forbids it), {@linkcode defaultCodec} is pako, loaded there and only there with a dynamic
+ * `import()` (see {@linkcode loadDefaultCodec}), so a bundle's entry chunk does not carry it.
  *
  * Memory: each compressor holds zlib's `2^(windowBits+2) + 2^(memLevel+9)` bytes less the pending buffer
  * all compressors share (`2^(memLevel+8)`; ~192 KiB at 15/8 in all), each
@@ -20,7 +21,6 @@
 import { ZLIB_WASM_BASE64 } from "./_zlib_wasm_binary.ts";
 import { CloseCode } from "../core/close_code.ts";
 import type { Compressor, CompressorOptions, DeflateCodec, Decompressor } from "./codec.ts";
-import { pakoCodec } from "./pako_codec.ts";
 import { ProtocolError } from "../core/protocol_error.ts";
 
 const Z_NO_FLUSH = 0;
@@ -501,14 +501,69 @@ export const zlibWasmCodec: DeflateCodec = {
   createDecompressor: (windowBits) => new ZlibWasmDecompressor(windowBits),
 };
 
+/** pako, once {@linkcode loadDefaultCodec} has loaded it (only where WebAssembly cannot be compiled). */
+let fallback: DeflateCodec | undefined;
+let fallbackLoading: Promise<DeflateCodec> | undefined;
+
+/** The codec {@linkcode defaultCodec} stands for now. */
+function chosenCodec(): DeflateCodec {
+  if (zlibWasmAvailable()) return zlibWasmCodec;
+  if (fallback !== undefined) return fallback;
+  throw new Error(
+    "Cannot use permessage-deflate yet: WebAssembly cannot be compiled here and the pako fallback is not loaded (await loadDefaultCodec() first)",
+  );
+}
+
 /**
  * The codec permessage-deflate uses unless told otherwise: {@linkcode zlibWasmCodec} where WebAssembly can
- * be compiled at run time, pako elsewhere. Decided on first use.
+ * be compiled at run time (decided on first use), else pako, which {@linkcode loadDefaultCodec} loads
+ * first. The handshakes (`serverHandshake`, `ClientHandshake`) await that on their own when they
+ * negotiate permessage-deflate, so only code that builds a `PerMessageDeflate` itself on such a runtime
+ * needs to call it.
  */
 export const defaultCodec: DeflateCodec = {
   get name() {
-    return (zlibWasmAvailable() ? zlibWasmCodec : pakoCodec).name;
+    return zlibWasmAvailable() ? zlibWasmCodec.name : "pako";
   },
-  createCompressor: (options) => (zlibWasmAvailable() ? zlibWasmCodec : pakoCodec).createCompressor(options),
-  createDecompressor: (windowBits) => (zlibWasmAvailable() ? zlibWasmCodec : pakoCodec).createDecompressor(windowBits),
+  createCompressor: (options) => chosenCodec().createCompressor(options),
+  createDecompressor: (windowBits) => chosenCodec().createDecompressor(windowBits),
 };
+
+/**
+ * Makes {@linkcode defaultCodec} usable: at once where WebAssembly can be compiled (zlib in WebAssembly,
+ * nothing to load), else by importing the pako codec (`import()` on first call; bundlers put it in a
+ * chunk of its own, fetched only there).
+ *
+ * @returns `undefined` when nothing needs loading, so a synchronous caller need not wait; else a promise
+ * that settles once the fallback is loaded.
+ */
+export function defaultCodecReady(): Promise<DeflateCodec> | undefined {
+  if (zlibWasmAvailable() || fallback !== undefined) return undefined;
+  return fallbackLoading ??= import("./pako_codec.ts").then(
+    (module) => fallback = module.pakoCodec,
+    (error) => {
+      fallbackLoading = undefined; // a later handshake tries again
+      throw error;
+    },
+  );
+}
+
+/**
+ * Loads what {@linkcode defaultCodec} needs on this runtime (pako, where WebAssembly cannot be compiled)
+ * and returns the codec it stands for. The handshakes call it when they negotiate permessage-deflate; call
+ * it yourself only before building a `PerMessageDeflate` by hand on such a runtime (Cloudflare Workers).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadDefaultCodec } from "./zlib_wasm_codec.ts";
+ * const codec = await loadDefaultCodec();
+ * assert.equal(codec.name, "zlib (WebAssembly)"); // "pako" on Cloudflare Workers
+ * ```
+ *
+ * @returns The codec permessage-deflate uses by default here.
+ */
+export async function loadDefaultCodec(): Promise<DeflateCodec> {
+  await defaultCodecReady();
+  return chosenCodec();
+}

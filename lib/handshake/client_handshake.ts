@@ -11,6 +11,7 @@ import type { Extension } from "../core/extension.ts";
 import { type ExtensionOffer, formatExtensions, parseExtensions } from "./extension_header.ts";
 import { hasToken, isToken } from "./header_tokens.ts";
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "../deflate/permessage_deflate.ts";
+import { defaultCodecReady } from "../deflate/zlib_wasm_codec.ts";
 
 /** permessage-deflate settings for a client: what to offer and how to compress. */
 export interface ClientDeflateOptions extends DeflateNegotiationOptions, PerMessageDeflateOptions {}
@@ -154,6 +155,9 @@ export class ClientHandshake {
       }
       if (negotiated.length > 0) fail(`the server accepted ${PERMESSAGE_DEFLATE} twice`);
       const deflate = this.#deflate as ClientDeflateOptions;
+      // Where WebAssembly cannot be compiled, the default codec (pako) is loaded first; elsewhere no wait.
+      const loading = deflate.codec === undefined ? defaultCodecReady() : undefined;
+      if (loading !== undefined) await loading;
       try {
         negotiated.push(new PerMessageDeflate("client", verifyDeflateResponse(extension, deflate), deflate));
       } catch (error) {

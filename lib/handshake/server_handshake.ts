@@ -11,6 +11,7 @@ import type { Extension } from "../core/extension.ts";
 import { type ExtensionOffer, formatExtensions, parseExtensions } from "./extension_header.ts";
 import { hasToken, parseTokenList } from "./header_tokens.ts";
 import { PerMessageDeflate, type PerMessageDeflateOptions } from "../deflate/permessage_deflate.ts";
+import { defaultCodecReady } from "../deflate/zlib_wasm_codec.ts";
 
 /** permessage-deflate settings for a server: what to negotiate and how to compress. */
 export interface ServerDeflateOptions extends DeflateNegotiationOptions, PerMessageDeflateOptions {}
@@ -232,6 +233,9 @@ export async function serverHandshake(
     const deflate = options.deflate ?? {};
     const accepted = acceptDeflateOffer(offers, deflate);
     if (accepted !== undefined) {
+      // Where WebAssembly cannot be compiled, the default codec (pako) is loaded first; elsewhere no wait.
+      const loading = deflate.codec === undefined ? defaultCodecReady() : undefined;
+      if (loading !== undefined) await loading;
       negotiated.push(new PerMessageDeflate("server", accepted.parameters, deflate));
       extensions = formatExtensions([accepted.response]);
       responseHeaders.set("sec-websocket-extensions", extensions);
