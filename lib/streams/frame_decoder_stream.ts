@@ -5,9 +5,11 @@
  */
 
 import { CloseCode } from "../core/close_code.ts";
+import type { Extension } from "../core/extension.ts";
 import type { Frame } from "../core/frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE, FrameParser, type FrameParserOptions } from "../core/frame_parser.ts";
 import { ProtocolError } from "../core/protocol_error.ts";
+import { checkExtensions, rsvBitsOf } from "./_extensions.ts";
 
 /** Options for {@linkcode FrameDecoderStream}. */
 export interface FrameDecoderStreamOptions {
@@ -25,6 +27,15 @@ export interface FrameDecoderStreamOptions {
    * @default {0}
    */
   allowedRsv?: number;
+  /**
+   * The negotiated extensions, as the handshake returns them (`negotiated`): the RSV bits they define are
+   * allowed (added to `allowedRsv`), and, as a compressed payload may be a little longer than what it
+   * inflates to, a frame may exceed `maxPayloadSize` by DEFLATE's overhead (an eighth, plus 256 bytes);
+   * the exact limit is `MessageAssemblerStream`'s `maxMessageSize`, enforced while inflating. This stream
+   * only reads the extensions' `rsvBits`.
+   * @default {[]}
+   */
+  extensions?: readonly Extension[];
 }
 
 /**
@@ -38,6 +49,9 @@ export interface FrameDecoderStreamOptions {
  * to fail the connection with: 1002, or 1009 for a payload over `maxPayloadSize`. Input that ends inside a
  * frame errors it with a `ProtocolError` with code 1006 (Abnormal Closure, never sent on the wire). This
  * stream checks framing only; fragment order, UTF-8 and message size are for `MessageAssemblerStream`.
+ *
+ * With `extensions` (the handshake's `negotiated`), the RSV bits they define pass through to
+ * `MessageAssemblerStream`, which hands the frames to the same extensions to decode.
  *
  * @example
  * ```ts
@@ -60,7 +74,8 @@ export class FrameDecoderStream extends TransformStream<Uint8Array, Frame> {
 
   /**
    * @param options The role, the payload limit and the RSV bits extensions define.
-   * @throws {TypeError} For a role other than `"server"` or `"client"`.
+   * @throws {TypeError} For a role other than `"server"` or `"client"`, or `extensions` that are not an
+   * array of extensions.
    * @throws {RangeError} For a `maxPayloadSize` or `allowedRsv` out of range.
    */
   constructor(options: FrameDecoderStreamOptions) {
@@ -108,5 +123,9 @@ function checkOptions(options: FrameDecoderStreamOptions): FrameParserOptions {
       `Cannot create frame decoder: allowedRsv ${allowedRsv} has bits other than RSV1-RSV3 (0x70)`,
     );
   }
-  return { role, maxPayloadSize, allowedRsv };
+  const extensions = checkExtensions("frame decoder", options.extensions);
+  if (extensions.length === 0) return { role, maxPayloadSize, allowedRsv };
+  // The same allowance as the connection's (Protocol): DEFLATE's stored blocks add 5 bytes per 64 KiB.
+  const slack = Math.min(maxPayloadSize + Math.floor(maxPayloadSize / 8) + 256, Number.MAX_SAFE_INTEGER);
+  return { role, maxPayloadSize: slack, allowedRsv: allowedRsv | rsvBitsOf(extensions) };
 }
