@@ -88,6 +88,7 @@ export { applyMask, writeMaskKey } from "./lib/core/mask.ts";
 export { MessageAssembler, type MessageAssemblerOptions } from "./lib/core/message_assembler.ts";
 export { MessageAssemblerStream, type MessageAssemblerStreamOptions } from "./lib/streams/message_assembler_stream.ts";
 export { MessageFragmenterStream, type MessageFragmenterStreamOptions } from "./lib/streams/message_fragmenter_stream.ts";
+export type { OutgoingMessage } from "./lib/streams/message_fragmenter_stream.ts";
 export { isControlOpcode, isKnownOpcode, Opcode } from "./lib/core/opcode.ts";
 export {
   type CloseInfo,
