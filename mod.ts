@@ -56,6 +56,7 @@ export {
 } from "./lib/deflate/zlib_wasm_codec.ts";
 export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/deflate/permessage_deflate.ts";
 export { CloseCode, isValidCloseCode } from "./lib/core/close_code.ts";
+export { consoleLogger, debugEnabled, type Logger, type LogFields } from "./lib/core/logger.ts";
 export {
   type CloseResult,
   Connection,

@@ -8,6 +8,7 @@
 import { CloseCode } from "./core/close_code.ts";
 import { Protocol, type ProtocolOptions, type SendOptions } from "./core/protocol.ts";
 import { ReadyState } from "./core/ready_state.ts";
+import { debugLogger, type Logger } from "./core/logger.ts";
 
 /**
  * Frames produced in one turn (the replies to one read, a burst of sends) are written together: runs of
@@ -71,6 +72,13 @@ export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
    * @default {{ limit: 1048576, policy: "close" }}
    */
   publishQueue?: PublishQueueOptions;
+  /**
+   * Where this connection's events are logged, one line each (never one per message): `closed` with the
+   * code, reason and wasClean (debug), published messages dropped, a slow consumer closed with 1013 and a
+   * heartbeat timeout (warn). See {@linkcode Logger}.
+   * @default none; a console logger when the environment has `DEBUG=wsengine*` (read by the adapters)
+   */
+  logger?: Logger;
 }
 
 /**
@@ -244,6 +252,7 @@ export class Connection {
    */
   constructor(transport: Transport, options: ConnectionOptions) {
     this.#protocol = new Protocol(options);
+    this.#log = options.logger ?? debugLogger(options.role);
     this.#closeTimeout = options.closeTimeout ?? 5000;
     if (!(this.#closeTimeout >= 0)) throw new RangeError(`Cannot create connection: closeTimeout ${options.closeTimeout} is negative`);
     const queue = options.publishQueue ?? {};
@@ -541,6 +550,7 @@ export class Connection {
     this.#drop(dropped);
     // RFC 6455 §7.4.1: 1013 is not in the RFC's list; IANA's registry has it: "Try Again Later".
     if (this.#protocol.state === ReadyState.Open) {
+      this.#log?.warn("slow consumer closed with 1013", { role: this.#protocol.role, topic, limit: this.#queueLimit });
       this.#protocol.close(CloseCode.TryAgainLater, "slow consumer: publish queue over its limit");
       this.resumeReading();
       this.#flush();
@@ -561,6 +571,7 @@ export class Connection {
   #drop(dropped: Map<string, number>): void {
     for (const [topic, count] of dropped) {
       this.#dropped += count;
+      this.#log?.warn("published messages dropped", { role: this.#protocol.role, topic, count, policy: this.#queuePolicy });
       try {
         this.ondrop?.(topic, count);
       } catch {
@@ -974,6 +985,7 @@ export class Connection {
       if (this.#finished || this.#protocol.state !== ReadyState.Open) return;
       if (pingSentAt !== 0 && this.#lastReceived < pingSentAt && now - pingSentAt >= timeout) {
         this.#report(new Error(`Heartbeat: nothing received within ${timeout} ms of a ping`));
+        this.#log?.warn("heartbeat timeout", { role: this.#protocol.role, interval, timeout });
         // The peer is taken for gone: no waiting for it to finish sending before the transport is cut.
         this.#drainOnClose = false;
         this.fail(CloseCode.GoingAway, "heartbeat timeout");
@@ -995,6 +1007,8 @@ export class Connection {
   }
 
   #heartbeatSentAt = 0;
+  /** Where events are logged; `undefined` (the default): nowhere, at the cost of one comparison an event. */
+  readonly #log: Logger | undefined;
 
   #heartbeatPong(): void {
     this.#latency = performance.now() - this.#heartbeatSentAt;
@@ -1019,12 +1033,23 @@ export class Connection {
     const received = protocol.closeReceived;
     // §7.1.5: "If _The WebSocket Connection is Closed_ and no Close control frame was received by the
     // endpoint ..., _The WebSocket Connection Close Code_ is considered to be 1006."
-    this.#resolveClosed({
+    const result = {
       code: received?.code ?? CloseCode.AbnormalClosure,
       reason: received?.reason ?? "",
       wasClean: received !== undefined && protocol.closeSent !== undefined && protocol.failure === undefined &&
         this.#transportError === undefined,
-    });
+    };
+    if (this.#log !== undefined) {
+      const sent = protocol.closeSent;
+      this.#log.debug("closed", {
+        role: protocol.role,
+        ...result,
+        sentCode: sent?.code,
+        failure: protocol.failure?.message,
+        transportError: this.#transportError?.message,
+      });
+    }
+    this.#resolveClosed(result);
   }
 
   #report(error: Error): void {

@@ -6,6 +6,7 @@
  */
 
 import type { Connection } from "../connection.ts";
+import type { Logger } from "../core/logger.ts";
 import type { UpgradeAcceptance } from "../handshake/server_handshake.ts";
 import type { SendOptions } from "../core/protocol.ts";
 import { encodeText } from "../core/utf8.ts";
@@ -231,12 +232,14 @@ export interface AcceptedUpgrade {
  * @param websocket The callbacks.
  * @param sockets The server's set of open sockets: added now, removed on close.
  * @param pubsub The server's topics: the socket leaves all of them when it closes.
+ * @param logger Where a throwing handler is reported when there is no `error` callback. @default `console.error`
  */
 export function attachHandler<T>(
   accepted: AcceptedUpgrade,
   websocket: WebSocketHandler<T>,
   sockets: Set<ServerSocket<T>>,
   pubsub: PubSub,
+  logger?: Logger,
 ): void {
   const { connection, request, protocol, extensions, acceptance } = accepted;
   const topics = new TopicSocket(pubsub, connection);
@@ -285,7 +288,7 @@ export function attachHandler<T>(
   try {
     websocket.open?.(ws);
   } catch (error) {
-    logHandlerError(websocket, "open", error);
+    logHandlerError(websocket, "open", error, logger);
     connection.onerror?.(error instanceof Error ? error : new Error(String(error)));
     connection.fail(1011);
     return;
@@ -303,7 +306,7 @@ export function attachHandler<T>(
     try {
       message(ws, data, binary);
     } catch (error) {
-      logHandlerError(websocket, "message", error);
+      logHandlerError(websocket, "message", error, logger);
       throw error; // the connection fails with 1011 and reports it to `error`
     }
   };
@@ -314,7 +317,8 @@ export function attachHandler<T>(
  * (with its stack), since the peer only sees a 1011 with no detail. Once per connection: the first error
  * fails it.
  */
-function logHandlerError(websocket: WebSocketHandler<never>, which: string, error: unknown): void {
+function logHandlerError(websocket: WebSocketHandler<never>, which: string, error: unknown, logger: Logger | undefined): void {
   if (websocket.error !== undefined) return;
+  if (logger !== undefined) return logger.error(`the ${which} handler threw; the connection was closed with 1011`, { error });
   console.error(`wsengine: the ${which} handler threw; the connection was closed with 1011:`, error);
 }

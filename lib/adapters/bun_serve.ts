@@ -16,11 +16,15 @@ import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type Server
 import { NativeTopics } from "./_native_topics.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
+import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
+import { debugLogger, type Logger } from "../core/logger.ts";
 
 /** The part of Bun's `Server` this adapter uses. */
 export interface BunServerLike {
   /** Upgrades the request to Bun's WebSocket; `false` when Bun refuses it. */
   upgrade(request: Request, options?: { headers?: Record<string, string>; data?: unknown }): boolean;
+  /** The peer's address (for the log). */
+  requestIP?(request: Request): { address: string } | null;
 }
 
 /** The part of Bun's `ServerWebSocket` this adapter uses. */
@@ -59,6 +63,11 @@ export interface BunServeOptions<T = unknown> extends Omit<ServerHandshakeOption
    * @default {{ limit: 1048576, policy: "close" }}
    */
   publishQueue?: PublishQueueOptions;
+  /**
+   * Where handshakes, closes and drops are logged, one line each (see {@linkcode Logger}).
+   * @default none; a console logger when the environment has `DEBUG=wsengine*`
+   */
+  logger?: Logger;
 }
 
 /** Bun's compressor choices (`"shared"`, `"dedicated"`, `"disable"`, or a window size like `"32KB"`). */
@@ -117,7 +126,9 @@ export interface BunServeHandlers {
  * ```
  */
 export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHandlers {
-  const { websocket, upgrade, fetch, perMessageDeflate = false, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
+  const { websocket, upgrade, fetch, perMessageDeflate = false, pubsub = createPubSub(), publishQueue = {}, logger: given, ...rules } =
+    options;
+  const logger = given ?? debugLogger("server");
   const isAutoRequest = autoResponder(websocket); // a malformed option is a TypeError now, not per connection
   const compress = perMessageDeflate !== false &&
     !(typeof perMessageDeflate === "object" && (perMessageDeflate.compress === false || perMessageDeflate.compress === "disable"));
@@ -137,6 +148,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
       }
       // This library's checks and choice of subprotocol; Bun then answers the handshake itself.
       const result = await serverHandshake(request, { ...rules, deflate: false, authorize: upgrade });
+      logHandshake(logger, request, result, server.requestIP?.(request)?.address);
       if (!result.ok) return result.response;
       const data: SocketData<T> = { request, protocol: result.protocol, acceptance: result.acceptance, drained: [] };
       const headers: Record<string, string> = result.protocol === "" ? {} : { "sec-websocket-protocol": result.protocol };
@@ -151,7 +163,10 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           send: (message, compressed) => ws.send(message, compressed && compress) !== 0,
           bufferedAmount: () => ws.getBufferedAmount(),
           close: (code, reason) => ws.close(code, reason),
-        }, publishQueue, (topic, count) => websocket.drop?.(socket, topic, count));
+        }, publishQueue, (topic, count) => {
+          logger?.warn("published messages dropped", { role: "server", topic, count, policy: publishQueue.policy ?? "close" });
+          websocket.drop?.(socket, topic, count);
+        });
         data.topics = topics;
         const socket: ServerSocket<T> = {
           request: data.request,
@@ -204,6 +219,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
         if (data.socket !== undefined) sockets.delete(data.socket);
         for (const resolve of data.drained.splice(0)) resolve();
         // Bun reports 1006 when no close frame came: the same meaning as this library's `closed`.
+        logger?.debug("closed", { role: "server", code, reason, wasClean: code !== 1006 });
         websocket.close?.(data.socket!, code, reason, code !== 1006);
       },
     },

@@ -12,6 +12,8 @@ import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
 import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
+import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
+import { debugLogger } from "../core/logger.ts";
 import type { WebSocketServer } from "./serve.ts";
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
 
@@ -58,6 +60,7 @@ export interface DenoListenOptions<T = unknown>
 export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<WebSocketServer> {
   const { websocket, upgrade, signal, tls, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
   autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
+  const logger = rest.logger ?? debugLogger("server");
   const maxSize = options.maxHeadSize ?? 16 * 1024;
   const timeout = options.headTimeout ?? 5000;
   const listener = tls === undefined
@@ -72,7 +75,9 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
     const transport = denoConnTransport(conn);
     const reader = transport.readable.getReader();
     const writer = conn.writable.getWriter();
-    const refuse = async (response: Response) => {
+    const remoteAddress = (conn.remoteAddr as { hostname?: string }).hostname;
+    const refuse = async (response: Response, reason = "", target = "") => {
+      logHandshake(logger, target, { ok: false, response, reason }, remoteAddress);
       await writer.write(await serializeResponse(response)).catch(() => {});
       await endRefused(conn, reader, rest.closeTimeout ?? 5000);
     };
@@ -81,7 +86,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       try {
         head = await readHttpHead(reader, { maxSize, timeout });
       } catch (error) {
-        if (error instanceof HttpHeadError) await refuse(new Response(`Cannot upgrade: ${error.message}\n`, { status: error.status }));
+        if (error instanceof HttpHeadError) await refuse(new Response(`Cannot upgrade: ${error.message}\n`, { status: error.status }), error.message);
         else throw error;
         return;
       }
@@ -99,9 +104,10 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       }
       const result = await serverHandshake(request, { ...rest, authorize: upgrade });
       if (!result.ok) {
-        await refuse(result.response);
+        await refuse(result.response, result.reason, request.url.replace(/^[a-z]+:\/\/[^/]*/i, ""));
         return;
       }
+      logHandshake(logger, request, result, remoteAddress);
       await writer.write(await serializeResponse(result.response));
       if (stopping) {
         closeQuietly(conn);
@@ -109,9 +115,9 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       }
       reader.releaseLock();
       writer.releaseLock();
-      const connection = new Connection(transport, { ...rest, role: "server", extensions: result.negotiated, head: head.rest });
+      const connection = new Connection(transport, { ...rest, logger, role: "server", extensions: result.negotiated, head: head.rest });
       const accepted = { connection, request, protocol: result.protocol, extensions: result.extensions, acceptance: result.acceptance };
-      attachHandler(accepted, websocket, sockets, pubsub);
+      attachHandler(accepted, websocket, sockets, pubsub, logger);
     } catch {
       closeQuietly(conn);
     } finally {

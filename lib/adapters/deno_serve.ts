@@ -13,6 +13,8 @@ import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type Server
 import { NativeTopics } from "./_native_topics.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
+import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
+import { debugLogger, type Logger } from "../core/logger.ts";
 
 /** Bytes Deno may hold for a socket before `send()` waits, as this library's own sockets do. */
 const SEND_HIGH_WATER_MARK = 256 * 1024;
@@ -56,6 +58,11 @@ export interface DenoServeOptions<T = unknown> extends Omit<ServerHandshakeOptio
    * @default {{ limit: 1048576, policy: "close" }}
    */
   publishQueue?: PublishQueueOptions;
+  /**
+   * Where handshakes, closes and drops are logged, one line each (see {@linkcode Logger}).
+   * @default none; a console logger when the environment has `DEBUG=wsengine*`
+   */
+  logger?: Logger;
 }
 
 /** The `Deno.serve` handler, with the server's topics. */
@@ -90,7 +97,8 @@ export interface DenoServeHandler {
  * ```
  */
 export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeHandler {
-  const { websocket, upgrade, fetch, idleTimeout, pubsub = createPubSub(), publishQueue = {}, ...rules } = options;
+  const { websocket, upgrade, fetch, idleTimeout, pubsub = createPubSub(), publishQueue = {}, logger: given, ...rules } = options;
+  const logger = given ?? debugLogger("server");
   const isAutoRequest = autoResponder(websocket); // a malformed option is a TypeError now, not per connection
   const sockets = new Set<ServerSocket<T>>();
   const handler = async (request: Request): Promise<Response> => {
@@ -102,6 +110,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
       });
     }
     const result = await serverHandshake(request, { ...rules, deflate: false, authorize: upgrade });
+    logHandshake(logger, request, result, undefined);
     if (!result.ok) return result.response;
     const { socket: native, response } = Deno.upgradeWebSocket(request, {
       protocol: result.protocol === "" ? undefined : result.protocol,
@@ -116,7 +125,10 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
       },
       bufferedAmount: () => native.bufferedAmount,
       close: (code, reason) => native.close(code, reason),
-    }, publishQueue, (topic, count) => websocket.drop?.(socket, topic, count));
+    }, publishQueue, (topic, count) => {
+      logger?.warn("published messages dropped", { role: "server", topic, count, policy: publishQueue.policy ?? "close" });
+      websocket.drop?.(socket, topic, count);
+    });
     const socket: ServerSocket<T> = {
       request,
       protocol: result.protocol,
@@ -160,6 +172,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
       topics.closed();
       cancelExpiry();
       sockets.delete(socket);
+      logger?.debug("closed", { role: "server", code: event.code, reason: event.reason, wasClean: event.wasClean });
       websocket.close?.(socket, event.code, event.reason, event.wasClean);
     };
     return response;

@@ -14,6 +14,8 @@ import { parseWebSocketUrl } from "../handshake/client_handshake.ts";
 import { type ClientConnection, type ConnectOptions, connectTransport } from "../client/connect_transport.ts";
 import { socketToTransport } from "./node_socket.ts";
 import { useNativeUtf8Check } from "../core/utf8.ts";
+import { debugLogger } from "../core/logger.ts";
+import "./_debug_env.ts"; // DEBUG=wsengine* read
 
 /** Options for {@linkcode connectNode}. */
 export interface NodeConnectOptions extends ConnectOptions {
@@ -51,7 +53,13 @@ export async function connectNode(url: string | URL, options: NodeConnectOptions
     : (await import("node:net")).connect({ host, port });
   socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
-    const onError = (error: Error) => reject(new Error(`Cannot connect to ${target.href}: ${error.message}`));
+    const onError = (error: Error) => {
+      (options.logger ?? debugLogger("client"))?.debug("connect failed", {
+        url: `${target.protocol}//${target.host}${target.pathname}`,
+        reason: error.message,
+      });
+      reject(new Error(`Cannot connect to ${target.href}: ${error.message}`));
+    };
     socket.once("error", onError);
     socket.once(secure ? "secureConnect" : "connect", () => {
       socket.off("error", onError);

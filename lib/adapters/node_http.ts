@@ -13,6 +13,8 @@ import { serializeResponse } from "../handshake/http_head.ts";
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeAcceptance } from "../handshake/server_handshake.ts";
 import { socketToTransport } from "./node_socket.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
+import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
+import { debugLogger } from "../core/logger.ts";
 
 /**
  * Options for `node:http`'s `createServer` that bound how long a client may take to send its opening
@@ -74,7 +76,13 @@ export async function handleNodeUpgrade(
   // Nothing may be read until the handshake is answered; keep what arrives buffered in the socket.
   socket.pause();
   socket.on("error", () => {}); // errors surface through the transport; never crash the process
-  const refuse = async (response: Response) => {
+  const logger = options.logger ?? debugLogger("server");
+  const remoteAddress = (socket as { remoteAddress?: string }).remoteAddress;
+  const refuse = async (response: Response, reason?: string) => {
+    if (logger !== undefined) {
+      const shown = reason ?? (response.status < 500 ? await response.clone().text().catch(() => "") : "");
+      logHandshake(logger, req.url ?? "/", { ok: false, response, reason: shown.trim() }, remoteAddress);
+    }
     await writeResponse(socket, response);
     endRefused(socket, options.closeTimeout ?? 5000);
     return undefined;
@@ -93,10 +101,12 @@ export async function handleNodeUpgrade(
     return refuse(new Response(reason, { status: 400 }));
   }
   const result = await serverHandshake(request, options);
-  if (!result.ok) return refuse(result.response);
+  if (!result.ok) return refuse(result.response, result.reason);
+  logHandshake(logger, request, result, remoteAddress);
   await writeResponse(socket, result.response);
   const connection = new Connection(socketToTransport(socket, head), {
     ...options,
+    logger,
     role: "server",
     extensions: result.negotiated,
   });

@@ -119,7 +119,7 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
     socket.once("close", () => upgraded.delete(socket));
     const accepted = await handleNodeUpgrade(req, socket, head, { ...rest, authorize: upgrade });
     if (accepted === undefined) return;
-    attachHandler(accepted, websocket, sockets, pubsub);
+    attachHandler(accepted, websocket, sockets, pubsub, rest.logger);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -10,6 +10,7 @@ import { ClientHandshake, type ClientHandshakeOptions } from "../handshake/clien
 import { HandshakeRefusedError } from "../handshake/handshake_refused_error.ts";
 import { Connection, type ConnectionOptions, type Transport } from "../connection.ts";
 import { type HttpHead, HttpHeadError, parseResponseHead, readHttpHead } from "../handshake/http_head.ts";
+import { debugLogger } from "../core/logger.ts";
 
 export { parseResponseHead } from "../handshake/http_head.ts";
 
@@ -60,6 +61,9 @@ export async function connectTransport(
   const target = handshake.url;
   const fail = (what: string) => new Error(`Cannot connect to ${target.href}: ${what}`);
   const timeout = options.handshakeTimeout ?? 10_000;
+  const logger = options.logger ?? debugLogger("client");
+  // Where, without the query string (it may carry a token).
+  const where = `${target.protocol}//${target.host}${target.pathname}`;
   const reader = transport.readable.getReader();
   const writer = transport.writable.getWriter();
   const started = Date.now();
@@ -97,14 +101,24 @@ export async function connectTransport(
     writer.releaseLock();
     reader.releaseLock();
     // Bytes that came right behind the 101 go first; messages are held until the caller sets `onmessage`.
+    logger?.debug("handshake accepted", { url: where, protocol: result.protocol, extensions: result.extensions });
     const connection = new Connection(transport, {
       ...options,
+      logger,
       role: "client",
       extensions: result.negotiated,
       head: answer.rest,
     });
     return { connection, protocol: result.protocol, extensions: result.extensions, url: target };
   } catch (error) {
+    if (logger !== undefined) {
+      const refused = error instanceof HandshakeRefusedError;
+      logger.debug(refused ? "handshake refused" : "handshake failed", {
+        url: where,
+        status: refused ? error.status : undefined,
+        reason: refused ? error.body : (error as Error).message,
+      });
+    }
     reader.cancel().catch(() => {});
     writer.abort().catch(() => {});
     throw error;

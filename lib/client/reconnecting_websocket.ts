@@ -10,6 +10,7 @@
 import { HandshakeRefusedError } from "../handshake/handshake_refused_error.ts";
 import { backoffDelay, type BackoffOptions, firstRetryDelay, resolveBackoff } from "./backoff.ts";
 import type { Transport } from "../connection.ts";
+import { debugLogger, type Logger } from "../core/logger.ts";
 import { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./websocket.ts";
 
 export type { BackoffOptions } from "./backoff.ts";
@@ -100,6 +101,13 @@ export interface ReconnectingWebSocketOptions extends BackoffOptions {
    * @default none
    */
   webSocketOptions?: WebSocketOptions;
+  /**
+   * Where reconnects (the attempt, the delay, the close that led to it), the loop's own timeouts and, with
+   * this library's WebSocket, handshakes and closes are logged, one line each (see {@linkcode Logger}).
+   * @default `webSocketOptions.logger`, else a console logger when the environment has
+   * `DEBUG=wsengine*` (read by the adapters), else none
+   */
+  logger?: Logger;
   /** A connection that stayed open this long resets the backoff and the retry count. @default {5000} */
   resetAfter?: number;
   /** Reconnect attempts in a row (without a connection that lasted `resetAfter`) before giving up. @default {Infinity} */
@@ -610,6 +618,7 @@ export class ReconnectingWebSocket extends EventTarget {
   #retries = 0; // reconnect attempts since the last connection that stayed open resetAfter
   #everOpened = false;
   #lastUrl = "";
+  readonly #logger: Logger | undefined;
   #binaryType: BinaryType = "blob";
   #queue: Queued[] = [];
   #queuedBytes = 0;
@@ -651,7 +660,10 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#url = url;
     this.#protocols = protocols;
     this.#class = options.WebSocket ?? WebSocket;
-    this.#webSocketOptions = options.webSocketOptions;
+    this.#logger = options.logger ?? options.webSocketOptions?.logger;
+    this.#webSocketOptions = options.logger === undefined || options.webSocketOptions?.logger !== undefined
+      ? options.webSocketOptions
+      : { ...options.webSocketOptions, logger: options.logger };
     this.#backoff = resolveBackoff(options);
     this.#resetAfter = checkDuration("resetAfter", options.resetAfter ?? 5000);
     this.#maxRetries = checkCount("maxRetries", options.maxRetries ?? Infinity, true);
@@ -1094,6 +1106,7 @@ export class ReconnectingWebSocket extends EventTarget {
 
   /** Ends an attempt for the loop's own reasons: the socket is let go, reported as 1006. */
   #failAttempt(attempt: Attempt, reason: string, error?: unknown): void {
+    this.#log(reason === "ping timeout" || reason === "idle timeout" ? "warn" : "debug", reason, { attempt: attempt.number, error });
     this.#abandon(attempt);
     const detail = error === undefined ? "" : `: ${error instanceof Error ? error.message : String(error)}`;
     this.#fire(new ReconnectingErrorEvent("error", { message: `Cannot connect: ${reason}${detail}`, error }));
@@ -1154,6 +1167,7 @@ export class ReconnectingWebSocket extends EventTarget {
       }
     }
     if (!retry) {
+      this.#log("debug", "reconnect stopped", { attempt: attempt.number, retries: this.#retries, code, reason, status, terminal: info.terminal });
       this.#stop();
       this.#fireClose({ code, reason, wasClean, attempt: attempt.number, status });
       return;
@@ -1164,6 +1178,7 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#retries++;
     this.#state = this.#everOpened ? "reconnecting" : "connecting";
     this.#retryTimer = setTimeout(() => this.#retryDue(), delay);
+    this.#log("debug", "reconnect scheduled", { attempt: attempt.number, retries: this.#retries, delay, code, reason, status });
     this.#fire(
       new ReconnectingCloseEvent("close", {
         code,
@@ -1175,6 +1190,13 @@ export class ReconnectingWebSocket extends EventTarget {
         status,
       }),
     );
+  }
+
+  /** A log line with the URL of the attempt (without its query string: it may carry a token). */
+  #log(level: "debug" | "warn", message: string, fields: Record<string, unknown>): void {
+    const logger = this.#logger ?? debugLogger("client");
+    if (logger === undefined) return;
+    logger[level](message, { url: this.#lastUrl.split("?")[0] || undefined, ...fields });
   }
 
   #isTerminal(code: number): boolean {
