@@ -8,6 +8,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { attachHandler, disconnectUser, type ServerSocket, type WebSocketHandler } from "../lib/adapters/_socket_handler.ts";
+import { listenBun } from "../lib/adapters/bun_listen.ts";
 import { bunServe } from "../lib/adapters/bun_serve.ts";
 import { denoServe } from "../lib/adapters/deno_serve.ts";
 import { listenDeno } from "../lib/adapters/deno_listen.ts";
@@ -110,6 +111,21 @@ export const SERVER_PATHS: ServerPath[] = [
     compresses: true,
     start: async (options) => {
       const server = await listenDeno({ port: 0, ...options });
+      return {
+        url: server.url,
+        stop: () => server.close(),
+        publish: server.publish,
+        subscriberCount: server.subscriberCount,
+        disconnectUser: server.disconnectUser,
+      };
+    },
+  },
+  {
+    name: "listenBun",
+    skip: onBun ? false : "Bun.listen exists only on Bun",
+    compresses: true,
+    start: async (options) => {
+      const server = await listenBun({ port: 0, ...options });
       return {
         url: server.url,
         stop: () => server.close(),

@@ -4,6 +4,9 @@ import { runFuzzingClient, type Summary } from "../conformance/fuzzing_client.ts
 import { runClientCases } from "../conformance/run_client_cases.ts";
 import { formatResult } from "../conformance/_runner.ts";
 import { startServer } from "./_raw_client.ts";
+import type { ServerSocket } from "../lib/adapters/_socket_handler.ts";
+import { listenBun } from "../lib/adapters/bun_listen.ts";
+import { listenDeno } from "../lib/adapters/deno_listen.ts";
 
 // The Autobahn-style conformance cases (conformance/cases.ts: groups 1-7, 9, 10, 12, 13) on the runtime
 // under test: our server (handleNodeUpgrade, permessage-deflate on) against the fuzzing client, and our
@@ -35,6 +38,38 @@ describe("conformance (Autobahn TestSuite cases)", () => {
     try {
       const summary = await runFuzzingClient(server.url, { concurrency: CONCURRENCY });
       assertConformant(summary, "server");
+    } finally {
+      await server.close();
+    }
+  });
+
+  // The runtimes' own listeners, with this library's engine over their raw sockets: the same cases.
+  const echoing = {
+    deflate: {},
+    websocket: {
+      message: (ws: ServerSocket, data: string | Uint8Array, binary: boolean) =>
+        void ws.send(data, { binary }).catch(() => {}),
+    },
+  };
+  test("listenBun() passes every case of the fuzzing client", {
+    timeout: 30_000,
+    skip: "Bun" in globalThis ? false : "Bun.listen exists only on Bun",
+  }, async () => {
+    const server = await listenBun({ port: 0, ...echoing });
+    try {
+      assertConformant(await runFuzzingClient(server.url, { concurrency: CONCURRENCY }), "listenBun");
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("listenDeno() passes every case of the fuzzing client", {
+    timeout: 30_000,
+    skip: "Deno" in globalThis ? false : "Deno.listen exists only on Deno",
+  }, async () => {
+    const server = await listenDeno({ port: 0, ...echoing });
+    try {
+      assertConformant(await runFuzzingClient(server.url, { concurrency: CONCURRENCY }), "listenDeno");
     } finally {
       await server.close();
     }

@@ -34,6 +34,7 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import WsWebSocket from "ws";
 import type { ServerSocket } from "../lib/adapters/_socket_handler.ts";
 import { listenDeno } from "../lib/adapters/deno_listen.ts";
+import { listenBun } from "../lib/adapters/bun_listen.ts";
 import { serve, type WebSocketServer } from "../lib/adapters/serve.ts";
 import type { CloseResult } from "../lib/connection.ts";
 import type { ServerDeflateOptions } from "../lib/handshake/server_handshake.ts";
@@ -187,11 +188,11 @@ const CONFIGS: Config[] = [
   },
 ];
 
-type ServerPath = "serve()" | "listenDeno";
+type ServerPath = "serve()" | "listenDeno" | "listenBun";
 
 function startServer(path: ServerPath, config: Config, handler: Parameters<typeof serve>[0]["websocket"]): Promise<WebSocketServer> {
   const options = { port: 0, deflate: config.deflate, publishQueue: { limit: QUEUE_LIMIT }, websocket: handler };
-  return path === "serve()" ? serve(options) : listenDeno(options);
+  return path === "serve()" ? serve(options) : path === "listenDeno" ? listenDeno(options) : listenBun(options);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -575,10 +576,15 @@ async function topicsCase(path: ServerPath, config: Config, pageCount: number): 
 
 const chromiumHere = chromiumAvailability();
 const NOT_DENO: Availability = { available: false, reason: "Deno.listen exists only on Deno", required: false };
+const NOT_BUN: Availability = { available: false, reason: "Bun.listen exists only on Bun", required: false };
 
 describe("interop: topics with ws and Chromium subscribers", () => {
-  for (const path of ["serve()", "listenDeno"] as const) {
-    const pathHere: Availability = path === "listenDeno" && !onDeno ? NOT_DENO : { available: true };
+  for (const path of ["serve()", "listenDeno", "listenBun"] as const) {
+    const pathHere: Availability = path === "listenDeno" && !onDeno
+      ? NOT_DENO
+      : path === "listenBun" && !("Bun" in globalThis)
+      ? NOT_BUN
+      : { available: true };
     for (const config of CONFIGS) {
       const compression = `${config.compression}; topics via ${path})`;
       interopTest({

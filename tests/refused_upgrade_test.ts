@@ -25,6 +25,7 @@ import { connect } from "node:net";
 import { bunServe } from "../lib/adapters/bun_serve.ts";
 import { denoServe } from "../lib/adapters/deno_serve.ts";
 import { listenDeno } from "../lib/adapters/deno_listen.ts";
+import { listenBun } from "../lib/adapters/bun_listen.ts";
 import { serve, type WebSocketHandler } from "../lib/adapters/serve.ts";
 import { frame, utf8, WAIT_MS, withTimeout } from "./_raw_client.ts";
 import { concatBytes } from "./_vectors.ts";
@@ -75,6 +76,15 @@ const PATHS: {
     ownsSocket: true,
     start: async (closeTimeout) => {
       const server = await listenDeno({ port: 0, upgrade: hook, websocket, closeTimeout });
+      return { port: server.port, close: () => server.close() };
+    },
+  },
+  {
+    name: "listenBun()",
+    skip: isBun ? false : "Bun.listen exists only on Bun",
+    ownsSocket: true,
+    start: async (closeTimeout) => {
+      const server = await listenBun({ port: 0, upgrade: hook, websocket, closeTimeout });
       return { port: server.port, close: () => server.close() };
     },
   },

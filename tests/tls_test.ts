@@ -13,6 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { handleNodeUpgrade } from "../lib/adapters/node_http.ts";
+import { listenBun } from "../lib/adapters/bun_listen.ts";
+import { listenDeno } from "../lib/adapters/deno_listen.ts";
 import { WebSocket } from "../lib/client/websocket.ts";
 import { WAIT_MS, withTimeout } from "./_raw_client.ts";
 
@@ -77,6 +79,37 @@ describe("wss:// over TLS", () => {
       assert.equal((await withTimeout(closed, WAIT_MS, "close")).wasClean, true);
     });
   });
+
+  // The runtimes' own TLS listeners with this library's engine: a large compressed message each way.
+  const listeners = [
+    { name: "listenBun", skip: "Bun" in globalThis ? false : "Bun.listen exists only on Bun", start: listenBun },
+    { name: "listenDeno", skip: "Deno" in globalThis ? false : "Deno.listenTls exists only on Deno", start: listenDeno },
+  ];
+  for (const { name, skip, start } of listeners) {
+    test(`${name}({ tls }): our client exchanges a 1 MiB compressed message; the server sees an https URL`, { skip, timeout: 30_000 }, async () => {
+      const { key, cert } = makeCertificate();
+      let url = "";
+      const server = await start({
+        port: 0,
+        tls: { cert, key },
+        upgrade: (request) => void (url = request.url),
+        websocket: { message: (ws, data) => void ws.send(data).catch(() => {}) },
+      });
+      try {
+        assert.match(server.url, /^wss:/);
+        const { connection, extensions } = await connectNode(`wss://localhost:${server.port}/secure`, { tls: { ca: cert } });
+        assert.equal(extensions, "permessage-deflate");
+        const big = "over TLS, large ".repeat(65536);
+        const echoed = new Promise((resolve) => connection.onmessage = resolve);
+        await connection.send(big);
+        assert.equal(await withTimeout(echoed, WAIT_MS, "the echo"), big);
+        assert.equal(url, `https://localhost:${server.port}/secure`);
+        assert.equal((await connection.close(1000)).code, 1000);
+      } finally {
+        await server.close();
+      }
+    });
+  }
 
   test("an untrusted certificate fails the connection with an error naming the URL", { timeout: 30_000 }, async () => {
     await withTlsServer(async (port) => {

@@ -1,0 +1,262 @@
+/**
+ * A WebSocket server on `Bun.listen`: Bun's raw TCP (or TLS) sockets, without the `node:net` emulation
+ * that `serve()` goes through on Bun, and with this library's engine (its permessage-deflate, limits,
+ * heartbeat and publish queues) rather than Bun's own WebSocket (`bunServe()`). It serves WebSocket upgrades
+ * only: any other request gets 426. The twin of `listenDeno()`.
+ *
+ * @module
+ */
+
+import { Connection, type ConnectionOptions } from "../connection.ts";
+import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
+import {
+  serverHandshake,
+  type ServerHandshakeOptions,
+  type UpgradeHook,
+} from "../handshake/server_handshake.ts";
+import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
+import { debugLogger } from "../core/logger.ts";
+import {
+  attachHandler,
+  autoResponder,
+  disconnectUser,
+  type ServerSocket,
+  type WebSocketHandler,
+} from "./_socket_handler.ts";
+import { BunSocketPipe, type BunTcpSocket } from "./bun_socket.ts";
+import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
+import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
+import type { WebSocketServer } from "./serve.ts";
+
+/** Options for {@linkcode listenBun}. */
+export interface BunListenOptions<T = unknown>
+  extends Omit<ServerHandshakeOptions, "authorize">, Omit<ConnectionOptions, "role" | "extensions" | "head"> {
+  /** The port; 0 picks a free one. @default {8080} */
+  port?: number;
+  /** The address to listen on. @default {"127.0.0.1"} */
+  hostname?: string;
+  /** PEM certificate and key: listen with TLS (`wss:`). @default none */
+  tls?: { cert: string; key: string };
+  /** Sees each upgrade request first: return a `Response` to refuse with it. */
+  upgrade?: UpgradeHook;
+  /** The WebSocket callbacks. */
+  websocket: WebSocketHandler<T>;
+  /** Largest request head accepted, in bytes; more gets 431. @default {16384} */
+  maxHeadSize?: number;
+  /** Milliseconds a client has to send its request head; then 408. @default {5000} */
+  headTimeout?: number;
+  /** Stops the server when aborted. */
+  signal?: AbortSignal;
+  /**
+   * The topics its sockets subscribe and publish to: give the same one to several servers to share them.
+   * @default a registry of its own
+   */
+  pubsub?: PubSub;
+}
+
+/** The part of `Bun.listen` this adapter uses. */
+interface BunListener {
+  readonly hostname: string;
+  readonly port: number;
+  stop(closeActiveConnections?: boolean): void;
+}
+
+interface BunSocket extends BunTcpSocket {
+  data: BunSocketPipe | undefined;
+}
+
+interface BunLike {
+  listen(options: {
+    hostname: string;
+    port: number;
+    tls?: { cert: string; key: string };
+    allowHalfOpen: boolean;
+    socket: {
+      open(socket: BunSocket): void;
+      data(socket: BunSocket, chunk: Uint8Array): void;
+      drain(socket: BunSocket): void;
+      end(socket: BunSocket): void;
+      close(socket: BunSocket, error?: Error): void;
+      error(socket: BunSocket, error: Error): void;
+    };
+  }): BunListener;
+}
+
+/**
+ * Starts a WebSocket server on Bun's own TCP (or TLS) listener. A refused upgrade gets its 4xx, then our
+ * side is shut and what the client still sends is read and dropped until it closes, or for at most
+ * `closeTimeout` ms.
+ *
+ * @param options Port, TLS, handlers, and the handshake and connection options.
+ * @returns The running server.
+ * @throws {TypeError} Off Bun (there is no `Bun.listen`), or for a malformed `autoResponse`.
+ * @example
+ * ```ts ignore
+ * import { listenBun } from "./bun_listen.ts";
+ * const server = await listenBun({ port: 8080, websocket: { message: (socket, data) => socket.send(data) } });
+ * console.log(`listening on ${server.url}`);
+ * ```
+ */
+export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<WebSocketServer> {
+  const bun = (globalThis as { Bun?: BunLike }).Bun;
+  if (bun === undefined) {
+    return Promise.reject(new TypeError("Cannot listen: listenBun runs on Bun only (Bun.listen)"));
+  }
+  const {
+    websocket,
+    upgrade,
+    signal,
+    tls,
+    hostname = "127.0.0.1",
+    port = 8080,
+    pubsub = createPubSub(),
+    ...rest
+  } = options;
+  autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
+  const logger = rest.logger ?? debugLogger("server");
+  const maxSize = options.maxHeadSize ?? 16 * 1024;
+  const timeout = options.headTimeout ?? 5000;
+  const closeTimeout = rest.closeTimeout ?? 5000;
+  const sockets = new Set<ServerSocket<T>>();
+  const pending = new Set<BunSocket>(); // connections still in their opening handshake
+  let stopping = false;
+
+  const accept = async (socket: BunSocket, pipe: BunSocketPipe): Promise<void> => {
+    pending.add(socket);
+    const { transport } = pipe;
+    const reader = transport.readable.getReader();
+    const writer = transport.writable.getWriter();
+    const remoteAddress = socket.remoteAddress;
+    const refuse = async (response: Response, reason = "", target = "") => {
+      logHandshake(logger, target, { ok: false, response, reason }, remoteAddress);
+      await writer.write(await serializeResponse(response)).catch(() => {});
+      await endRefused(socket, reader, writer, closeTimeout);
+    };
+    try {
+      let head;
+      try {
+        head = await readHttpHead(reader, { maxSize, timeout });
+      } catch (error) {
+        if (error instanceof HttpHeadError) {
+          await refuse(
+            new Response(`Cannot upgrade: ${error.message}\n`, { status: error.status }),
+            error.message,
+          );
+        } else throw error;
+        return;
+      }
+      let request: Request, version: string;
+      try {
+        ({ request, version } = parseRequestHead(head.head, tls === undefined ? "http" : "https"));
+      } catch (error) {
+        await refuse(new Response(`Cannot upgrade: ${(error as Error).message}\n`, { status: 400 }));
+        return;
+      }
+      // RFC 6455 §4.2.1 (1): "An HTTP/1.1 or higher GET request".
+      if (version !== "1.1") {
+        await refuse(
+          new Response(`Cannot upgrade: HTTP/${version} is older than HTTP/1.1\n`, { status: 400 }),
+        );
+        return;
+      }
+      const result = await serverHandshake(request, { ...rest, authorize: upgrade });
+      if (!result.ok) {
+        await refuse(result.response, result.reason, request.url.replace(/^[a-z]+:\/\/[^/]*/i, ""));
+        return;
+      }
+      logHandshake(logger, request, result, remoteAddress);
+      await writer.write(await serializeResponse(result.response));
+      if (stopping) {
+        socket.terminate();
+        return;
+      }
+      reader.releaseLock();
+      writer.releaseLock();
+      const connection = new Connection(transport, {
+        ...rest,
+        logger,
+        role: "server",
+        extensions: result.negotiated,
+        head: head.rest,
+      });
+      const accepted = {
+        connection,
+        request,
+        protocol: result.protocol,
+        extensions: result.extensions,
+        acceptance: result.acceptance,
+      };
+      attachHandler(accepted, websocket, sockets, pubsub, logger);
+    } catch {
+      socket.terminate();
+    } finally {
+      pending.delete(socket);
+    }
+  };
+
+  const listener = bun.listen({
+    hostname,
+    port,
+    ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
+    // The peer's FIN ends our reading, not our writing: a close frame queued behind it still goes out.
+    allowHalfOpen: true,
+    socket: {
+      open(socket) {
+        const pipe = new BunSocketPipe(socket);
+        socket.data = pipe;
+        void accept(socket, pipe);
+      },
+      data: (socket, chunk) => socket.data?.receive(chunk),
+      drain: (socket) => socket.data?.drain(),
+      end: (socket) => socket.data?.peerEnded(),
+      close: (socket, error) => socket.data?.closed(error),
+      error: (socket, error) => socket.data?.closed(error),
+    },
+  });
+
+  const shown = listener.hostname.includes(":") ? `[${listener.hostname}]` : listener.hostname;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      stopping = true;
+      listener.stop(false);
+      for (const socket of pending) socket.terminate();
+      await Promise.all([...sockets].map((ws) => ws.connection?.close(1001, "server shutting down")));
+      listener.stop(true);
+    })();
+  signal?.addEventListener("abort", () => void close(), { once: true });
+  return Promise.resolve({
+    hostname: listener.hostname,
+    port: listener.port,
+    url: `${tls === undefined ? "ws" : "wss"}://${shown}:${listener.port}/`,
+    sockets,
+    pubsub,
+    publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
+    subscriberCount: (topic) => pubsub.subscriberCount(topic),
+    disconnectUser: (user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason),
+    close,
+  });
+}
+
+/**
+ * Ends a refused connection without cutting its response short: our side is shut (FIN after the
+ * response), then what the client still sends is read and dropped until it closes, for at most `lingerMs`;
+ * then the socket is cut.
+ */
+async function endRefused(
+  socket: BunSocket,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  writer: WritableStreamDefaultWriter<Uint8Array>,
+  lingerMs: number,
+): Promise<void> {
+  const timer = setTimeout(() => socket.terminate(), lingerMs);
+  try {
+    await writer.close();
+    while (!(await reader.read()).done);
+  } catch {
+    // Cut by the timer, or reset by the peer.
+  } finally {
+    clearTimeout(timer);
+    socket.end();
+  }
+}
