@@ -33,6 +33,7 @@ export const SERVERS: ServerSpec[] = [
   { name: "ours: node:http on Bun", command: (on) => [bun, ["cli.ts", ...cli(on)]] },
   // Node 20 runs the build (`npm run build`), when there is one.
   ...(existsSync("dist/cli.js") ? [{ name: "ours: node:http on Node", command: (on: boolean) => ["node", ["dist/cli.js", ...cli(on)]] as [string, string[]] }] : []),
+  { name: "ours: listenBun (Bun)", command: (on) => [bun, ["bench/echo/ours_bun_listen.ts", "0", d(on)]] },
   { name: "ours: bunServe (Bun's engine)", command: (on) => [bun, ["bench/echo/ours_bun_serve.ts", "0", d(on)]] },
   { name: "ws on Node", command: (on) => ["node", ["bench/echo/ws_server.mjs", "0", d(on)]] },
   { name: "Bun.serve (native)", command: (on) => [bun, ["bench/echo/bun_native.ts", "0", d(on)]] },
