@@ -11,7 +11,7 @@
 import type { PublishQueueOptions } from "../connection.ts";
 import { CloseCode } from "../core/close_code.ts";
 import type { PreparedMessage } from "../pubsub/prepared_message.ts";
-import type { PublishOptions, PubSub, Subscriber } from "../pubsub/pubsub.ts";
+import type { PublishOptions, PubSub, Subscriber, SubscribeOptions } from "../pubsub/pubsub.ts";
 
 /** What the adapter gives of the runtime's socket. */
 export interface NativeSocket {
@@ -53,8 +53,8 @@ export class NativeTopics implements Subscriber {
   }
 
   /** @returns `true` if newly subscribed. */
-  subscribe(topic: string): boolean {
-    return this.#closing ? false : this.#pubsub.subscribe(this, topic);
+  subscribe(topic: string, options?: SubscribeOptions): boolean {
+    return this.#closing ? false : this.#pubsub.subscribe(this, topic, options);
   }
 
   /** @returns `true` if it was subscribed. */

@@ -12,6 +12,7 @@ import type { SendOptions } from "../core/protocol.ts";
 import { encodeText } from "../core/utf8.ts";
 import type { PublishOptions, PubSub } from "../pubsub/pubsub.ts";
 import { TopicSocket } from "../pubsub/topic_socket.ts";
+import { type SocketSubscribeOptions, subscribeOptionsOf } from "../pubsub/presence.ts";
 
 /** One accepted WebSocket, as the handler sees it. */
 export interface ServerSocket<T = unknown> {
@@ -46,10 +47,12 @@ export interface ServerSocket<T = unknown> {
    */
   ping(data?: string | Uint8Array): void;
   /**
-   * Subscribes to a topic.
+   * Subscribes to a topic; `{ presence: true }` makes this socket's `user` a member of the topic's presence
+   * (`pubsub.presence(topic)`, the `"presence"` events), with `presenceData`.
    * @returns `true` if newly subscribed.
+   * @throws {TypeError} For presence asked by a socket without a user.
    */
-  subscribe(topic: string): boolean;
+  subscribe(topic: string, options?: SocketSubscribeOptions): boolean;
   /**
    * Unsubscribes from a topic.
    * @returns `true` if it was subscribed.
@@ -253,7 +256,10 @@ export function attachHandler<T>(
     send: (data, sendOptions) => connection.send(data, sendOptions),
     close: (code, reason) => void connection.close(code, reason),
     ping: (data) => connection.ping(data),
-    subscribe: (topic) => (websocket.authorizeSubscribe?.(ws, topic) ?? true) && topics.subscribe(topic),
+    subscribe: (topic, options) => {
+      const subscribeOptions = subscribeOptionsOf(ws.user, options);
+      return (websocket.authorizeSubscribe?.(ws, topic) ?? true) && topics.subscribe(topic, subscribeOptions);
+    },
     unsubscribe: (topic) => topics.unsubscribe(topic),
     isSubscribed: (topic) => topics.isSubscribed(topic),
     get subscriptions() {

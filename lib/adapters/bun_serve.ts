@@ -14,6 +14,7 @@
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeAcceptance, type UpgradeHook } from "../handshake/server_handshake.ts";
 import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { NativeTopics } from "./_native_topics.ts";
+import { subscribeOptionsOf } from "../pubsub/presence.ts";
 import type { PublishQueueOptions } from "../connection.ts";
 import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
@@ -185,7 +186,10 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           },
           close: (code, reason) => ws.close(code, reason),
           ping: (payload) => void ws.ping(payload),
-          subscribe: (topic) => (websocket.authorizeSubscribe?.(socket, topic) ?? true) && topics.subscribe(topic),
+          subscribe: (topic, subscribeOptions) => {
+            const pubsubOptions = subscribeOptionsOf(socket.user, subscribeOptions);
+            return (websocket.authorizeSubscribe?.(socket, topic) ?? true) && topics.subscribe(topic, pubsubOptions);
+          },
           unsubscribe: (topic) => topics.unsubscribe(topic),
           isSubscribed: (topic) => topics.isSubscribed(topic),
           get subscriptions() {

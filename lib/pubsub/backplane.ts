@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { PresenceBackplane } from "./presence.ts";
+
 /** A message from another node, as the backplane hands it to the local topics. */
 export interface RemoteMessage {
   /** The topic. */
@@ -46,4 +48,8 @@ export interface Backplane {
   publish(topic: string, payload: Uint8Array, binary: boolean): void;
   /** Disconnects from the broker. */
   close(): Promise<void>;
+  /**
+   * Where presence is kept across nodes, if this backplane carries it; without, presence is each node's own.
+   */
+  readonly presence?: PresenceBackplane;
 }

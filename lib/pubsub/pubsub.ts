@@ -8,6 +8,15 @@
 
 import type { Backplane } from "./backplane.ts";
 import { PreparedMessage, type PreparedMessageOptions } from "./prepared_message.ts";
+import { Presence, type PresenceJoin, type PresenceMember, type PresenceOptions } from "./presence.ts";
+
+export {
+  PresenceEvent,
+  type PresenceJoin,
+  type PresenceMember,
+  type PresenceOptions,
+  type SocketSubscribeOptions,
+} from "./presence.ts";
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
@@ -45,6 +54,18 @@ export interface PubSubOptions {
    * @default none: the topics are this process's
    */
   backplane?: Backplane;
+  /** Presence (see {@linkcode PubSub.presence}): how joins and leaves are batched. @default {{ interval: 1000 }} */
+  presence?: PresenceOptions;
+}
+
+/** Options for {@linkcode PubSub.subscribe}. */
+export interface SubscribeOptions {
+  /**
+   * Makes the subscriber a member of the topic's presence, with this id and data: listed by
+   * {@linkcode PubSub.presence}, and in the `"presence"` events. Taken only when newly subscribed.
+   * @default none: not a member
+   */
+  presence?: PresenceJoin;
 }
 
 /** Counters of a {@linkcode PubSub}, since it was created. */
@@ -107,6 +128,7 @@ export class PubSub extends EventTarget {
   readonly #maxTopicLength: number;
   readonly #stats: PubSubStats = { publishes: 0, deliveries: 0, deflates: 0, refused: 0, remote: 0 };
   readonly #backplane: Backplane | undefined;
+  readonly #presence: Presence;
 
   /** @param options The longest topic, and the backplane. */
   constructor(options: PubSubOptions = {}) {
@@ -125,6 +147,7 @@ export class PubSub extends EventTarget {
         gap: (topic, reason) => this.dispatchEvent(new TopicEvent("gap", topic, reason)),
       });
     }
+    this.#presence = new Presence(options.presence ?? {}, backplane?.presence, (event) => this.dispatchEvent(event));
   }
 
   /** The backplane, if the topics reach beyond this process. */
@@ -147,12 +170,18 @@ export class PubSub extends EventTarget {
    *
    * @param subscriber The subscriber.
    * @param topic A non-empty string of well-formed UTF-16, at most `maxTopicLength` code units.
+   * @param options Presence: the member this subscription is.
    * @returns `true` if newly subscribed, `false` if it already was.
-   * @throws {TypeError} For a topic that is not a non-empty, well-formed string.
+   * @throws {TypeError} For a topic that is not a non-empty, well-formed string, or a presence id that is not
+   * a non-empty string.
    * @throws {RangeError} For a topic longer than `maxTopicLength`.
    */
-  subscribe(subscriber: Subscriber, topic: string): boolean {
+  subscribe(subscriber: Subscriber, topic: string, options: SubscribeOptions = {}): boolean {
     this.#checkTopic("subscribe", topic);
+    const presence = options.presence;
+    if (presence !== undefined && (typeof presence?.id !== "string" || presence.id === "")) {
+      throw new TypeError("Cannot subscribe with presence: the member id is not a non-empty string");
+    }
     let topics = this.#subscriptions.get(subscriber);
     if (topics === undefined) this.#subscriptions.set(subscriber, topics = new Set());
     if (topics.has(topic)) return false;
@@ -165,6 +194,7 @@ export class PubSub extends EventTarget {
       this.#backplane?.subscribe(topic);
       this.dispatchEvent(new TopicEvent("topicopen", topic));
     }
+    if (presence !== undefined) this.#presence.join(subscriber, topic, presence);
     return true;
   }
 
@@ -220,6 +250,48 @@ export class PubSub extends EventTarget {
   }
 
   /**
+   * Who is in a topic: the members of its presence (subscriptions made with `presence`), on every node when
+   * the backplane carries presence. One user with several connections is one member (`connections` says
+   * how many). Read from the backplane each time (with Redis, two round trips): for a live view, follow the
+   * `"presence"` events ({@linkcode PresenceEvent}), batched per `presence.interval`.
+   *
+   * @param topic The topic.
+   * @returns Its members.
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createPubSub } from "./pubsub.ts";
+   * const pubsub = createPubSub();
+   * const tab1 = { deliver: () => true }, tab2 = { deliver: () => true };
+   * pubsub.subscribe(tab1, "room", { presence: { id: "ada", data: { name: "Ada" } } });
+   * pubsub.subscribe(tab2, "room", { presence: { id: "ada", data: { name: "Ada" } } });
+   * assert.deepEqual(await pubsub.presence("room"), [{ id: "ada", data: { name: "Ada" }, connections: 2 }]);
+   * pubsub.unsubscribeAll(tab1);
+   * pubsub.unsubscribeAll(tab2);
+   * pubsub.close();
+   * ```
+   */
+  async presence(topic: string): Promise<PresenceMember[]> {
+    this.#checkTopic("read presence", topic);
+    return await this.#presence.members(topic);
+  }
+
+  /**
+   * Counts the members of a topic's presence (users, not connections), on every node.
+   *
+   * @param topic The topic.
+   * @returns How many members it has.
+   */
+  async presenceCount(topic: string): Promise<number> {
+    return (await this.presence(topic)).length;
+  }
+
+  /** Stops the presence timer (presence events still pending are not emitted). The backplane is not closed. */
+  close(): void {
+    this.#presence.close();
+  }
+
+  /**
    * Publishes a message to every subscriber of a topic (but those in `options.except`), without waiting for
    * any: encoded and framed once, compressed once per shared deflate setting.
    *
@@ -255,6 +327,7 @@ export class PubSub extends EventTarget {
   #leave(subscriber: Subscriber, topic: string): void {
     const subscribers = this.#topics.get(topic);
     if (subscribers === undefined || !subscribers.delete(subscriber)) return;
+    this.#presence.leave(subscriber, topic);
     if (subscribers.size === 0) {
       this.#topics.delete(topic);
       this.#backplane?.unsubscribe(topic);

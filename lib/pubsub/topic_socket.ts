@@ -8,7 +8,7 @@
 import type { Connection } from "../connection.ts";
 import { PerMessageDeflate } from "../deflate/permessage_deflate.ts";
 import type { PreparedMessage } from "./prepared_message.ts";
-import type { PublishOptions, PubSub, Subscriber } from "./pubsub.ts";
+import type { PublishOptions, PubSub, Subscriber, SubscribeOptions } from "./pubsub.ts";
 
 /**
  * One connection in a {@linkcode PubSub}: it leaves every topic when the connection closes.
@@ -44,11 +44,12 @@ export class TopicSocket implements Subscriber {
    * Subscribes to a topic (nothing once the connection is closing).
    *
    * @param topic The topic.
+   * @param options Presence (see {@linkcode PubSub.subscribe}).
    * @returns `true` if newly subscribed.
    */
-  subscribe(topic: string): boolean {
+  subscribe(topic: string, options?: SubscribeOptions): boolean {
     if (this.connection.readyState > 1) return false;
-    return this.pubsub.subscribe(this, topic);
+    return this.pubsub.subscribe(this, topic, options);
   }
 
   /**
