@@ -1,6 +1,8 @@
 /**
- * `cli.ts serve`: an echo server on any path, over `ws:` or (with a certificate) `wss:`, with a test page
- * or a directory of files for plain HTTP requests, and a line per connection.
+ * `cli.ts serve`: the chat demo (demo/) at `/` and `/chat`, and an echo server on every other WebSocket
+ * path, over `ws:` or (with a certificate) `wss:`; or a directory of files for plain HTTP requests; a line
+ * per connection; with `--workers N`, N processes on one port (node:cluster), sharing rooms over Redis
+ * with `--redis URL`.
  *
  * @module
  */
@@ -11,6 +13,8 @@ import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import process from "node:process";
+import cluster from "node:cluster";
+import { createServer as createTcpServer } from "node:net";
 import type { Connection } from "../lib/connection.ts";
 import {
   deflateOptions,
@@ -38,7 +42,10 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: "no-heartbeat", help: "no keepalive pings" },
   { name: "deflate", value: "PARAMS", help: 'permessage-deflate options, e.g. "broadcast" (below)' },
   { name: "no-deflate", help: "decline compression" },
-  { name: "static", value: "DIR", help: "plain HTTP requests get the files of DIR, not the test page" },
+  { name: "static", value: "DIR", help: "plain HTTP requests get the files of DIR, not the demo (no chat)" },
+  { name: "no-demo", help: "no chat demo: every path echoes, / gets the echo test page" },
+  { name: "workers", value: "N", help: "run N processes on the one port (node:cluster; default 1)" },
+  { name: "redis", value: "URL", help: "share the chat's rooms over Redis, e.g. redis://127.0.0.1:6379" },
   { name: "quiet", short: "q", help: "no line per connection (or per HTTP request)" },
   HELP_FLAG,
 ];
@@ -49,12 +56,20 @@ export const SERVE_USAGE = "cli.ts serve [--port P] [--host H] [--protocols a,b]
 /** `serve --help`. */
 export const SERVE_HELP = `usage: ${SERVE_USAGE}
 
-Starts an echo server: every message received on any path is sent back as it came (text as text,
-binary as binary). Prints "Echo server listening on ws://HOST:PORT/ ..." once it listens, then a line
-per connection (unless -q): "#N open ADDRESS PATH protocol=... extensions=..." and "#N close CODE
-after T s: in M messages (B), out ...; socket B read, B written" (handshake included), and "#N refused"
-for a handshake that was not accepted. Plain HTTP requests get a test page for a browser, or with
---static the files of a directory. SIGINT or SIGTERM closes every connection with 1001 and exits.
+Starts the chat demo at http://HOST:PORT/ (its WebSocket is /chat) and an echo server on every other
+path: every message received is sent back as it came (text as text, binary as binary), with a test page
+at /echo. Prints "Echo server listening on ws://HOST:PORT/ ..." once it listens, then a line per
+connection (unless -q): "#N open ADDRESS PATH protocol=... extensions=..." and "#N close CODE after T s:
+in M messages (B), out ...; socket B read, B written" (handshake included), and "#N refused" for a
+handshake that was not accepted; "chat #N ..." lines for the demo. With --static, plain HTTP requests get
+the files of a directory instead (no demo). SIGINT or SIGTERM closes every connection with 1001 and exits.
+
+The demo's name cookie is signed with $WSENGINE_DEMO_SECRET (at least 16 characters), or a random key
+made at each start. --workers N forks N processes that all listen on PORT (Node: the primary accepts and
+hands connections round robin; Bun: SO_REUSEPORT, the kernel spreads them; Deno: its node:cluster), with
+one secret; the primary restarts a worker that dies and stops them all on SIGINT or SIGTERM. Without
+--redis each worker has rooms of its own; with it, the rooms (messages and presence) span the workers
+and any other server on that Redis.
 
 options:
 ${formatFlags(SERVE_FLAGS)}
@@ -69,7 +84,7 @@ links pointing out) get 403.
 
 exit codes:
   0  stopped by SIGINT or SIGTERM
-  1  cannot listen (address in use, not permitted)
+  1  cannot listen (address in use, not permitted), or cannot reach --redis
   2  usage error: unknown flag, bad value, unreadable certificate, key or directory
 `;
 
@@ -142,15 +157,63 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
       throw new UsageError(`--static ${staticDir}: ${(error as Error).message}`);
     }
   }
+  const workersText = lastValue(args, "workers");
+  const workers = workersText === undefined ? 1 : /^\d+$/.test(workersText) ? Number(workersText) : NaN;
+  if (!(workers >= 1 && workers <= 64)) throw new UsageError(`--workers ${workersText} is not a number from 1 to 64`);
+  const redisUrl = lastValue(args, "redis");
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(redisUrl)) {
+    throw new UsageError(`--redis ${redisUrl} is not a redis:// or rediss:// URL`);
+  }
+  const demoOn = root === undefined && !args.flags.has("no-demo");
+  if (redisUrl !== undefined && !demoOn) throw new UsageError("--redis is for the chat demo: not with --static or --no-demo");
+  const secret = process.env.WSENGINE_DEMO_SECRET ?? randomSecret();
+  if (secret.length < 16) throw new UsageError("WSENGINE_DEMO_SECRET must be at least 16 characters");
   const quiet = args.flags.has("quiet");
+  const worker = cluster.isWorker ? `${cluster.worker!.id}` : "1";
+  const prefix = cluster.isWorker ? `[worker ${worker}] ` : "";
   const log = (line: string) => {
-    if (!quiet) console.log(line);
+    if (!quiet) console.log(prefix + line);
   };
+  if (workers > 1 && cluster.isPrimary) {
+    return await runPrimary({ workers, host, port, secret, redisUrl, tls: tls !== undefined, demoOn, root, quiet });
+  }
 
   // The library is loaded once the command line is known to be right: help and usage errors stay quick.
   const { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } = await import("../lib/adapters/node_http.ts");
+  let demo: import("../demo/server.ts").Demo | undefined;
+  let closeBackplane = () => Promise.resolve();
+  if (demoOn) {
+    const { createPubSub } = await import("../lib/pubsub/pubsub.ts");
+    const { createDemo } = await import("../demo/server.ts");
+    let backplane;
+    if (redisUrl !== undefined) {
+      const { redisBackplane } = await import("../lib/backplane/redis_backplane.ts");
+      try {
+        backplane = await redisBackplane({ url: redisUrl });
+      } catch (error) {
+        console.error(`${prefix}error: cannot reach --redis ${redisUrl}: ${(error as Error).message}`);
+        return 1;
+      }
+      closeBackplane = () => backplane!.close();
+    }
+    const pubsub = createPubSub({ backplane });
+    demo = createDemo({
+      secret,
+      pubsub,
+      worker: cluster.isWorker ? `${worker} (pid ${process.pid})` : `pid ${process.pid}`,
+      deflate,
+      log,
+    });
+  }
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (root === undefined) {
+      if (demo?.handleRequest(req, res) === true) return;
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (demo !== undefined && path !== "/echo") {
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+        res.end(`Not found: ${path} (the chat is at /, the echo test page at /echo)\n`);
+        return;
+      }
       res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
       res.end(PAGE);
       return;
@@ -172,6 +235,7 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
   const connections = new Set<Connection>();
   let count = 0;
   server.on("upgrade", async (req: IncomingMessage, duplex: Duplex, head: Uint8Array) => {
+    if (demo?.handleUpgrade(req, duplex, head) === true) return;
     const id = ++count;
     const socket = duplex as Socket; // what node:http hands over is the connection's socket
     const peer = `${socket.remoteAddress}:${socket.remotePort}`;
@@ -224,15 +288,17 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
     );
   });
 
+  const listenPort = cluster.isWorker ? Number(process.env.WSENGINE_PORT ?? port) : port;
   const listening = await new Promise<Error | undefined>((resolve) => {
     server.once("error", resolve);
-    server.listen(port, host, () => {
+    server.listen(listenPort, host, () => {
       server.off("error", resolve);
       resolve(undefined);
     });
   });
   if (listening !== undefined) {
-    console.error(`error: cannot listen on ${host}:${port}: ${listening.message}`);
+    console.error(`${prefix}error: cannot listen on ${host}:${listenPort}: ${listening.message}`);
+    await closeBackplane().catch(() => {});
     return 1;
   }
   server.on("error", (error) => console.error(`error: ${error.message}`));
@@ -242,20 +308,126 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
   const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const s = tls === undefined ? "" : "s";
   const http = `http${s}://${shown}:${address.port}/`;
-  console.log(
-    `Echo server listening on ws${s}://${shown}:${address.port}/ (${root === undefined ? `test page: ${http}` : `files from ${root}: ${http}`})`,
-  );
+  if (cluster.isWorker) {
+    log(`listening, pid ${process.pid}`);
+    process.send?.("listening");
+  } else {
+    console.log(`Echo server listening on ws${s}://${shown}:${address.port}/ (${listeningNote(http, root, demoOn)})`);
+  }
 
   let stopping = false;
   const stop = async () => {
     if (stopping) process.exit(0);
     stopping = true;
     server.close();
-    const closing = Promise.all([...connections].map((connection) => connection.close(1001, "server shutting down")));
+    const closing = Promise.all([
+      ...[...connections].map((connection) => connection.close(1001, "server shutting down")),
+      demo?.close(),
+    ]);
     await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    await Promise.race([closeBackplane().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 500))]);
     process.exit(0);
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
+  // A worker whose primary is gone (killed with SIGKILL) stops too.
+  if (cluster.isWorker) process.on("disconnect", stop);
+  return undefined;
+}
+
+/** What the listening line says after the URL. */
+function listeningNote(http: string, root: string | undefined, demoOn: boolean): string {
+  if (root !== undefined) return `files from ${root}: ${http}`;
+  return demoOn ? `chat demo: ${http}, test page: ${http}echo` : `test page: ${http}`;
+}
+
+/** A random key for the name cookie, made at each start (a restart then refuses the old cookies). */
+function randomSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes));
+}
+
+/** Binds port 0 for a moment to learn a free port (the workers must all be given the same one). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createTcpServer();
+    probe.once("error", reject);
+    probe.listen(0, host, () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+interface PrimaryOptions {
+  workers: number;
+  host: string;
+  port: number;
+  secret: string;
+  redisUrl: string | undefined;
+  tls: boolean;
+  demoOn: boolean;
+  root: string | undefined;
+  quiet: boolean;
+}
+
+/**
+ * `--workers N`: forks N workers (each runs this command with the same flags, on the same port, with the
+ * same cookie secret), prints the listening line once all listen, restarts a worker that dies after it
+ * listened, and stops them all on SIGINT or SIGTERM. A worker that cannot start stops them all (exit 1).
+ */
+async function runPrimary(options: PrimaryOptions): Promise<number | undefined> {
+  const { workers, host, secret, redisUrl, tls, demoOn, root, quiet } = options;
+  const port = options.port === 0 ? await freePort(host) : options.port;
+  const env = { WSENGINE_DEMO_SECRET: secret, WSENGINE_PORT: String(port) };
+  let stopping = false;
+  const listened = new Set<number>();
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    const exits = Object.values(cluster.workers ?? {}).map((worker) =>
+      new Promise<void>((resolve) => {
+        if (worker === undefined || worker.isDead()) return resolve();
+        worker.once("exit", () => resolve());
+        worker.process.kill("SIGTERM");
+      })
+    );
+    await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 3000))]);
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
+    process.exit(code);
+  };
+  const started = new Promise<boolean>((resolve) => {
+    cluster.on("message", (worker, message) => {
+      if (message !== "listening" || listened.has(worker.id)) return;
+      listened.add(worker.id);
+      if (listened.size === workers) resolve(true);
+    });
+    cluster.on("exit", (worker, code, signal) => {
+      if (stopping) return;
+      if (!listened.has(worker.id)) {
+        console.error(`error: worker ${worker.id} exited with ${signal ?? code} before it listened`);
+        resolve(false);
+        return;
+      }
+      if (!quiet) console.log(`worker ${worker.id} exited with ${signal ?? code}: starting another`);
+      cluster.fork(env);
+    });
+  });
+  for (let i = 0; i < workers; i++) cluster.fork(env);
+  if (!await started) {
+    await stopAll(1);
+    return 1;
+  }
+  const s = tls ? "s" : "";
+  const shown = host.includes(":") ? `[${host}]` : host;
+  const http = `http${s}://${shown}:${port}/`;
+  const pids = Object.values(cluster.workers ?? {}).map((worker) => worker?.process.pid).join(", ");
+  console.log(
+    `Echo server listening on ws${s}://${shown}:${port}/ (${listeningNote(http, root, demoOn)}; ${workers} workers, pids ${pids}${
+      redisUrl === undefined ? "" : `, rooms over ${redisUrl}`
+    })`,
+  );
+  process.on("SIGINT", () => void stopAll(0));
+  process.on("SIGTERM", () => void stopAll(0));
   return undefined;
 }

@@ -228,7 +228,9 @@ test("--help on every command: the usage, the flags and the exit codes on stdout
   });
   const [top, , , serveHelp, connectHelp] = results;
   assert.match(top.stdout, /cli\.ts serve .*\n.*cli\.ts connect URL/);
-  for (const flag of ["--tls-cert", "--tls-key", "--max-message-size", "--heartbeat", "--no-heartbeat", "--deflate", "--static", "--quiet"]) {
+  for (
+    const flag of ["--tls-cert", "--tls-key", "--max-message-size", "--heartbeat", "--no-heartbeat", "--deflate", "--static", "--quiet", "--workers", "--redis", "--no-demo"]
+  ) {
     assert.match(serveHelp.stdout, new RegExp(`${flag} `), `serve --help lists ${flag}`);
   }
   for (const flag of ["--header", "--origin", "--auth", "--ca", "--insecure", "--execute", "--wait", "--ping", "--binary", "--show-stats"]) {
@@ -258,6 +260,10 @@ test("usage errors exit 2, name the flag or value, and print the usage (before a
     [["serve", "--tls-cert", "cert.pem"], /--tls-cert and --tls-key go together/],
     [["serve", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k.pem"], /--tls-cert: cannot read/],
     [["serve", "--static", "/nonexistent/dir"], /--static \/nonexistent\/dir/],
+    [["serve", "--workers", "0"], /--workers 0 is not a number from 1 to 64/],
+    [["serve", "--workers", "two"], /--workers two is not a number from 1 to 64/],
+    [["serve", "--redis", "http://127.0.0.1:6379"], /--redis http:\/\/127\.0\.0\.1:6379 is not a redis:\/\/ or rediss:\/\/ URL/],
+    [["serve", "--redis", "redis://127.0.0.1:1", "--no-demo"], /--redis is for the chat demo/],
     [["connect"], /connect needs a URL/],
     [["connect", "ftp://127.0.0.1/"], /ftp:/],
     [["connect", url, "-Z"], /unknown flag -Z/],
@@ -399,7 +405,10 @@ test("serve: a line per connection open and close with the code (-q: none); SIGT
     await server.waitFor(/#1 close .*\n/);
     assert.match(server.output(), /^#1 open 127\.0\.0\.1:\d+ \/room protocol=chat extensions=permessage-deflate$/m);
     assert.match(server.output(), /^#1 close 1000 after \d+\.\d s: in 1 message \(5 B\), out 1 \(5 B\); socket \d+ B read, \d+ B written$/m);
-    assert.match(quiet.output(), /^Echo server listening on ws:\/\/127\.0\.0\.1:\d+\/ \(test page: http:\/\/127\.0\.0\.1:\d+\/\)\n$/);
+    assert.match(
+      quiet.output(),
+      /^Echo server listening on ws:\/\/127\.0\.0\.1:\d+\/ \(chat demo: http:\/\/127\.0\.0\.1:\d+\/, test page: http:\/\/127\.0\.0\.1:\d+\/echo\)\n$/,
+    );
 
     // A client that stays (stdin open) sees the server go away.
     client = spawn(process.execPath, cliArgs(["connect", server.url]), { stdio: ["pipe", "pipe", "pipe"] });
