@@ -11,7 +11,7 @@
 import type { PublishQueueOptions } from "../connection.ts";
 import { CloseCode } from "../core/close_code.ts";
 import type { PreparedMessage } from "../pubsub/prepared_message.ts";
-import type { PublishOptions, PubSub, Subscriber, SubscribeOptions } from "../pubsub/pubsub.ts";
+import type { PublishData, PublishOptions, PubSub, Recovery, Subscriber, SubscribeOptions } from "../pubsub/pubsub.ts";
 
 /** What the adapter gives of the runtime's socket. */
 export interface NativeSocket {
@@ -53,8 +53,11 @@ export class NativeTopics implements Subscriber {
   }
 
   /** @returns `true` if newly subscribed. */
-  subscribe(topic: string, options?: SubscribeOptions): boolean {
-    return this.#closing ? false : this.#pubsub.subscribe(this, topic, options);
+  subscribe(topic: string, options?: SubscribeOptions): boolean | Promise<Recovery> {
+    if (this.#closing) {
+      return options?.since === undefined ? false : Promise.reject(new Error("Cannot subscribe: the socket is closing"));
+    }
+    return this.#pubsub.subscribe(this, topic, options);
   }
 
   /** @returns `true` if it was subscribed. */
@@ -73,7 +76,7 @@ export class NativeTopics implements Subscriber {
   }
 
   /** @returns How many subscribers (but this socket) it was handed to. */
-  publish(topic: string, data: string | Uint8Array, options: PublishOptions = {}): number {
+  publish(topic: string, data: PublishData, options: PublishOptions = {}): number {
     const except = options.except;
     const excluded = except === undefined ? this : new Set([this, ...(except instanceof Set ? except : [except as Subscriber])]);
     return this.#pubsub.publish(topic, data, { ...options, except: excluded });

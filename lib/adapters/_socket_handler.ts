@@ -10,7 +10,7 @@ import type { Logger } from "../core/logger.ts";
 import type { UpgradeAcceptance } from "../handshake/server_handshake.ts";
 import type { SendOptions } from "../core/protocol.ts";
 import { encodeText } from "../core/utf8.ts";
-import type { PublishOptions, PubSub } from "../pubsub/pubsub.ts";
+import type { PublishData, PublishOptions, PubSub, Recovery, StreamPosition, SubscribeOptions } from "../pubsub/pubsub.ts";
 import { TopicSocket } from "../pubsub/topic_socket.ts";
 import { type SocketSubscribeOptions, subscribeOptionsOf } from "../pubsub/presence.ts";
 
@@ -48,11 +48,15 @@ export interface ServerSocket<T = unknown> {
   ping(data?: string | Uint8Array): void;
   /**
    * Subscribes to a topic; `{ presence: true }` makes this socket's `user` a member of the topic's presence
-   * (`pubsub.presence(topic)`, the `"presence"` events), with `presenceData`.
-   * @returns `true` if newly subscribed.
+   * (`pubsub.presence(topic)`, the `"presence"` events), with `presenceData`. With `{ since }` (a position
+   * of a topic with history), the messages this socket missed after it are sent first, in order, then the
+   * live ones, nothing twice; or none, if the history no longer reaches back that far or its epoch
+   * changed: it then returns a `Promise<Recovery>` that says which (`recovered`).
+   * @returns `true` if newly subscribed; with `since`, a promise of the {@linkcode Recovery} (rejected if
+   * `authorizeSubscribe` refused, the socket was subscribed already, or the history could not be read).
    * @throws {TypeError} For presence asked by a socket without a user.
    */
-  subscribe(topic: string, options?: SocketSubscribeOptions): boolean;
+  subscribe: SocketSubscribe;
   /**
    * Unsubscribes from a topic.
    * @returns `true` if it was subscribed.
@@ -66,9 +70,49 @@ export interface ServerSocket<T = unknown> {
    * Publishes to every subscriber of a topic but this socket, without waiting for any.
    * @returns How many subscribers it was handed to.
    */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  publish(topic: string, data: PublishData, options?: PublishOptions): number;
   /** Published messages dropped for this socket so far (its publish queue was over its limit). */
   readonly dropped: number;
+}
+
+/** Options of a server socket's `subscribe`: presence, and a position to recover from. */
+export interface ServerSubscribeOptions extends SocketSubscribeOptions {
+  /** Recovers from this position of a topic with history (see {@linkcode ServerSocket.subscribe}). */
+  since?: StreamPosition;
+}
+
+/** The overloads of {@linkcode ServerSocket.subscribe}: a boolean, or with `since` a recovery. */
+export interface SocketSubscribe {
+  (topic: string, options?: ServerSubscribeOptions & { since?: undefined }): boolean;
+  (topic: string, options: ServerSubscribeOptions & { since: StreamPosition }): Promise<Recovery>;
+  (topic: string, options?: ServerSubscribeOptions): boolean | Promise<Recovery>;
+}
+
+/**
+ * Makes a server socket's `subscribe` (every adapter's): presence from the socket's user, the handler's
+ * `authorizeSubscribe`, and a recovery with `since`.
+ *
+ * @param socket The socket (read when called).
+ * @param websocket The handler.
+ * @param topics The socket's topics.
+ * @returns The `subscribe` function.
+ */
+export function socketSubscribe<T>(
+  socket: () => ServerSocket<T>,
+  websocket: WebSocketHandler<T>,
+  topics: { subscribe(topic: string, options?: SubscribeOptions): boolean | Promise<Recovery> },
+): SocketSubscribe {
+  const subscribe = (topic: string, options?: ServerSubscribeOptions): boolean | Promise<Recovery> => {
+    const ws = socket();
+    const pubsubOptions = subscribeOptionsOf(ws.user, options);
+    if (!(websocket.authorizeSubscribe?.(ws, topic) ?? true)) {
+      return options?.since === undefined
+        ? false
+        : Promise.reject(new Error(`Cannot subscribe: authorizeSubscribe refused "${topic}"`));
+    }
+    return topics.subscribe(topic, pubsubOptions);
+  };
+  return subscribe as SocketSubscribe;
 }
 
 /** What happens on a WebSocket's life. Handler errors close that connection with 1011. */
@@ -256,10 +300,7 @@ export function attachHandler<T>(
     send: (data, sendOptions) => connection.send(data, sendOptions),
     close: (code, reason) => void connection.close(code, reason),
     ping: (data) => connection.ping(data),
-    subscribe: (topic, options) => {
-      const subscribeOptions = subscribeOptionsOf(ws.user, options);
-      return (websocket.authorizeSubscribe?.(ws, topic) ?? true) && topics.subscribe(topic, subscribeOptions);
-    },
+    subscribe: socketSubscribe(() => ws, websocket, topics),
     unsubscribe: (topic) => topics.unsubscribe(topic),
     isSubscribed: (topic) => topics.isSubscribed(topic),
     get subscriptions() {

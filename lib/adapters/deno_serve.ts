@@ -9,11 +9,10 @@
  */
 
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
-import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, socketSubscribe, type WebSocketHandler } from "./_socket_handler.ts";
 import { NativeTopics } from "./_native_topics.ts";
-import { subscribeOptionsOf } from "../pubsub/presence.ts";
 import type { PublishQueueOptions } from "../connection.ts";
-import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
+import { createPubSub, type PublishData, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import { debugLogger, type Logger } from "../core/logger.ts";
 
@@ -76,7 +75,7 @@ export interface DenoServeHandler {
    * Publishes to every subscriber of a topic.
    * @returns How many subscribers it was handed to.
    */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  publish(topic: string, data: PublishData, options?: PublishOptions): number;
   /** @returns How many sockets are subscribed to the topic (a lookup, not a loop). */
   subscriberCount(topic: string): number;
   /**
@@ -146,10 +145,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
         // Deno's WebSocket pings by itself (idleTimeout) and exposes no ping to send.
         throw new DOMException("Cannot ping: Deno.serve's WebSocket exposes no ping (see idleTimeout)", "NotSupportedError");
       },
-      subscribe: (topic, subscribeOptions) => {
-        const pubsubOptions = subscribeOptionsOf(socket.user, subscribeOptions);
-        return (websocket.authorizeSubscribe?.(socket, topic) ?? true) && topics.subscribe(topic, pubsubOptions);
-      },
+      subscribe: socketSubscribe(() => socket, websocket, topics),
       unsubscribe: (topic) => topics.unsubscribe(topic),
       isSubscribed: (topic) => topics.isSubscribed(topic),
       get subscriptions() {
@@ -183,7 +179,7 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
   };
   return Object.assign(handler, {
     pubsub,
-    publish: (topic: string, data: string | Uint8Array, publishOptions?: PublishOptions) => pubsub.publish(topic, data, publishOptions),
+    publish: (topic: string, data: PublishData, publishOptions?: PublishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic: string) => pubsub.subscriberCount(topic),
     disconnectUser: (user: string, code?: number, reason?: string) => disconnectUser(sockets, user, code, reason),
   });

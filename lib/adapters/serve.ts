@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS, type NodeUpgradeOptions } from "./node_http.ts";
-import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
+import { createPubSub, type PublishData, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
 export type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
 
@@ -62,7 +62,7 @@ export interface WebSocketServer {
    * @param options The type, compression, and sockets to leave out.
    * @returns How many subscribers it was handed to.
    */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  publish(topic: string, data: PublishData, options?: PublishOptions): number;
   /**
    * @param topic The topic.
    * @returns How many sockets are subscribed to it (a lookup, not a loop).

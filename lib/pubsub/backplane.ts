@@ -7,6 +7,7 @@
  */
 
 import type { PresenceBackplane } from "./presence.ts";
+import type { HistoryBackplane, StreamPosition } from "./history.ts";
 
 /** A message from another node, as the backplane hands it to the local topics. */
 export interface RemoteMessage {
@@ -16,6 +17,10 @@ export interface RemoteMessage {
   readonly payload: Uint8Array;
   /** Whether the message is binary. */
   readonly binary: boolean;
+  /** Its position in the topic's history, for a topic with history on a backplane that keeps it. */
+  readonly position?: StreamPosition;
+  /** For this node's own message of a topic with history: what `HistoryBackplane.append` was given. */
+  readonly context?: unknown;
 }
 
 /** What a backplane tells the {@linkcode PubSub} it is attached to. */
@@ -52,4 +57,9 @@ export interface Backplane {
    * Where presence is kept across nodes, if this backplane carries it; without, presence is each node's own.
    */
   readonly presence?: PresenceBackplane;
+  /**
+   * Where the topics' history is kept across nodes (Redis Streams), if this backplane keeps it; without, a
+   * PubSub given `history` keeps it in its own memory.
+   */
+  readonly history?: HistoryBackplane;
 }

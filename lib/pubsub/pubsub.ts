@@ -9,6 +9,20 @@
 import type { Backplane } from "./backplane.ts";
 import { PreparedMessage, type PreparedMessageOptions } from "./prepared_message.ts";
 import { Presence, type PresenceJoin, type PresenceMember, type PresenceOptions } from "./presence.ts";
+import type { HistoryOption, HistoryPage, HistoryReadOptions, PublishData, Recovery, StreamPosition } from "./history.ts";
+import { type HistoryStats, TopicHistory } from "./history_topics.ts";
+
+export type {
+  HistoryEntry,
+  HistoryOption,
+  HistoryOptions,
+  HistoryPage,
+  HistoryReadOptions,
+  PublishData,
+  Recovery,
+  StreamPosition,
+} from "./history.ts";
+export type { HistoryStats } from "./history_topics.ts";
 
 export {
   PresenceEvent,
@@ -56,6 +70,15 @@ export interface PubSubOptions {
   backplane?: Backplane;
   /** Presence (see {@linkcode PubSub.presence}): how joins and leaves are batched. @default {{ interval: 1000 }} */
   presence?: PresenceOptions;
+  /**
+   * Keeps the last messages of topics, each with a position (`epoch` + `offset`), so that a subscriber that
+   * was cut off can subscribe again from its position (`since`) and get what it missed. For every topic
+   * (`{ size, ttl }`), or per topic (a function; `undefined` for a topic without). With a backplane that keeps
+   * history (`redisBackplane()`: Redis Streams), the history and its offsets are the same on every node;
+   * without, it is this process's memory.
+   * @default none: no topic keeps history
+   */
+  history?: HistoryOption;
 }
 
 /** Options for {@linkcode PubSub.subscribe}. */
@@ -66,6 +89,13 @@ export interface SubscribeOptions {
    * @default none: not a member
    */
   presence?: PresenceJoin;
+  /**
+   * Subscribes from a position (of a topic with history): the messages after it are delivered first, in
+   * order, then the live ones, nothing twice; or, where the history no longer reaches back that far or its
+   * epoch changed, none of them and `recovered: false`. `subscribe` then returns a `Promise<Recovery>`.
+   * @default none: from now on
+   */
+  since?: StreamPosition;
 }
 
 /** Counters of a {@linkcode PubSub}, since it was created. */
@@ -94,6 +124,8 @@ export class TopicEvent extends Event {
   readonly reason: string;
 
   /**
+   * Makes the event for a topic that opened, closed or lost messages.
+   *
    * @param type `"topicopen"`, `"topicclose"` or `"gap"`.
    * @param topic The topic.
    * @param reason Why, for a gap.
@@ -129,8 +161,13 @@ export class PubSub extends EventTarget {
   readonly #stats: PubSubStats = { publishes: 0, deliveries: 0, deflates: 0, refused: 0, remote: 0 };
   readonly #backplane: Backplane | undefined;
   readonly #presence: Presence;
+  readonly #history: TopicHistory | undefined;
 
-  /** @param options The longest topic, and the backplane. */
+  /**
+   * Makes an empty registry (see also {@linkcode createPubSub}).
+   *
+   * @param options The longest topic, the backplane, presence.
+   */
   constructor(options: PubSubOptions = {}) {
     super();
     this.#maxTopicLength = options.maxTopicLength ?? 256;
@@ -140,7 +177,11 @@ export class PubSub extends EventTarget {
     const backplane = this.#backplane = options.backplane;
     if (backplane !== undefined) {
       backplane.attach({
-        message: ({ topic, payload, binary }) => {
+        message: ({ topic, payload, binary, position, context }) => {
+          if (position !== undefined && this.#history !== undefined) {
+            if (context === undefined) this.#stats.remote++;
+            return this.#history.remote({ topic, payload, binary, position, context });
+          }
           this.#stats.remote++;
           this.#deliver(topic, new PreparedMessage(payload, { binary }), undefined);
         },
@@ -148,6 +189,20 @@ export class PubSub extends EventTarget {
       });
     }
     this.#presence = new Presence(options.presence ?? {}, backplane?.presence, (event) => this.dispatchEvent(event));
+    if (options.history !== undefined) {
+      this.#history = new TopicHistory(options.history, {
+        deliver: (topic, message, except) => this.#deliver(topic, message, except),
+        unsubscribe: (subscriber, topic) => this.unsubscribe(subscriber, topic),
+        isSubscribed: (subscriber, topic) => this.isSubscribed(subscriber, topic),
+        subscriberCount: (topic) => this.subscriberCount(topic),
+        gap: (topic, reason) => this.dispatchEvent(new TopicEvent("gap", topic, reason)),
+      }, backplane?.history);
+    }
+  }
+
+  /** Counters of the history (`undefined` without `history`). */
+  get historyStats(): HistoryStats | undefined {
+    return this.#history === undefined ? undefined : { ...this.#history.stats };
   }
 
   /** The backplane, if the topics reach beyond this process. */
@@ -176,8 +231,16 @@ export class PubSub extends EventTarget {
    * a non-empty string.
    * @throws {RangeError} For a topic longer than `maxTopicLength`.
    */
-  subscribe(subscriber: Subscriber, topic: string, options: SubscribeOptions = {}): boolean {
+  subscribe(subscriber: Subscriber, topic: string, options?: SubscribeOptions & { since?: undefined }): boolean;
+  subscribe(subscriber: Subscriber, topic: string, options: SubscribeOptions & { since: StreamPosition }): Promise<Recovery>;
+  subscribe(subscriber: Subscriber, topic: string, options?: SubscribeOptions): boolean | Promise<Recovery>;
+  subscribe(subscriber: Subscriber, topic: string, options: SubscribeOptions = {}): boolean | Promise<Recovery> {
     this.#checkTopic("subscribe", topic);
+    if (options.since !== undefined) {
+      const { since, ...rest } = options;
+      const history = this.#historyOf("recover", topic);
+      return history.recover(subscriber, topic, since, history.optionsFor(topic)!, () => this.subscribe(subscriber, topic, rest));
+    }
     const presence = options.presence;
     if (presence !== undefined && (typeof presence?.id !== "string" || presence.id === "")) {
       throw new TypeError("Cannot subscribe with presence: the member id is not a non-empty string");
@@ -224,6 +287,8 @@ export class PubSub extends EventTarget {
   }
 
   /**
+   * Tells whether `subscriber` is subscribed to `topic`.
+   *
    * @param subscriber The subscriber.
    * @param topic The topic.
    * @returns Whether the subscriber is subscribed to the topic.
@@ -233,6 +298,8 @@ export class PubSub extends EventTarget {
   }
 
   /**
+   * Lists the topics `subscriber` is subscribed to.
+   *
    * @param subscriber The subscriber.
    * @returns Its topics, in the order it subscribed (a fresh array).
    */
@@ -242,6 +309,8 @@ export class PubSub extends EventTarget {
   }
 
   /**
+   * Counts the subscribers of `topic` in this process.
+   *
    * @param topic The topic.
    * @returns How many subscribers it has (a lookup, not a loop).
    */
@@ -296,18 +365,99 @@ export class PubSub extends EventTarget {
    * any: encoded and framed once, compressed once per shared deflate setting.
    *
    * @param topic The topic.
-   * @param data A string for text, bytes for binary (unless `options.binary` says otherwise).
+   * On a topic with history, the message takes the topic's next position: `data` may then be a function,
+   * called with that position, that makes the message (to put the position in what the clients get). In
+   * memory that is at once; with a backplane that keeps history, once Redis gave the position, and the local
+   * subscribers get the message then, in offset order with every node's (the count returned is how many
+   * it is going to be handed to). {@linkcode PubSub.append} does the same and resolves with the position.
+   *
+   * @param topic The topic.
+   * @param data A string for text, bytes for binary (unless `options.binary` says otherwise), or, for a
+   * topic with history, a function of the position that returns one.
    * @param options The type, compression, and subscribers to leave out.
    * @returns How many subscribers it was handed to.
-   * @throws {TypeError} For a bad topic or data, or bytes sent as text that are not UTF-8.
+   * @throws {TypeError} For a bad topic or data, bytes sent as text that are not UTF-8, or a function for a
+   * topic without history.
    */
-  publish(topic: string, data: string | Uint8Array, options: PublishOptions = {}): number {
+  publish(topic: string, data: PublishData, options: PublishOptions = {}): number {
     this.#checkTopic("publish", topic);
+    const history = this.#history?.optionsFor(topic);
+    if (history !== undefined) {
+      this.#stats.publishes++;
+      return this.#history!.publish(topic, data, options, history);
+    }
+    if (typeof data === "function") {
+      throw new TypeError(`Cannot publish: data is a function, and "${topic}" keeps no history to give it a position`);
+    }
     const message = new PreparedMessage(data, options);
     this.#stats.publishes++;
     // The other nodes get it too; a node never hears its own publish back (the backplane leaves it out).
     this.#backplane?.publish(topic, message.payload, message.binary);
     return this.#deliver(topic, message, options.except);
+  }
+
+  /**
+   * Publishes to a topic with history, like {@linkcode PubSub.publish}, and resolves with the message's
+   * position once it is known. (`publish` keeps Bun's synchronous count; a position given by Redis comes
+   * later, and a promise is what can also say that it could not be had.)
+   *
+   * @param topic A topic with history.
+   * @param data The message, or a function of its position that makes it.
+   * @param options The type, compression, and subscribers to leave out.
+   * @returns The position; rejects if the backplane could not append it (it then reached nobody).
+   * @throws {TypeError} For a topic without history.
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createPubSub } from "./pubsub.ts";
+   * const pubsub = createPubSub({ history: { size: 10 } });
+   * const position = await pubsub.append("news", (at) => JSON.stringify({ at, text: "hello" }));
+   * assert.equal(position.offset, 1);
+   * const page = await pubsub.history("news");
+   * assert.equal(JSON.parse(new TextDecoder().decode(page.entries[0].payload)).at.epoch, position.epoch);
+   * ```
+   */
+  append(topic: string, data: PublishData, options: PublishOptions = {}): Promise<StreamPosition> {
+    this.#checkTopic("append", topic);
+    const history = this.#historyOf("append", topic);
+    this.#stats.publishes++;
+    return history.append(topic, data, options, history.optionsFor(topic)!);
+  }
+
+  /**
+   * The current position of a topic with history: where a client starts (give it to the client with what it
+   * first receives, and it can subscribe again `since` it after a reconnect).
+   *
+   * @param topic A topic with history.
+   * @returns Its epoch and the offset of its latest message (0 before any).
+   * @throws {TypeError} For a topic without history.
+   */
+  position(topic: string): Promise<StreamPosition> {
+    this.#checkTopic("read the position", topic);
+    const history = this.#historyOf("read the position", topic);
+    return history.position(topic, history.optionsFor(topic)!);
+  }
+
+  /**
+   * Reads a topic's history, oldest first.
+   *
+   * @param topic A topic with history.
+   * @param options Only after a position (`since`), and how many (`limit`).
+   * @returns The messages, the topic's position, and whether they are all that came after `since`.
+   * @throws {TypeError} For a topic without history.
+   */
+  history(topic: string, options: HistoryReadOptions = {}): Promise<HistoryPage> {
+    this.#checkTopic("read the history", topic);
+    const history = this.#historyOf("read the history", topic);
+    return history.read(topic, options, history.optionsFor(topic)!);
+  }
+
+  #historyOf(what: string, topic: string): TopicHistory {
+    const history = this.#history;
+    if (history === undefined || history.optionsFor(topic) === undefined) {
+      throw new TypeError(`Cannot ${what}: "${topic}" keeps no history (see the history option of createPubSub)`);
+    }
+    return history;
   }
 
   #deliver(topic: string, message: PreparedMessage, except: PublishOptions["except"]): number {
@@ -331,6 +481,7 @@ export class PubSub extends EventTarget {
     if (subscribers.size === 0) {
       this.#topics.delete(topic);
       this.#backplane?.unsubscribe(topic);
+      this.#history?.forget(topic);
       this.dispatchEvent(new TopicEvent("topicclose", topic));
     }
   }

@@ -8,7 +8,7 @@
 import type { Connection } from "../connection.ts";
 import { PerMessageDeflate } from "../deflate/permessage_deflate.ts";
 import type { PreparedMessage } from "./prepared_message.ts";
-import type { PublishOptions, PubSub, Subscriber, SubscribeOptions } from "./pubsub.ts";
+import type { PublishData, PublishOptions, PubSub, Recovery, Subscriber, SubscribeOptions } from "./pubsub.ts";
 
 /**
  * One connection in a {@linkcode PubSub}: it leaves every topic when the connection closes.
@@ -31,6 +31,8 @@ export class TopicSocket implements Subscriber {
   readonly connection: Connection;
 
   /**
+   * Joins a connection to a registry, as a subscriber that can be published to.
+   *
    * @param pubsub The registry.
    * @param connection The connection (server role: its frames are shared unmasked).
    */
@@ -47,8 +49,10 @@ export class TopicSocket implements Subscriber {
    * @param options Presence (see {@linkcode PubSub.subscribe}).
    * @returns `true` if newly subscribed.
    */
-  subscribe(topic: string, options?: SubscribeOptions): boolean {
-    if (this.connection.readyState > 1) return false;
+  subscribe(topic: string, options?: SubscribeOptions): boolean | Promise<Recovery> {
+    if (this.connection.readyState > 1) {
+      return options?.since === undefined ? false : Promise.reject(new Error("Cannot subscribe: the socket is closing"));
+    }
     return this.pubsub.subscribe(this, topic, options);
   }
 
@@ -63,6 +67,8 @@ export class TopicSocket implements Subscriber {
   }
 
   /**
+   * Tells whether this socket is subscribed to `topic`.
+   *
    * @param topic The topic.
    * @returns Whether this socket is subscribed to it.
    */
@@ -83,7 +89,7 @@ export class TopicSocket implements Subscriber {
    * @param options The type and compression (`except` adds to this socket).
    * @returns How many subscribers it was handed to.
    */
-  publish(topic: string, data: string | Uint8Array, options: PublishOptions = {}): number {
+  publish(topic: string, data: PublishData, options: PublishOptions = {}): number {
     const except = options.except;
     const excluded = except === undefined ? this : new Set([this, ...(except instanceof Set ? except : [except as Subscriber])]);
     return this.pubsub.publish(topic, data, { ...options, except: excluded });
