@@ -11,7 +11,8 @@ import { HandshakeRefusedError } from "../handshake/handshake_refused_error.ts";
 import { backoffDelay, type BackoffOptions, firstRetryDelay, resolveBackoff } from "./backoff.ts";
 import type { Transport } from "../connection.ts";
 import { debugLogger, type Logger } from "../core/logger.ts";
-import { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./websocket.ts";
+import { OnHandlers } from "./on_handlers.ts";
+import { type BinaryType, CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./websocket.ts";
 
 export type { BackoffOptions } from "./backoff.ts";
 
@@ -383,9 +384,8 @@ export class ReconnectingDropEvent extends Event {
   }
 }
 
-/** An `on<event>` handler, typed with the event this class fires for it. */
-type Handler<E extends Event = Event> = ((this: ReconnectingWebSocket, event: E) => unknown) | null;
-type BinaryType = "blob" | "arraybuffer";
+/** An `on<event>` handler of {@linkcode ReconnectingWebSocket}, typed with the event it fires for it. */
+export type Handler<E extends Event = Event> = ((this: ReconnectingWebSocket, event: E) => unknown) | null;
 
 /** One attempt: its socket (once made) and what was learnt of it. */
 interface Attempt {
@@ -405,26 +405,6 @@ interface Queued {
 }
 
 const encoder = new TextEncoder();
-
-/**
- * Whether this runtime's `EventTarget` calls an `on<type>` property itself when it dispatches (workerd
- * does): then our `on*` handlers, which are listeners already, are hidden from that lookup. Probed on
- * first use, not at load.
- */
-let runtimeCallsOnProperties: boolean | undefined;
-function runtimeCallsOn(): boolean {
-  if (runtimeCallsOnProperties === undefined) {
-    let called = false;
-    class Probe extends EventTarget {
-      get onprobe(): () => void {
-        return () => called = true;
-      }
-    }
-    new Probe().dispatchEvent(new Event("probe"));
-    runtimeCallsOnProperties = called;
-  }
-  return runtimeCallsOnProperties;
-}
 
 /** The browser's network and visibility signals, where there are any. */
 function globalNetwork(): NetworkStatus | undefined {
@@ -636,8 +616,7 @@ export class ReconnectingWebSocket extends EventTarget {
   readonly #onVisibility = () => {
     if (this.#network?.hidden !== true) this.#retryNow(false);
   };
-  readonly #handlers = new Map<string, { handler: Handler; listener: (event: Event) => void }>();
-  #hiddenHandler: string | undefined;
+  readonly #on = new OnHandlers<ReconnectingWebSocket>(this);
 
   /**
    * Starts connecting (a URL given as a value at once, a function's after the current task).
@@ -763,31 +742,31 @@ export class ReconnectingWebSocket extends EventTarget {
 
   /** Called on every open, with a {@linkcode ReconnectingOpenEvent}. */
   get onopen(): Handler<ReconnectingOpenEvent> {
-    return this.#handler("open");
+    return this.#on.get("open");
   }
   set onopen(handler: Handler<ReconnectingOpenEvent>) {
-    this.#setHandler("open", handler);
+    this.#on.set("open", handler);
   }
   /** Called with each message (a `MessageEvent`). */
   get onmessage(): Handler<MessageEvent> {
-    return this.#handler("message");
+    return this.#on.get("message");
   }
   set onmessage(handler: Handler<MessageEvent>) {
-    this.#setHandler("message", handler);
+    this.#on.set("message", handler);
   }
   /** Called when an attempt fails or a connection breaks, before `close` (a {@linkcode ReconnectingErrorEvent}). */
   get onerror(): Handler<ReconnectingErrorEvent> {
-    return this.#handler("error");
+    return this.#on.get("error");
   }
   set onerror(handler: Handler<ReconnectingErrorEvent>) {
-    this.#setHandler("error", handler);
+    this.#on.set("error", handler);
   }
   /** Called when a socket closes or an attempt fails, with a {@linkcode ReconnectingCloseEvent}. */
   get onclose(): Handler<ReconnectingCloseEvent> {
-    return this.#handler("close");
+    return this.#on.get("close");
   }
   set onclose(handler: Handler<ReconnectingCloseEvent>) {
-    this.#setHandler("close", handler);
+    this.#on.set("close", handler);
   }
 
   /**
@@ -908,7 +887,7 @@ export class ReconnectingWebSocket extends EventTarget {
       this.#abandon(current, code, reason);
       if (current.opened) {
         this.#state = "reconnecting";
-        this.#fire(
+        this.#on.fire(
           new ReconnectingCloseEvent("close", {
             code: code ?? 1005,
             reason: reason ?? "",
@@ -1024,7 +1003,7 @@ export class ReconnectingWebSocket extends EventTarget {
           this.#pingSentAt = 0;
           return;
         }
-        this.#fire(
+        this.#on.fire(
           new MessageEvent("message", {
             data: (event as MessageEvent).data,
             origin: (event as MessageEvent).origin,
@@ -1034,7 +1013,7 @@ export class ReconnectingWebSocket extends EventTarget {
         break;
       case "error":
         attempt.status ??= statusFromError(event) ?? statusFromFailure(attempt.socket);
-        this.#fire(
+        this.#on.fire(
           new ReconnectingErrorEvent("error", { message: (event as { message?: string }).message ?? "" }),
         );
         break;
@@ -1067,7 +1046,7 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#lastReceived = Date.now();
     if (this.#idleTimeout > 0) this.#armIdle(attempt, this.#idleTimeout);
     if (this.#autoPing !== undefined) this.#armPing(attempt, this.#autoPing.interval);
-    this.#fire(new ReconnectingOpenEvent("open", { attempt: attempt.number, reconnected }));
+    this.#on.fire(new ReconnectingOpenEvent("open", { attempt: attempt.number, reconnected }));
   }
 
   #armIdle(attempt: Attempt, ms: number): void {
@@ -1109,7 +1088,7 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#log(reason === "ping timeout" || reason === "idle timeout" ? "warn" : "debug", reason, { attempt: attempt.number, error });
     this.#abandon(attempt);
     const detail = error === undefined ? "" : `: ${error instanceof Error ? error.message : String(error)}`;
-    this.#fire(new ReconnectingErrorEvent("error", { message: `Cannot connect: ${reason}${detail}`, error }));
+    this.#on.fire(new ReconnectingErrorEvent("error", { message: `Cannot connect: ${reason}${detail}`, error }));
     if (this.#current !== attempt && this.#current !== undefined) return; // a handler reconnected
     this.#ended(attempt, 1006, reason, false);
   }
@@ -1179,7 +1158,7 @@ export class ReconnectingWebSocket extends EventTarget {
     this.#state = this.#everOpened ? "reconnecting" : "connecting";
     this.#retryTimer = setTimeout(() => this.#retryDue(), delay);
     this.#log("debug", "reconnect scheduled", { attempt: attempt.number, retries: this.#retries, delay, code, reason, status });
-    this.#fire(
+    this.#on.fire(
       new ReconnectingCloseEvent("close", {
         code,
         reason,
@@ -1260,44 +1239,13 @@ export class ReconnectingWebSocket extends EventTarget {
   #drop(messages: MessageData[], reason: "overflow" | "closed"): void {
     if (messages.length === 0) return;
     this.#dropped += messages.length;
-    this.#fire(new ReconnectingDropEvent("drop", { messages, reason }));
+    this.#on.fire(new ReconnectingDropEvent("drop", { messages, reason }));
   }
 
   /** The final close event: the loop has stopped. */
   #fireClose(init: ReconnectingCloseEventInit): void {
     if (this.#closeFired) return;
     this.#closeFired = true;
-    this.#fire(new ReconnectingCloseEvent("close", { ...init, willReconnect: false }));
-  }
-
-  /** Dispatches an event to the listeners, the `on<type>` handler among them, each once (see websocket.ts). */
-  #fire(event: Event): void {
-    this.#hiddenHandler = runtimeCallsOn() ? event.type : undefined;
-    try {
-      this.dispatchEvent(event);
-    } finally {
-      this.#hiddenHandler = undefined;
-    }
-  }
-
-  #handler<E extends Event>(type: string): Handler<E> {
-    if (this.#hiddenHandler === type) {
-      this.#hiddenHandler = undefined;
-      return null;
-    }
-    return (this.#handlers.get(type)?.handler ?? null) as Handler<E>;
-  }
-
-  #setHandler<E extends Event>(type: string, handler: Handler<E>): void {
-    const previous = this.#handlers.get(type);
-    if (previous !== undefined) this.removeEventListener(type, previous.listener);
-    if (typeof handler !== "function") {
-      this.#handlers.delete(type);
-      return;
-    }
-    // What this class fires for `type` is an E (ReconnectingOpenEvent for "open", and so on).
-    const listener = (event: Event) => handler.call(this, event as E);
-    this.#handlers.set(type, { handler: handler as Handler<Event>, listener });
-    this.addEventListener(type, listener);
+    this.#on.fire(new ReconnectingCloseEvent("close", { ...init, willReconnect: false }));
   }
 }

@@ -11,6 +11,7 @@ import type { Connection } from "../connection.ts";
 import { isToken } from "../handshake/header_tokens.ts";
 import { type ClientOptions, openClient } from "./open_client.ts";
 import { ReadyState } from "../core/ready_state.ts";
+import { OnHandlers } from "./on_handlers.ts";
 
 /**
  * Options beyond the standard constructor's, for {@linkcode WebSocket}: transport, TLS, deflate, limits.
@@ -20,14 +21,17 @@ export type WebSocketOptions = Omit<ClientOptions, "protocols" | "textAsBytes">;
 
 /** What the `CloseEvent` constructor takes (the standard's `CloseEventInit`). */
 export interface CloseEventInit {
+  /** Whether the event bubbles (as `EventInit`'s). @default {false} */
   bubbles?: boolean;
+  /** Whether the event can be canceled (as `EventInit`'s). @default {false} */
   cancelable?: boolean;
+  /** Whether the event crosses shadow DOM boundaries (as `EventInit`'s). @default {false} */
   composed?: boolean;
-  /** @default {0} */
+  /** The close code the peer sent, or 1005/1006 when it sent none or the connection dropped. @default {0} */
   code?: number;
-  /** @default {""} */
+  /** The close reason the peer sent. @default {""} */
   reason?: string;
-  /** @default {false} */
+  /** Whether the closing handshake completed. @default {false} */
   wasClean?: boolean;
 }
 
@@ -37,13 +41,16 @@ export interface CloseEventInit {
  * time either).
  */
 export interface CloseEvent extends Event {
+  /** The close code the peer sent (1005 for none), or 1006 when the connection dropped without one. */
   readonly code: number;
+  /** The close reason the peer sent, `""` for none. */
   readonly reason: string;
+  /** Whether the closing handshake completed. */
   readonly wasClean: boolean;
 }
 
 /** The `CloseEvent` constructor's type. */
-type CloseEventConstructor = { readonly prototype: CloseEvent; new (type: string, init?: CloseEventInit): CloseEvent };
+export type CloseEventConstructor = { readonly prototype: CloseEvent; new (type: string, init?: CloseEventInit): CloseEvent };
 
 /** The `CloseEvent` of the WHATWG standard (a global on Deno and Bun; defined here where it is missing). */
 export const CloseEvent: CloseEventConstructor = (globalThis as { CloseEvent?: CloseEventConstructor }).CloseEvent ??
@@ -59,27 +66,15 @@ export const CloseEvent: CloseEventConstructor = (globalThis as { CloseEvent?: C
     }
   };
 
-/** An `on<event>` handler, typed with its event as the DOM's `WebSocket` types it. */
-type Handler<E extends Event = Event> = ((this: WebSocket, event: E) => unknown) | null;
-type BinaryType = "blob" | "arraybuffer";
+/**
+ * An `on<event>` handler of {@linkcode WebSocket}, typed with its event as the DOM's `WebSocket` types it
+ * (`MessageEvent` for `onmessage`, {@linkcode CloseEvent} for `onclose`); `null` for none.
+ */
+export type Handler<E extends Event = Event> = ((this: WebSocket, event: E) => unknown) | null;
+/** How binary messages are delivered (the standard's `BinaryType`): as a `Blob` or an `ArrayBuffer`. */
+export type BinaryType = "blob" | "arraybuffer";
 
 const encoder = new TextEncoder();
-
-/**
- * Whether this runtime's `EventTarget` itself calls an `on<type>` property of the target when it
- * dispatches, before the listeners (workerd does; browsers, Deno, Bun and Node do not). Our `on*`
- * handlers are listeners already: there they must be hidden from that lookup, or each would run twice.
- */
-const RUNTIME_CALLS_ON_PROPERTIES: boolean = (() => {
-  let called = false;
-  class Probe extends EventTarget {
-    get onprobe(): () => void {
-      return () => called = true;
-    }
-  }
-  new Probe().dispatchEvent(new Event("probe"));
-  return called;
-})();
 
 /**
  * The WHATWG `WebSocket` interface: `readyState`, `binaryType`, `bufferedAmount`, `protocol`,
@@ -123,10 +118,11 @@ export class WebSocket extends EventTarget {
   #abortConnecting = false;
   #sendQueue: Promise<void> | undefined; // set while a Blob is being read: later sends wait for it
   #failure: Error | undefined;
-  readonly #handlers = new Map<string, { handler: Handler; listener: (event: Event) => void }>();
-  #hiddenHandler: string | undefined; // the on<type> the runtime's own lookup must not see (see #fire)
+  readonly #on = new OnHandlers<WebSocket>(this);
 
   /**
+   * Opens a connection to `url` (in the background; listen for `open`, `message`, `close`).
+   *
    * @param url A `ws:`, `wss:`, `http:` or `https:` URL.
    * @param protocols Subprotocols to offer.
    * @param options Beyond the standard: permessage-deflate offer, headers, limits, transport.
@@ -193,31 +189,31 @@ export class WebSocket extends EventTarget {
 
   /** Called when the connection opens. */
   get onopen(): Handler {
-    return this.#handler("open");
+    return this.#on.get("open");
   }
   set onopen(handler: Handler) {
-    this.#setHandler("open", handler);
+    this.#on.set("open", handler);
   }
   /** Called with each message. */
   get onmessage(): Handler<MessageEvent> {
-    return this.#handler("message");
+    return this.#on.get("message");
   }
   set onmessage(handler: Handler<MessageEvent>) {
-    this.#setHandler("message", handler);
+    this.#on.set("message", handler);
   }
   /** Called when the connection failed, before `close`. */
   get onerror(): Handler {
-    return this.#handler("error");
+    return this.#on.get("error");
   }
   set onerror(handler: Handler) {
-    this.#setHandler("error", handler);
+    this.#on.set("error", handler);
   }
   /** Called when the connection is closed. */
   get onclose(): Handler<CloseEvent> {
-    return this.#handler("close");
+    return this.#on.get("close");
   }
   set onclose(handler: Handler<CloseEvent>) {
-    this.#setHandler("close", handler);
+    this.#on.set("close", handler);
   }
 
   /**
@@ -303,7 +299,7 @@ export class WebSocket extends EventTarget {
     this.#readyState = ReadyState.Open;
     this.#protocol = client.protocol;
     this.#extensions = client.extensions;
-    this.#fire(new Event("open"));
+    this.#on.fire(new Event("open"));
   }
 
   #message(data: string | Uint8Array): void {
@@ -317,14 +313,14 @@ export class WebSocket extends EventTarget {
         ? data.buffer
         : data.slice().buffer;
     }
-    this.#fire(new MessageEvent("message", { data: eventData, origin: this.#url.origin }));
+    this.#on.fire(new MessageEvent("message", { data: eventData, origin: this.#url.origin }));
   }
 
   #closed(code: number, reason: string, wasClean: boolean, failed: boolean): void {
     if (this.#readyState === ReadyState.Closed) return;
     this.#readyState = ReadyState.Closed;
-    if (failed) this.#fire(new Event("error"));
-    this.#fire(new CloseEvent("close", { code, reason, wasClean }));
+    if (failed) this.#on.fire(new Event("error"));
+    this.#on.fire(new CloseEvent("close", { code, reason, wasClean }));
   }
 
   #enqueue(size: number, data: string | Uint8Array | Promise<Uint8Array>): void {
@@ -352,40 +348,5 @@ export class WebSocket extends EventTarget {
     connection.drained.then(() => {
       this.#bufferedAmount -= size;
     });
-  }
-
-  /**
-   * Dispatches an event: to the listeners, among them the `on<type>` handler, each once. Where the runtime
-   * also looks the `on<type>` property up (once, before calling anything), that one lookup reads `null`;
-   * the handler then still runs as the listener it is, in its place and with the socket as `this`.
-   */
-  #fire(event: Event): void {
-    this.#hiddenHandler = RUNTIME_CALLS_ON_PROPERTIES ? event.type : undefined;
-    try {
-      this.dispatchEvent(event);
-    } finally {
-      this.#hiddenHandler = undefined;
-    }
-  }
-
-  #handler<E extends Event>(type: string): Handler<E> {
-    if (this.#hiddenHandler === type) {
-      this.#hiddenHandler = undefined;
-      return null;
-    }
-    return (this.#handlers.get(type)?.handler ?? null) as Handler<E>;
-  }
-
-  #setHandler<E extends Event>(type: string, handler: Handler<E>): void {
-    const previous = this.#handlers.get(type);
-    if (previous !== undefined) this.removeEventListener(type, previous.listener);
-    if (typeof handler !== "function") {
-      this.#handlers.delete(type);
-      return;
-    }
-    // What this class fires for `type` is an E: MessageEvents for "message", CloseEvents for "close".
-    const listener = (event: Event) => handler.call(this, event as E);
-    this.#handlers.set(type, { handler: handler as Handler<Event>, listener });
-    this.addEventListener(type, listener);
   }
 }
