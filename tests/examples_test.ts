@@ -8,10 +8,13 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { connectNode } from "../lib/adapters/node_client.ts";
+import { HandshakeRefusedError } from "../lib/handshake/handshake_refused_error.ts";
 import { modulePath, runtimeArgs } from "./_files.ts";
 import { WAIT_MS, withTimeout } from "./_raw_client.ts";
 
-test("examples/echo_server.ts listens on the port it is given and echoes text and binary, compressed", { timeout: 30_000 }, async () => {
+test("examples/echo_server.ts listens on the port it is given and echoes text and binary, compressed", {
+  timeout: 30_000,
+}, async () => {
   const child = spawn(process.execPath, runtimeArgs(modulePath("examples/echo_server.ts"), ["--port", "0"]), {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -19,7 +22,10 @@ test("examples/echo_server.ts listens on the port it is given and echoes text an
   child.stderr.on("data", (chunk) => stderr += chunk);
   try {
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`No "listening" line within 10 s: ${stdout}${stderr}`)), 10_000);
+      const timer = setTimeout(
+        () => reject(new Error(`No "listening" line within 10 s: ${stdout}${stderr}`)),
+        10_000,
+      );
       child.stdout.on("data", (chunk) => {
         stdout += chunk;
         const match = /listening on (ws:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout);
@@ -51,3 +57,269 @@ test("examples/echo_server.ts listens on the port it is given and echoes text an
     child.kill();
   }
 });
+
+/** A running example: its URL (from its "listening on" line), its output so far, and stop(). */
+interface RunningExample {
+  url: string;
+  output: () => string;
+  /** Resolves with the first match of the pattern in the output (bounded by `ms`). */
+  waitFor: (pattern: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  exited: Promise<number | null>;
+  stop: () => void;
+}
+
+/** Starts an example on a free port and waits for its "listening on" line (or, without one, starts it). */
+async function startExample(
+  path: string,
+  args: string[] = ["--port", "0"],
+  listening = true,
+): Promise<RunningExample> {
+  const child = spawn(process.execPath, runtimeArgs(modulePath(path), args), {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => output += chunk);
+  child.stderr.on("data", (chunk) => output += chunk);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const waitFor = (pattern: RegExp, ms = 15_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const started = Date.now();
+      const look = () => {
+        const match = pattern.exec(output);
+        if (match) return resolve(match);
+        if (Date.now() - started > ms) {
+          return reject(new Error(`No ${pattern} within ${ms} ms in the output of ${path}:\n${output}`));
+        }
+        setTimeout(look, 20);
+      };
+      look();
+    });
+  const running = { url: "", output: () => output, waitFor, exited, stop: () => void child.kill() };
+  if (!listening) return running;
+  try {
+    running.url = (await Promise.race([
+      waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+\/)/),
+      exited.then((code) => Promise.reject(new Error(`${path} exited with ${code}:\n${output}`))),
+    ]))[1];
+  } catch (error) {
+    child.kill();
+    throw error;
+  }
+  return running;
+}
+
+/** A client that speaks JSON and lets a test wait for the next message that matches. */
+async function jsonClient(url: string, options: Parameters<typeof connectNode>[1] = {}) {
+  const { connection, protocol } = await connectNode(url, options);
+  const received: Record<string, unknown>[] = [];
+  const waiters: {
+    match: (m: Record<string, unknown>) => boolean;
+    resolve: (m: Record<string, unknown>) => void;
+  }[] = [];
+  let seen = 0;
+  connection.onmessage = (data) => {
+    const message = JSON.parse(String(data));
+    received.push(message);
+    for (const waiter of [...waiters]) {
+      if (waiter.match(message)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(message);
+      }
+    }
+  };
+  return {
+    connection,
+    protocol,
+    received,
+    send: (message: object) => connection.send(JSON.stringify(message)),
+    /** The first message not waited for before that matches. */
+    next(
+      match: (m: Record<string, unknown>) => boolean = () => true,
+      what = "a message",
+    ): Promise<Record<string, unknown>> {
+      for (let i = seen; i < received.length; i++) {
+        if (match(received[i])) {
+          seen = i + 1;
+          return Promise.resolve(received[i]);
+        }
+      }
+      return withTimeout(
+        new Promise((resolve) =>
+          waiters.push({
+            match,
+            resolve: (m) => {
+              seen = received.indexOf(m) + 1;
+              resolve(m);
+            },
+          })
+        ),
+        10_000,
+        what,
+      );
+    },
+  };
+}
+
+test("examples/chat_rooms.ts: names, join and leave, and a room's messages reach its members only", {
+  timeout: 60_000,
+}, async () => {
+  const example = await startExample("examples/chat_rooms.ts");
+  try {
+    await assert.rejects(connectNode(example.url), (error: HandshakeRefusedError) => error.status === 400);
+    const ana = await jsonClient(example.url + "?name=ana");
+    const bo = await jsonClient(example.url + "?name=bo");
+    const cy = await jsonClient(example.url + "?name=cy");
+    assert.deepEqual(await ana.next(), { type: "welcome", name: "ana" });
+    await ana.send({ type: "join", room: "lobby" });
+    assert.deepEqual(await ana.next((m) => m.type === "joined"), {
+      type: "joined",
+      room: "lobby",
+      name: "ana",
+      members: 1,
+    });
+    await bo.send({ type: "join", room: "lobby" });
+    assert.deepEqual(await ana.next((m) => m.type === "joined"), {
+      type: "joined",
+      room: "lobby",
+      name: "bo",
+      members: 2,
+    });
+    await cy.send({ type: "join", room: "games" });
+    await cy.next((m) => m.type === "joined");
+    await cy.send({ type: "say", room: "games", text: "not for the lobby" });
+    await cy.next((m) => m.type === "message");
+    await cy.send({ type: "say", room: "lobby", text: "sneaking in" });
+    assert.deepEqual(await cy.next((m) => m.type === "error"), {
+      type: "error",
+      message: "join lobby first",
+    });
+    await bo.send({ type: "say", room: "lobby", text: "hello ana" });
+    const heard = { type: "message", room: "lobby", name: "bo", text: "hello ana" };
+    assert.deepEqual(await ana.next((m) => m.type === "message"), heard);
+    assert.deepEqual(await bo.next((m) => m.type === "message"), heard);
+    await bo.send({ type: "leave", room: "lobby" });
+    assert.deepEqual(await ana.next((m) => m.type === "left"), {
+      type: "left",
+      room: "lobby",
+      name: "bo",
+      members: 1,
+    });
+    await cy.send({ type: "join", room: "lobby" });
+    await ana.next((m) => m.type === "joined" && m.name === "cy");
+    await cy.connection.close(1000);
+    assert.equal(
+      (await ana.next((m) => m.type === "left")).name,
+      "cy",
+      "a member that disconnects leaves its rooms",
+    );
+    assert.equal(ana.received.filter((m) => m.room === "games").length, 0, "nothing from another room");
+    await ana.connection.close(1000);
+    await bo.connection.close(1000);
+  } finally {
+    example.stop();
+  }
+});
+
+test(
+  "examples/auth.ts: 401 without or with a forged credential, 403 when banned, cookie, query and subprotocol tokens, 4401 at expiry",
+  { timeout: 60_000 },
+  async () => {
+    const example = await startExample("examples/auth.ts");
+    const http = example.url.replace("ws:", "http:");
+    const login = async (user: string, ttl: number) => {
+      const response = await fetch(`${http}login`, { method: "POST", body: JSON.stringify({ user, ttl }) });
+      assert.equal(response.status, 200);
+      const cookie = response.headers.get("set-cookie") ?? "";
+      assert.match(cookie, /^session=[\w.-]+; HttpOnly; SameSite=Strict/);
+      return { token: ((await response.json()) as { token: string }).token, cookie: cookie.split(";")[0] };
+    };
+    const refusedWith = (status: number) => (error: unknown) =>
+      error instanceof HandshakeRefusedError && error.status === status;
+    const hello = async (url: string, options: Parameters<typeof connectNode>[1] = {}) => {
+      const { connection, protocol } = await connectNode(url, options);
+      const first = await withTimeout(
+        new Promise((resolve) => connection.onmessage = resolve),
+        WAIT_MS,
+        "hello",
+      );
+      return { connection, protocol, first };
+    };
+    try {
+      await assert.rejects(connectNode(example.url), refusedWith(401));
+      const ana = await login("ana", 60);
+      // Another user's name with ana's signature.
+      const forged = [btoa(`admin.${Date.now() + 60_000}`).replace(/=+$/, ""), ana.token.split(".")[1]].join(
+        ".",
+      );
+      await assert.rejects(connectNode(`${example.url}?token=${forged}`), refusedWith(401));
+      await assert.rejects(
+        connectNode(example.url, {
+          headers: { origin: "https://evil.example" },
+          protocols: ["chat", `token.${ana.token}`],
+        }),
+        refusedWith(403),
+      );
+      const mallory = await login("mallory", 60);
+      await assert.rejects(connectNode(`${example.url}?token=${mallory.token}`), refusedWith(403));
+
+      const byCookie = await hello(example.url, { headers: { cookie: ana.cookie } });
+      assert.equal(byCookie.first, "hello ana");
+      const byQuery = await hello(`${example.url}?token=${ana.token}`);
+      assert.equal(byQuery.first, "hello ana");
+      const byProtocol = await hello(example.url, { protocols: ["chat", `token.${ana.token}`] });
+      assert.deepEqual([byProtocol.first, byProtocol.protocol], ["hello ana", "chat"]);
+      for (const socket of [byCookie, byQuery, byProtocol]) {
+        assert.equal(
+          (await socket.connection.close(1000)).code,
+          1000,
+        );
+      }
+
+      const brief = await login("bo", 1);
+      const expiring = await hello(`${example.url}?token=${brief.token}`);
+      assert.equal(expiring.first, "hello bo");
+      const closed = await withTimeout(expiring.connection.closed, 10_000, "the expiry close");
+      assert.deepEqual([closed.code, closed.reason], [4401, "token expired"]);
+      await assert.rejects(connectNode(`${example.url}?token=${brief.token}`), refusedWith(401));
+    } finally {
+      example.stop();
+    }
+  },
+);
+
+test(
+  "examples/heartbeat_reconnect.ts: reconnects when the server restarts, and when the heartbeat finds a dead link",
+  { timeout: 90_000 },
+  async () => {
+    const example = await startExample("examples/heartbeat_reconnect.ts", [], false);
+    try {
+      const code = await withTimeout(example.exited, 80_000, "the example's end");
+      const lines = example.output().split("\n");
+      assert.equal(code, 0, example.output());
+      // In this order (other lines, like refused attempts while the server is down, may come between).
+      const expected = [
+        /^open \(attempt 1\)$/,
+        /^message: hello from server #1$/,
+        /^stopping the server$/,
+        /^close 1001, reconnecting in \d+ ms$/,
+        /^server restarted$/,
+        /^open \(attempt \d+, reconnected\)$/,
+        /^message: hello from server #2$/,
+        /^warning: heartbeat timeout$/,
+        /^close 1006, reconnecting in \d+ ms$/,
+        /^open \(attempt 1, reconnected\)$/,
+        /^message: hello from server #2$/,
+        /^close 1000$/,
+        /^done$/,
+      ];
+      let at = 0;
+      for (const pattern of expected) {
+        while (at < lines.length && !pattern.test(lines[at])) at++;
+        assert.ok(at < lines.length, `${pattern} (in order) in:\n${example.output()}`);
+        at++;
+      }
+    } finally {
+      example.stop();
+    }
+  },
+);
