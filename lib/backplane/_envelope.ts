@@ -5,7 +5,7 @@
  * | offset     | size | field                                                          |
  * |------------|------|----------------------------------------------------------------|
  * | 0          | 1    | version: 1                                                     |
- * | 1          | 1    | flags: bit 0 binary (else text, UTF-8); other bits 0           |
+ * | 1          | 1    | flags: bit 0 binary (else text, UTF-8); bit 1 presence; others 0|
  * | 2          | 1    | L, the origin node id's length in bytes (1..255)               |
  * | 3          | L    | the origin node id, UTF-8                                      |
  * | 3 + L      | 4    | sequence, high 32 bits (big-endian; below 2^21: a safe integer)|
@@ -22,6 +22,17 @@
 export const ENVELOPE_VERSION = 1;
 /** Flag bit: the payload is binary. */
 const FLAG_BINARY = 0x01;
+/**
+ * Flag bit: the payload is a presence change (JSON, see `redis_presence.ts`), not a message; its sequence is
+ * 1 and counts nothing.
+ */
+const FLAG_PRESENCE = 0x02;
+/**
+ * Flag bit: a message of a topic with history. Its position follows the sequence (put there by the Lua
+ * script that gave it, see `redis_history.ts`): E, 1 byte; the epoch, E bytes of ASCII; D, 1 byte; the
+ * offset, D decimal digits; then the payload. Its sequence counts nothing (the offset does).
+ */
+export const FLAG_POSITIONED = 0x04;
 /** Bytes of the header besides the origin id. */
 const FIXED_HEADER = 11;
 /** The highest high word of a sequence that is a safe integer (2^53 - 1). */
@@ -40,6 +51,10 @@ export interface Envelope {
   binary: boolean;
   /** The payload: a view into the envelope's bytes. */
   payload: Uint8Array;
+  /** Whether the payload is a presence change rather than a message. */
+  presence: boolean;
+  /** The message's position in its topic's history ({@linkcode FLAG_POSITIONED}). */
+  position?: { epoch: string; offset: number };
 }
 
 /**
@@ -69,6 +84,7 @@ export function encodeOrigin(nodeId: string): Uint8Array {
  * @param sequence The sequence number, a positive safe integer.
  * @param binary Whether the payload is binary.
  * @param payload The payload.
+ * @param presence Whether the payload is a presence change.
  * @returns The envelope's bytes.
  * @example
  * ```ts
@@ -83,11 +99,12 @@ export function encodeEnvelope(
   sequence: number,
   binary: boolean,
   payload: Uint8Array,
+  presence = false,
 ): Uint8Array {
   const start = FIXED_HEADER + origin.length;
   const out = new Uint8Array(start + payload.length);
   out[0] = ENVELOPE_VERSION;
-  out[1] = binary ? FLAG_BINARY : 0;
+  out[1] = (binary ? FLAG_BINARY : 0) | (presence ? FLAG_PRESENCE : 0);
   out[2] = origin.length;
   out.set(origin, 3);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
@@ -118,7 +135,7 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope | string {
     return `Cannot decode the envelope: version ${bytes[0]}, not ${ENVELOPE_VERSION}`;
   }
   const flags = bytes[1];
-  if ((flags & ~FLAG_BINARY) !== 0) {
+  if ((flags & ~(FLAG_BINARY | FLAG_PRESENCE | FLAG_POSITIONED)) !== 0) {
     return `Cannot decode the envelope: unknown flags 0x${flags.toString(16)}`;
   }
   const length = bytes[2];
@@ -138,5 +155,35 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope | string {
   if (high > MAX_HIGH) return "Cannot decode the envelope: the sequence is over 2^53 - 1";
   const sequence = high * 0x1_0000_0000 + low;
   if (sequence === 0) return "Cannot decode the envelope: the sequence is 0";
-  return { origin, sequence, binary: (flags & FLAG_BINARY) !== 0, payload: bytes.subarray(start) };
+  if ((flags & FLAG_POSITIONED) !== 0) {
+    const epochLength = bytes[start] ?? 0, digitsAt = start + 1 + epochLength, digits = bytes[digitsAt] ?? 0;
+    const end = digitsAt + 1 + digits;
+    if (epochLength === 0 || digits === 0 || digits > 16 || bytes.length < end) {
+      return "Cannot decode the envelope: its position is truncated";
+    }
+    let offset = 0;
+    for (let i = digitsAt + 1; i < end; i++) {
+      const digit = bytes[i] - 0x30;
+      if (digit < 0 || digit > 9) return "Cannot decode the envelope: its offset is not decimal digits";
+      offset = offset * 10 + digit;
+    }
+    if (!Number.isSafeInteger(offset) || offset === 0) {
+      return "Cannot decode the envelope: its offset is not a positive safe integer";
+    }
+    return {
+      origin,
+      sequence,
+      binary: (flags & FLAG_BINARY) !== 0,
+      payload: bytes.subarray(end),
+      presence: false,
+      position: { epoch: String.fromCharCode(...bytes.subarray(start + 1, digitsAt)), offset },
+    };
+  }
+  return {
+    origin,
+    sequence,
+    binary: (flags & FLAG_BINARY) !== 0,
+    payload: bytes.subarray(start),
+    presence: (flags & FLAG_PRESENCE) !== 0,
+  };
 }

@@ -22,6 +22,8 @@
 
 import type { Backplane, BackplaneReceiver } from "../pubsub/backplane.ts";
 import { decodeEnvelope, encodeEnvelope, encodeOrigin } from "./_envelope.ts";
+import { RedisPresence } from "./redis_presence.ts";
+import type { PresenceBackplane } from "../pubsub/presence.ts";
 import type { RedisConnection, RedisConnectionEvents, RedisConnectionFactory } from "./redis_connection.ts";
 
 export type {
@@ -65,6 +67,15 @@ export interface RedisBackplaneOptions {
    * @default {8388608} (8 MiB)
    */
   maxPendingBytes?: number;
+  /**
+   * Presence (`subscribe(topic, { presence })`): how long a node's members stay on Redis without being
+   * refreshed (each live node refreshes them every third of it), in milliseconds. A node that dies takes its
+   * members out of every topic within this time and a third (the other nodes check every third of it),
+   * plus one presence interval. Needs the connection's `commands` (ioredis has it); without, presence is
+   * each node's own.
+   * @default {30000}
+   */
+  presenceTtl?: number;
 }
 
 /** Counters of a {@linkcode RedisBackplane}, since it was created. */
@@ -129,7 +140,16 @@ const PUBLISHER_IDLE_SWEEPS = 4;
 /** The longest wait, on close, for Redis to answer (a stalled link is then dropped). */
 const CLOSE_WAIT_MS = 1000;
 /** Options that {@linkcode redisBackplane} knows. */
-const KNOWN_OPTIONS = new Set(["url", "prefix", "sharded", "client", "nodeId", "maxPendingBytes", "cluster"]);
+const KNOWN_OPTIONS = new Set([
+  "url",
+  "prefix",
+  "sharded",
+  "client",
+  "nodeId",
+  "maxPendingBytes",
+  "cluster",
+  "presenceTtl",
+]);
 
 /** A sequence counter, and the sweeps since it was last used. */
 interface Counter {
@@ -174,6 +194,7 @@ interface Settings {
   sharded: boolean;
   nodeId: string;
   maxPendingBytes: number;
+  presenceTtl: number;
 }
 
 class RedisBackplaneImpl implements RedisBackplane {
@@ -188,6 +209,8 @@ class RedisBackplaneImpl implements RedisBackplane {
   #closed = false;
   #closing: Promise<void> | undefined;
   #lastError = "";
+  /** Presence, once the publishing connection can send other commands (`RedisConnection.commands`). */
+  #presence: RedisPresence | undefined;
   readonly #stats: RedisBackplaneStats = {
     published: 0,
     failedPublishes: 0,
@@ -271,6 +294,18 @@ class RedisBackplaneImpl implements RedisBackplane {
         events: publisherEvents,
       });
       this.#publisherUp = true;
+      const publisher = this.#publisher;
+      if (publisher.commands !== undefined) {
+        const commands = publisher.commands.bind(publisher);
+        this.#presence = new RedisPresence({
+          nodeId,
+          ttl: this.#settings.presenceTtl,
+          channel: (topic) => this.#settings.prefix + topic,
+          commands: (batch) => this.#publisherUp ? commands(batch) : Promise.reject(new Error("The link to Redis is down")),
+          publish: (topic, payload) => this.#publishPresence(topic, payload),
+          failed: (error) => this.#failed(error),
+        });
+      }
       this.#subscriber = await factory({
         url,
         role: "subscriber",
@@ -303,6 +338,10 @@ class RedisBackplaneImpl implements RedisBackplane {
 
   get lastError(): string {
     return this.#lastError;
+  }
+
+  get presence(): PresenceBackplane | undefined {
+    return this.#presence;
   }
 
   attach(receiver: BackplaneReceiver): void {
@@ -365,12 +404,14 @@ class RedisBackplaneImpl implements RedisBackplane {
 
   close(): Promise<void> {
     return this.#closing ??= (async () => {
+      // This node's members leave now (their entries deleted, the change published), not at their expiry.
+      const presenceClosed = this.#presence?.close();
       this.#sendQueue();
       this.#closed = true;
       clearInterval(this.#sweepTimer);
       if (this.#batchTimer !== undefined) clearTimeout(this.#batchTimer);
       this.#batchTimer = undefined;
-      await within(Promise.allSettled([...this.#batches]), CLOSE_WAIT_MS);
+      await within(Promise.allSettled([...this.#batches, presenceClosed]), CLOSE_WAIT_MS);
       const subscriber = this.#subscriber, publisher = this.#publisher;
       if (subscriber !== undefined && this.#subscriberUp && this.#subscribed.size > 0) {
         const topics = [...this.#subscribed].map((topic) => this.#settings.prefix + topic);
@@ -452,6 +493,8 @@ class RedisBackplaneImpl implements RedisBackplane {
       this.#receiver?.gap(topic, "the link to Redis was down");
     }
     this.#verifyPending = true;
+    // Presence changes sent or published while the link was down were lost: written and read again whole.
+    this.#presence?.resync();
     if (this.#publisherUp) await this.#verify();
   }
 
@@ -501,6 +544,14 @@ class RedisBackplaneImpl implements RedisBackplane {
       return;
     }
     const topic = channel.slice(prefix.length);
+    if (envelope.presence) {
+      const malformed = this.#presence?.receive(topic, envelope.origin, envelope.payload);
+      if (malformed !== undefined) {
+        this.#stats.malformed++;
+        this.#lastError = `${malformed} (channel ${channel})`;
+      }
+      return;
+    }
     const receiver = this.#receiver;
     // A message that crossed our SUNSUBSCRIBE: nobody here wants it.
     if (receiver === undefined || !this.#wanted.has(topic)) return;
@@ -530,6 +581,22 @@ class RedisBackplaneImpl implements RedisBackplane {
     }
     this.#stats.delivered++;
     receiver.message({ topic, payload: envelope.payload, binary: envelope.binary });
+  }
+
+  /** Queues a presence change for its topic's channel (behind the commands sent before it; no sequence). */
+  #publishPresence(topic: string, payload: Uint8Array): void {
+    if (this.#closing !== undefined && this.#closed) return;
+    if (!this.#publisherUp) {
+      this.#stats.failedPublishes++;
+      return;
+    }
+    const envelope = encodeEnvelope(this.#origin, 1, false, payload, true);
+    this.#pendingBytes += envelope.length;
+    this.#queue.push([this.#settings.prefix + topic, envelope]);
+    if (!this.#queueScheduled) {
+      this.#queueScheduled = true;
+      queueMicrotask(() => this.#sendQueue());
+    }
   }
 
   /** Sends the publishes queued in this task, in order, as one pipeline. */
@@ -611,6 +678,7 @@ function settingsOf(options: RedisBackplaneOptions): Settings {
     sharded = true,
     nodeId = randomNodeId(),
     maxPendingBytes = 8 * 1024 * 1024,
+    presenceTtl = 30_000,
   } = options;
   if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
     throw new TypeError(`Cannot create the Redis backplane: url is not a redis:// or rediss:// URL`);
@@ -638,7 +706,12 @@ function settingsOf(options: RedisBackplaneOptions): Settings {
       `Cannot create the Redis backplane: maxPendingBytes ${maxPendingBytes} is not a positive integer`,
     );
   }
-  return { url, prefix, sharded, nodeId, maxPendingBytes };
+  if (!Number.isSafeInteger(presenceTtl) || presenceTtl < 3) {
+    throw new TypeError(
+      `Cannot create the Redis backplane: presenceTtl ${presenceTtl} is not an integer of 3 ms or more`,
+    );
+  }
+  return { url, prefix, sharded, nodeId, maxPendingBytes, presenceTtl };
 }
 
 /**

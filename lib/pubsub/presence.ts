@@ -16,7 +16,7 @@
  * @module
  */
 
-import type { Subscriber, SubscribeOptions } from "./pubsub.ts";
+import type { SubscribeOptions, Subscriber } from "./pubsub.ts";
 
 /** One member of a topic. */
 export interface PresenceMember {
@@ -260,13 +260,16 @@ export class Presence {
     memberships.set(topic, id);
     let state = this.#topics.get(topic);
     if (state === undefined) {
-      this.#topics.set(topic, state = {
-        local: new Map(),
-        remote: new Map(),
-        emitted: new Map(),
-        dirty: new Set(),
-        localDirty: new Set(),
-      });
+      this.#topics.set(
+        topic,
+        state = {
+          local: new Map(),
+          remote: new Map(),
+          emitted: new Map(),
+          dirty: new Set(),
+          localDirty: new Set(),
+        },
+      );
       this.#backplane?.watch(topic);
     }
     let member = state.local.get(id);
@@ -302,7 +305,11 @@ export class Presence {
   localMembers(topic: string): PresenceMember[] {
     const state = this.#topics.get(topic);
     if (state === undefined) return [];
-    return [...state.local].map(([id, member]) => ({ id, data: member.data, connections: member.subscribers.size }));
+    return [...state.local].map(([id, member]) => ({
+      id,
+      data: member.data,
+      connections: member.subscribers.size,
+    }));
   }
 
   /**
@@ -424,6 +431,8 @@ function add(merged: Map<string, PresenceMember>, member: PresenceMember): void 
   const known = merged.get(member.id);
   merged.set(
     member.id,
-    known === undefined ? member : { id: member.id, data: known.data, connections: known.connections + member.connections },
+    known === undefined
+      ? member
+      : { id: member.id, data: known.data, connections: known.connections + member.connections },
   );
 }

@@ -20,6 +20,20 @@ describe("the backplane's envelope", () => {
     assert.equal(hex(text), "01 00 02 c3 a9 00 00 00 00 00 00 00 07 68 69");
   });
 
+  test("the presence flag (bit 1) round-trips, alone and with binary", () => {
+    const envelope = encodeEnvelope(encodeOrigin("ab"), 1, false, new TextEncoder().encode("{}"), true);
+    assert.equal(hex(envelope), "01 02 02 61 62 00 00 00 00 00 00 00 01 7b 7d");
+    const decoded = decodeEnvelope(envelope);
+    assert.ok(typeof decoded !== "string");
+    assert.deepEqual([decoded.presence, decoded.binary], [true, false]);
+    const both = decodeEnvelope(encodeEnvelope(encodeOrigin("ab"), 1, true, new Uint8Array(0), true));
+    assert.ok(typeof both !== "string");
+    assert.deepEqual([both.presence, both.binary], [true, true]);
+    const plain = decodeEnvelope(encodeEnvelope(encodeOrigin("ab"), 1, true, new Uint8Array(0)));
+    assert.ok(typeof plain !== "string");
+    assert.equal(plain.presence, false);
+  });
+
   test("round trip: text and binary, every byte value, the largest safe sequence, an empty payload", () => {
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
     for (
