@@ -184,7 +184,7 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
   let closeBackplane = () => Promise.resolve();
   if (demoOn) {
     const { createPubSub } = await import("../lib/pubsub/pubsub.ts");
-    const { createDemo } = await import("../demo/server.ts");
+    const { createDemo, DEMO_HISTORY } = await import("../demo/server.ts");
     let backplane;
     if (redisUrl !== undefined) {
       const { redisBackplane } = await import("../lib/backplane/redis_backplane.ts");
@@ -196,7 +196,7 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
       }
       closeBackplane = () => backplane!.close();
     }
-    const pubsub = createPubSub({ backplane });
+    const pubsub = createPubSub({ backplane, history: (topic) => topic.startsWith("room:") ? DEMO_HISTORY : undefined });
     demo = createDemo({
       secret,
       pubsub,

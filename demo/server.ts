@@ -23,7 +23,7 @@ import type { Connection } from "../lib/connection.ts";
 import { handleNodeUpgrade } from "../lib/adapters/node_http.ts";
 import type { ServerDeflateOptions } from "../lib/handshake/server_handshake.ts";
 import type { PreparedMessage } from "../lib/pubsub/prepared_message.ts";
-import type { PubSub } from "../lib/pubsub/pubsub.ts";
+import type { PresenceEvent, PubSub, Recovery, StreamPosition } from "../lib/pubsub/pubsub.ts";
 import { TopicSocket } from "../lib/pubsub/topic_socket.ts";
 
 /** Options for {@linkcode createDemo}. */
@@ -33,7 +33,11 @@ export interface DemoOptions {
    * At least 16 characters.
    */
   secret: string;
-  /** The topics: give every worker one over the same backplane to share rooms across processes. */
+  /**
+   * The topics: give every worker one over the same backplane to share rooms across processes. With
+   * history on the `room:` topics (`createPubSub({ history })`, see {@linkcode DEMO_HISTORY}), a page gets
+   * the room's last messages when it joins and what it missed when it reconnects.
+   */
   pubsub: PubSub;
   /** This process's name, shown on the page and in the `x-demo-worker` header. @default {"1"} */
   worker?: string;
@@ -71,6 +75,9 @@ export interface Demo {
   /** Closes every chat connection with 1001 and stops the timers. */
   close(): Promise<void>;
 }
+
+/** The history the demo's rooms keep: the last 100 messages of the last 10 minutes. */
+export const DEMO_HISTORY = { size: 100, ttl: 600_000 } as const;
 
 /** The cookie that carries the name. */
 export const COOKIE_NAME = "wsdemo";
@@ -216,6 +223,15 @@ class CountingTopicSocket extends TopicSocket {
   }
 }
 
+/** Reads `?since=EPOCH:OFFSET` (the position of the last message a page saw). */
+function parseSince(value: string | null): StreamPosition | undefined {
+  if (value === null) return undefined;
+  const colon = value.lastIndexOf(":");
+  const offset = Number(value.slice(colon + 1));
+  if (colon < 1 || !Number.isSafeInteger(offset) || offset < 0) return undefined;
+  return { epoch: value.slice(0, colon), offset };
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers });
   res.end(JSON.stringify(body));
@@ -279,6 +295,29 @@ export function createDemo(options: DemoOptions): Demo {
   const timers = new Set<ReturnType<typeof setInterval>>();
   let messageCount = 0;
   let connectionCount = 0;
+  /** This process's chat connections per room topic: who gets the room's member list. */
+  const rooms = new Map<string, Set<(message: unknown) => void>>();
+
+  // Presence: the library batches joins and leaves per room (at most one event a second); each process
+  // sends the room's member list to its own connections in that room.
+  const sendMembers = async (topic: string, changes?: PresenceEvent) => {
+    const local = rooms.get(topic);
+    if (local === undefined || local.size === 0) return;
+    const members = await pubsub.presence(topic);
+    const message = {
+      type: "presence",
+      room: topic.slice("room:".length),
+      members,
+      joins: changes?.joins.map((member) => member.id) ?? [],
+      leaves: changes?.leaves.map((member) => member.id) ?? [],
+    };
+    for (const send of rooms.get(topic) ?? []) send(message);
+  };
+  const onPresence = (event: Event) => {
+    const presence = event as PresenceEvent;
+    sendMembers(presence.topic, presence).catch((error) => log(`presence ${presence.topic}: ${(error as Error).message}`));
+  };
+  pubsub.addEventListener("presence", onPresence);
 
   const cookieHeader = (value: string, maxAge: number) =>
     `${COOKIE_NAME}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}`;
@@ -308,6 +347,16 @@ export function createDemo(options: DemoOptions): Demo {
     sendJson(res, path.startsWith("/api/") && ["/api/me", "/api/login", "/api/logout"].includes(path) ? 405 : 404, {
       error: `no ${req.method} ${path}`,
     });
+  }
+
+  /** Sends a room's history to one page, oldest first, each message marked `history`. */
+  async function sendHistory(send: (message: unknown) => void, topic: string): Promise<number> {
+    const page = await pubsub.history(topic);
+    for (const entry of page.entries) {
+      if (entry.binary) continue;
+      send({ ...JSON.parse(decoder.decode(entry.payload)), history: true });
+    }
+    return page.entries.length;
   }
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
@@ -348,6 +397,7 @@ export function createDemo(options: DemoOptions): Demo {
 
   async function accept(req: IncomingMessage, socket: Socket, head: Uint8Array, url: URL, id: number): Promise<void> {
     const room = url.searchParams.get("room") ?? "lobby";
+    const since = parseSince(url.searchParams.get("since"));
     const readBefore = socket.bytesRead - head.length;
     const upgrade = await handleNodeUpgrade(req, socket, head, {
       deflate,
@@ -405,7 +455,37 @@ export function createDemo(options: DemoOptions): Demo {
       });
 
     send({ type: "welcome", name, room, worker, extensions, connection: id });
-    topics.subscribe(topic);
+    let local = rooms.get(topic);
+    if (local === undefined) rooms.set(topic, local = new Set());
+    local.add(send);
+    const presence = { presence: { id: name, data: { name } } };
+    let history = false;
+    try {
+      await pubsub.position(topic);
+      history = true;
+    } catch {
+      // A pubsub without history for the room: live messages only.
+    }
+    if (!history) {
+      topics.subscribe(topic, presence);
+      send({ type: "joined", count: 0 });
+    } else if (since !== undefined) {
+      // A page that reconnects says where it was: what it missed comes first, in order, then the live ones.
+      const recovery: Recovery = await pubsub.subscribe(topics, topic, { ...presence, since });
+      if (recovery.recovered) {
+        send({ type: "recovered", recovered: true, count: recovery.replayed, position: recovery.position });
+      } else {
+        // Not from where it was (the server restarted, a new epoch; or the history no longer reaches back):
+        // the room's history as it is now, which the page merges (by message id) with what it has.
+        const count = await sendHistory(send, topic);
+        send({ type: "recovered", recovered: false, reason: recovery.reason ?? "", count });
+      }
+    } else {
+      topics.subscribe(topic, presence);
+      send({ type: "joined", count: await sendHistory(send, topic) });
+    }
+    // The list as it is now (the batched event that this join causes comes within a second).
+    pubsub.presence(topic).then((members) => send({ type: "presence", room, members, joins: [], leaves: [] }), () => {});
     stats();
     const timer = setInterval(stats, statsInterval);
     timers.add(timer);
@@ -433,10 +513,17 @@ export function createDemo(options: DemoOptions): Demo {
         at: Date.now(),
         worker,
       };
-      // To everyone in the room, the sender included (its copy confirms it went out), on every process.
-      pubsub.publish(topic, JSON.stringify(chat));
+      // To everyone in the room, the sender included (its copy confirms it went out), on every process;
+      // with history, each message carries its position, from which the page reconnects (`since`).
+      try {
+        pubsub.publish(topic, (position: StreamPosition) => JSON.stringify({ ...chat, position }));
+      } catch {
+        pubsub.publish(topic, JSON.stringify(chat)); // a topic without history
+      }
     };
     const { code } = await connection.closed;
+    rooms.get(topic)?.delete(send);
+    if (rooms.get(topic)?.size === 0) rooms.delete(topic);
     clearInterval(timer);
     timers.delete(timer);
     connections.delete(connection);
@@ -448,6 +535,7 @@ export function createDemo(options: DemoOptions): Demo {
     handleUpgrade,
     connections,
     async close() {
+      pubsub.removeEventListener("presence", onPresence);
       for (const timer of timers) clearInterval(timer);
       timers.clear();
       await Promise.all([...connections].map((connection) => connection.close(1001, "server shutting down")));

@@ -17,12 +17,20 @@ const demo = {
   messages: [],
   /** Every stats message received: the chart's points. */
   stats: [],
-  /** Every message received, as parsed (for tests and curiosity). */
+  /** Every message received, as parsed (for tests and curiosity), and its size in bytes as it came. */
   received: [],
+  receivedBytes: [],
+  /** The position (epoch, offset) of the last message of the room seen: where a reconnect resumes. */
+  position: undefined,
   members: [],
   state: "connecting",
-  /** When the connection dropped (messages that arrive after a reconnect and were sent meanwhile are marked). */
-  lostAt: undefined,
+  /** After a reconnect, until the server says that what was missed has been sent. */
+  catchingUp: false,
+  /** Between leaving a room and joining the next. */
+  switching: false,
+  shownBeforeDrop: 0,
+  /** How many missed messages each reconnect brought. */
+  missed: [],
 };
 globalThis.demo = demo;
 
@@ -62,6 +70,8 @@ function chatUrl() {
   const url = new URL("/chat", location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   url.searchParams.set("room", demo.room);
+  // Called on every attempt: a reconnect asks for what came after the last message seen.
+  if (demo.position !== undefined) url.searchParams.set("since", `${demo.position.epoch}:${demo.position.offset}`);
   return url.href;
 }
 
@@ -83,8 +93,13 @@ function enter(name) {
   demo.socket = socket;
   socket.addEventListener("open", (event) => {
     setState("open");
-    if (event.reconnected) banner(`Reconnected (attempt ${event.attempt}).`, "ok", 4000);
-    else banner();
+    if (demo.switching) {
+      demo.switching = false;
+      banner();
+    } else if (event.reconnected) {
+      demo.catchingUp = true;
+      banner(`Reconnected (attempt ${event.attempt}), catching up…`, "ok");
+    } else banner();
   });
   socket.addEventListener("close", async (event) => {
     if (!event.willReconnect) {
@@ -92,7 +107,8 @@ function enter(name) {
       banner(`Connection closed (${event.code}${event.reason ? ` ${event.reason}` : ""}).`);
       return;
     }
-    demo.lostAt ??= Date.now();
+    if (demo.switching) return setState("connecting");
+    if (demo.state === "open") demo.shownBeforeDrop = demo.messages.length;
     setState("reconnecting");
     countdown(event.delay);
     // A refused handshake looks like any lost connection to a page: ask whether the name is still good.
@@ -101,7 +117,10 @@ function enter(name) {
       showDoor("Your name cookie is no longer valid: choose a name again.");
     }
   });
-  socket.addEventListener("message", (event) => receive(JSON.parse(event.data)));
+  socket.addEventListener("message", (event) => {
+    demo.receivedBytes.push(new TextEncoder().encode(event.data).length);
+    receive(JSON.parse(event.data));
+  });
 }
 
 function setState(state) {
@@ -161,9 +180,9 @@ function receive(message) {
       if (demo.stats.length > 300) demo.stats.shift();
       renderFigures(message);
       break;
-    case "recovered":
-      if (message.count > 0) notice(`${message.count} message${message.count === 1 ? "" : "s"} missed while away, shown below`);
-      demo.lostAt = undefined;
+    case "recovered": // a reconnect from a position: what was missed came just before this
+    case "joined": // a join without one: the room's history came just before this
+      if (demo.catchingUp) back(message);
       break;
     case "error":
       notice(`Server: ${message.error}`);
@@ -171,10 +190,25 @@ function receive(message) {
   }
 }
 
+/** After a reconnect, once the server has sent what the page missed: say how much, and go on live. */
+function back(message) {
+  demo.catchingUp = false;
+  const missed = demo.messages.length - demo.shownBeforeDrop;
+  demo.missed.push(missed);
+  const how = message.type === "recovered" && message.recovered
+    ? "recovered from where you were"
+    : `the room's history reloaded${message.reason ? ` (${message.reason})` : ""}`;
+  notice(`Back: ${missed} message${missed === 1 ? "" : "s"} sent while you were away, marked (${how})`);
+  banner(`Reconnected: ${missed} missed message${missed === 1 ? "" : "s"} shown.`, "ok", 6000);
+}
+
 function show(message) {
-  if (message.room !== demo.room || demo.seen.has(message.id)) return;
+  if (message.room !== demo.room) return;
+  if (message.position !== undefined) demo.position = message.position;
+  if (demo.seen.has(message.id)) return;
   demo.seen.add(message.id);
-  const missed = message.replayed === true || (demo.lostAt !== undefined && message.at >= demo.lostAt);
+  // New to this page between a reconnect and the server's "recovered"/"joined": sent while it was away.
+  const missed = demo.catchingUp;
   demo.messages.push({ id: message.id, from: message.from, text: message.text, missed });
   const item = document.createElement("li");
   if (missed) item.className = "missed";
@@ -224,10 +258,13 @@ function switchRoom(room) {
   demo.room = room;
   demo.seen.clear();
   demo.messages = [];
+  demo.position = undefined;
   demo.members = [];
   $("messages").replaceChildren();
+  demo.shownBeforeDrop = 0;
   renderRooms();
   history.replaceState(null, "", `?room=${encodeURIComponent(room)}`);
+  demo.switching = true;
   demo.socket.reconnect(1000, "changing rooms");
 }
 

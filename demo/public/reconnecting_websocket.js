@@ -70,6 +70,77 @@ function debugLogger(side) {
   return installed[side];
 }
 
+// lib/client/on_handlers.ts
+var runtimeCallsOnProperties;
+function runtimeCallsOn() {
+  if (runtimeCallsOnProperties === void 0) {
+    let called = false;
+    class Probe extends EventTarget {
+      get onprobe() {
+        return () => called = true;
+      }
+    }
+    new Probe().dispatchEvent(new Event("probe"));
+    runtimeCallsOnProperties = called;
+  }
+  return runtimeCallsOnProperties;
+}
+var OnHandlers = class {
+  #target;
+  #handlers = /* @__PURE__ */ new Map();
+  #hidden;
+  // the on<type> the runtime's own lookup must not see (see fire)
+  /** @param target The target whose handlers these are (`this` in each). */
+  constructor(target) {
+    this.#target = target;
+  }
+  /**
+   * The handler of a type, for the `on<type>` getter.
+   *
+   * @param type The event type.
+   * @returns The handler, or `null`.
+   */
+  get(type) {
+    if (this.#hidden === type) {
+      this.#hidden = void 0;
+      return null;
+    }
+    return this.#handlers.get(type)?.handler ?? null;
+  }
+  /**
+   * Sets (or, with anything but a function, removes) the handler of a type, for the `on<type>` setter.
+   *
+   * @param type The event type.
+   * @param handler The handler; what the target fires for `type` is an `E`.
+   */
+  set(type, handler) {
+    const previous = this.#handlers.get(type);
+    if (previous !== void 0) this.#target.removeEventListener(type, previous.listener);
+    if (typeof handler !== "function") {
+      this.#handlers.delete(type);
+      return;
+    }
+    const listener = (event) => handler.call(this.#target, event);
+    this.#handlers.set(type, { handler, listener });
+    this.#target.addEventListener(type, listener);
+  }
+  /**
+   * Dispatches an event: to the listeners, among them the `on<type>` handler, each once. Where the
+   * runtime also looks the `on<type>` property up (once, before calling anything), that one lookup reads
+   * `null`; the handler still runs as the listener it is, in its place and with the target as `this`.
+   *
+   * @param event The event.
+   */
+  fire(event) {
+    this.#hidden = runtimeCallsOn() ? event.type : void 0;
+    try {
+      this.#target.dispatchEvent(event);
+    } finally {
+      this.#hidden = void 0;
+    }
+  }
+};
+
 // demo/_browser_websocket.ts
 var WebSocket = globalThis.WebSocket;
 var CloseEvent = globalThis.CloseEvent;
@@ -151,20 +222,6 @@ var ReconnectingDropEvent = class extends Event {
   }
 };
 var encoder = new TextEncoder();
-var runtimeCallsOnProperties;
-function runtimeCallsOn() {
-  if (runtimeCallsOnProperties === void 0) {
-    let called = false;
-    class Probe extends EventTarget {
-      get onprobe() {
-        return () => called = true;
-      }
-    }
-    new Probe().dispatchEvent(new Event("probe"));
-    runtimeCallsOnProperties = called;
-  }
-  return runtimeCallsOnProperties;
-}
 function globalNetwork() {
   const scope = globalThis;
   if (typeof scope.addEventListener !== "function" || typeof scope.removeEventListener !== "function") {
@@ -325,8 +382,7 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
   #onVisibility = () => {
     if (this.#network?.hidden !== true) this.#retryNow(false);
   };
-  #handlers = /* @__PURE__ */ new Map();
-  #hiddenHandler;
+  #on = new OnHandlers(this);
   /**
    * Starts connecting (a URL given as a value at once, a function's after the current task).
    *
@@ -431,31 +487,31 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
   }
   /** Called on every open, with a {@linkcode ReconnectingOpenEvent}. */
   get onopen() {
-    return this.#handler("open");
+    return this.#on.get("open");
   }
   set onopen(handler) {
-    this.#setHandler("open", handler);
+    this.#on.set("open", handler);
   }
   /** Called with each message (a `MessageEvent`). */
   get onmessage() {
-    return this.#handler("message");
+    return this.#on.get("message");
   }
   set onmessage(handler) {
-    this.#setHandler("message", handler);
+    this.#on.set("message", handler);
   }
   /** Called when an attempt fails or a connection breaks, before `close` (a {@linkcode ReconnectingErrorEvent}). */
   get onerror() {
-    return this.#handler("error");
+    return this.#on.get("error");
   }
   set onerror(handler) {
-    this.#setHandler("error", handler);
+    this.#on.set("error", handler);
   }
   /** Called when a socket closes or an attempt fails, with a {@linkcode ReconnectingCloseEvent}. */
   get onclose() {
-    return this.#handler("close");
+    return this.#on.get("close");
   }
   set onclose(handler) {
-    this.#setHandler("close", handler);
+    this.#on.set("close", handler);
   }
   /**
    * Sends a message on the open connection, or queues it for the next open (in order, before anything
@@ -566,7 +622,7 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
       this.#abandon(current, code, reason);
       if (current.opened) {
         this.#state = "reconnecting";
-        this.#fire(
+        this.#on.fire(
           new ReconnectingCloseEvent("close", {
             code: code ?? 1005,
             reason: reason ?? "",
@@ -671,7 +727,7 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
           this.#pingSentAt = 0;
           return;
         }
-        this.#fire(
+        this.#on.fire(
           new MessageEvent("message", {
             data: event.data,
             origin: event.origin,
@@ -681,7 +737,7 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
         break;
       case "error":
         attempt.status ??= statusFromError(event) ?? statusFromFailure(attempt.socket);
-        this.#fire(
+        this.#on.fire(
           new ReconnectingErrorEvent("error", { message: event.message ?? "" })
         );
         break;
@@ -711,7 +767,7 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
     this.#lastReceived = Date.now();
     if (this.#idleTimeout > 0) this.#armIdle(attempt, this.#idleTimeout);
     if (this.#autoPing !== void 0) this.#armPing(attempt, this.#autoPing.interval);
-    this.#fire(new ReconnectingOpenEvent("open", { attempt: attempt.number, reconnected }));
+    this.#on.fire(new ReconnectingOpenEvent("open", { attempt: attempt.number, reconnected }));
   }
   #armIdle(attempt, ms) {
     this.#idleTimer = setTimeout(() => {
@@ -750,7 +806,7 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
     this.#log(reason === "ping timeout" || reason === "idle timeout" ? "warn" : "debug", reason, { attempt: attempt.number, error });
     this.#abandon(attempt);
     const detail = error === void 0 ? "" : `: ${error instanceof Error ? error.message : String(error)}`;
-    this.#fire(new ReconnectingErrorEvent("error", { message: `Cannot connect: ${reason}${detail}`, error }));
+    this.#on.fire(new ReconnectingErrorEvent("error", { message: `Cannot connect: ${reason}${detail}`, error }));
     if (this.#current !== attempt && this.#current !== void 0) return;
     this.#ended(attempt, 1006, reason, false);
   }
@@ -814,7 +870,7 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
     this.#state = this.#everOpened ? "reconnecting" : "connecting";
     this.#retryTimer = setTimeout(() => this.#retryDue(), delay);
     this.#log("debug", "reconnect scheduled", { attempt: attempt.number, retries: this.#retries, delay, code, reason, status });
-    this.#fire(
+    this.#on.fire(
       new ReconnectingCloseEvent("close", {
         code,
         reason,
@@ -887,40 +943,13 @@ var ReconnectingWebSocket = class _ReconnectingWebSocket extends EventTarget {
   #drop(messages, reason) {
     if (messages.length === 0) return;
     this.#dropped += messages.length;
-    this.#fire(new ReconnectingDropEvent("drop", { messages, reason }));
+    this.#on.fire(new ReconnectingDropEvent("drop", { messages, reason }));
   }
   /** The final close event: the loop has stopped. */
   #fireClose(init) {
     if (this.#closeFired) return;
     this.#closeFired = true;
-    this.#fire(new ReconnectingCloseEvent("close", { ...init, willReconnect: false }));
-  }
-  /** Dispatches an event to the listeners, the `on<type>` handler among them, each once (see websocket.ts). */
-  #fire(event) {
-    this.#hiddenHandler = runtimeCallsOn() ? event.type : void 0;
-    try {
-      this.dispatchEvent(event);
-    } finally {
-      this.#hiddenHandler = void 0;
-    }
-  }
-  #handler(type) {
-    if (this.#hiddenHandler === type) {
-      this.#hiddenHandler = void 0;
-      return null;
-    }
-    return this.#handlers.get(type)?.handler ?? null;
-  }
-  #setHandler(type, handler) {
-    const previous = this.#handlers.get(type);
-    if (previous !== void 0) this.removeEventListener(type, previous.listener);
-    if (typeof handler !== "function") {
-      this.#handlers.delete(type);
-      return;
-    }
-    const listener = (event) => handler.call(this, event);
-    this.#handlers.set(type, { handler, listener });
-    this.addEventListener(type, listener);
+    this.#on.fire(new ReconnectingCloseEvent("close", { ...init, willReconnect: false }));
   }
 };
 export {

@@ -1,0 +1,425 @@
+/**
+ * The chat demo that `npm start` runs (demo/, through `cli.ts serve`), driven from outside as its users
+ * would: the CLI as a subprocess, `ws` clients with the cookie a login gave them, a real redis-server for
+ * `--workers 2 --redis`, and headless Chromium (playwright-core) for the page. Every process started (the
+ * server and its workers, Redis, the browser) is stopped in a `finally`.
+ *
+ * Under Deno and Bun the source runs (`deno run -A cli.ts`, `bun cli.ts`); under Node, the build
+ * (`node dist/cli.js`). The Chromium test runs under `deno test` only: the page, the server and the
+ * browser are the same under every runner, and one browser run keeps the suite's time in bounds.
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect as connectTcp, createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import WebSocket from "ws";
+import { COMPILED, repoPath, RUNTIME, runtimeArgs } from "./_files.ts";
+import { redisTest } from "./_redis.ts";
+import { buildDemoClient, DEMO_CLIENT_PATH } from "../scripts/build_demo_client.ts";
+
+const CLI = repoPath(COMPILED ? "dist/cli.js" : "cli.ts");
+const SECRET = "a test secret of the demo, 42 characters.";
+const CHROMIUM = "/usr/bin/chromium";
+const REQUIRE_PEERS = process.env.REQUIRE_PEERS === "1";
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A running `cli.ts serve`. */
+interface Serve {
+  child: ChildProcess;
+  port: number;
+  output(): string;
+  waitFor(pattern: RegExp, ms?: number): Promise<RegExpExecArray>;
+}
+
+/** Starts `cli.ts serve` and resolves once its listening line appears (bounded). */
+function startServe(args: string[], env: Record<string, string> = {}): Promise<Serve> {
+  const child = spawn(process.execPath, runtimeArgs(CLI, ["serve", ...args]), {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, WSENGINE_DEMO_SECRET: SECRET, ...env },
+  });
+  let out = "";
+  const waiters = new Set<() => void>();
+  const onChunk = (chunk: Uint8Array) => {
+    out += chunk;
+    for (const waiter of waiters) waiter();
+  };
+  child.stdout!.on("data", onChunk);
+  child.stderr!.on("data", onChunk);
+  const waitFor = (pattern: RegExp, ms = 20_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(out);
+        if (match === null) return false;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(match);
+        return true;
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`serve printed nothing matching ${pattern} within ${ms} ms:\n${out}`));
+      }, ms);
+      if (!check()) waiters.add(check);
+    });
+  return new Promise((resolve, reject) => {
+    const exited = (code: number | null) => reject(new Error(`serve exited with ${code}:\n${out}`));
+    child.once("exit", exited);
+    waitFor(/^Echo server listening on ws:\/\/127\.0\.0\.1:(\d+)\//m).then((match) => {
+      child.off("exit", exited);
+      resolve({ child, port: Number(match[1]), output: () => out, waitFor });
+    }, (error) => {
+      stop(child, "SIGKILL").then(() => reject(error));
+    });
+  });
+}
+
+/** Stops a process (the signal, SIGKILL after 5 s) and waits for it to exit. */
+function stop(child: ChildProcess, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => kill(child.pid!, "SIGKILL"), 5_000);
+    child.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    kill(child.pid!, signal);
+  });
+}
+
+function kill(pid: number, signal: "SIGTERM" | "SIGKILL"): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Gone already.
+  }
+}
+
+/** Logs in at the door: the `Cookie` header value for the name. */
+async function login(port: number, name: string): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${port}/api/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  const cookie = response.headers.get("set-cookie") ?? "";
+  assert.match(cookie, /^wsdemo=[\w-]+\.[\w-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=86400$/);
+  await response.body?.cancel();
+  return cookie.split(";")[0];
+}
+
+/** A `ws` client in a room, with every message it got. */
+interface ChatClient {
+  socket: WebSocket;
+  messages: { type: string; [key: string]: unknown }[];
+  welcome: { worker: string; name: string; room: string; extensions: string };
+  waitFor(predicate: (message: { type: string; [key: string]: unknown }) => boolean, ms?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openChat(port: number, cookie: string | undefined, room: string): Promise<ChatClient> {
+  const headers: Record<string, string> = cookie === undefined ? {} : { cookie };
+  const socket = new WebSocket(`ws://127.0.0.1:${port}/chat?room=${room}`, { headers, perMessageDeflate: true });
+  const messages: ChatClient["messages"] = [];
+  const waiters = new Set<() => void>();
+  socket.on("message", (data) => {
+    messages.push(JSON.parse(String(data)));
+    for (const waiter of waiters) waiter();
+  });
+  const waitFor = (predicate: (message: ChatClient["messages"][number]) => boolean, ms = 15_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!messages.some(predicate)) return false;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+        return true;
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`no such message within ${ms} ms; got ${JSON.stringify(messages).slice(0, 2000)}`));
+      }, ms);
+      if (!check()) waiters.add(check);
+    });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("open", () => resolve());
+    socket.once("error", reject);
+  });
+  await waitFor((message) => message.type === "welcome");
+  const welcome = messages.find((message) => message.type === "welcome") as unknown as ChatClient["welcome"];
+  const close = () =>
+    new Promise<void>((resolve) => {
+      if (socket.readyState === WebSocket.CLOSED) return resolve();
+      const timer = setTimeout(() => {
+        socket.terminate();
+        resolve();
+      }, 5_000);
+      socket.once("close", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.close(1000);
+    });
+  return { socket, messages, welcome, waitFor, close };
+}
+
+/** Sends a raw upgrade request and reads the response head (and whatever came with it) until the server ends it. */
+function rawUpgrade(port: number, path: string, cookie?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, "127.0.0.1");
+    let answer = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no end of the answer within 10 s: ${answer}`));
+    }, 10_000);
+    socket.on("data", (chunk) => answer += chunk);
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n` +
+        (cookie === undefined ? "" : `Cookie: ${cookie}\r\n`) + "\r\n",
+    );
+  });
+}
+
+test(`${DEMO_CLIENT_PATH} is what scripts/build_demo_client.ts builds from lib/client/reconnecting_websocket.ts`, {
+  timeout: 60_000,
+}, async () => {
+  const built = await buildDemoClient();
+  const current = readFileSync(repoPath(DEMO_CLIENT_PATH), "utf8");
+  assert.ok(
+    current === built,
+    `${DEMO_CLIENT_PATH} is stale: run \`deno run -A scripts/build_demo_client.ts\` (${current.length} bytes checked in, ${built.length} built)`,
+  );
+  assert.match(built, /^var WebSocket = globalThis\.WebSocket;$/m, "the page's client drives the browser's WebSocket");
+  assert.match(built, /^export \{[^}]*\bReconnectingWebSocket\b/m);
+  assert.doesNotMatch(built, /node:|from "/, "nothing left to import in the page");
+});
+
+test("the door: a signed cookie from /api/login; /chat without one, with a forged one, or one signed with another secret is refused with 401 before the 101", {
+  timeout: 60_000,
+}, async () => {
+  const server = await startServe(["--port", "0"]);
+  let other: Serve | undefined;
+  try {
+    const { port } = server;
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<script type="module" src="\/app\.js"><\/script>/);
+    for (const [path, type] of [["/app.js", "text/javascript"], ["/style.css", "text/css"], ["/reconnecting_websocket.js", "text/javascript"]]) {
+      const response = await fetch(`http://127.0.0.1:${port}${path}`);
+      assert.equal(response.status, 200, path);
+      assert.match(response.headers.get("content-type") ?? "", new RegExp(`^${type}`), path);
+      await response.body?.cancel();
+    }
+    const echoPage = await fetch(`http://127.0.0.1:${port}/echo`);
+    assert.match(await echoPage.text(), /the server sends it back/);
+    const missing = await fetch(`http://127.0.0.1:${port}/nope`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+
+    const me = await fetch(`http://127.0.0.1:${port}/api/me`);
+    assert.equal(me.status, 401);
+    assert.match((await me.json()).error, /no valid name cookie/);
+    for (const name of ["", "   ", "x".repeat(33), "tab\there"]) {
+      const refused = await fetch(`http://127.0.0.1:${port}/api/login`, { method: "POST", body: JSON.stringify({ name }) });
+      assert.equal(refused.status, 400, JSON.stringify(name));
+      await refused.body?.cancel();
+    }
+    const notJson = await fetch(`http://127.0.0.1:${port}/api/login`, { method: "POST", body: "name=Ada" });
+    assert.equal(notJson.status, 400);
+    await notJson.body?.cancel();
+
+    const cookie = await login(port, "Ada Lovelace");
+    const meNow = await fetch(`http://127.0.0.1:${port}/api/me`, { headers: { cookie } });
+    assert.equal(meNow.status, 200);
+    assert.equal((await meNow.json()).name, "Ada Lovelace");
+
+    // The same name signed with another secret (another server's cookie), and forgeries of ours.
+    other = await startServe(["--port", "0"], { WSENGINE_DEMO_SECRET: "another secret, also long enough" });
+    const foreign = await login(other.port, "Ada Lovelace");
+    assert.notEqual(foreign, cookie);
+    const [value, mac] = cookie.slice("wsdemo=".length).split(".");
+    const mallory = btoa("Mallory").replace(/=+$/, "");
+    const forged = [
+      undefined,
+      foreign,
+      `wsdemo=${mallory}.${mac}`, // another name under Ada's signature
+      `wsdemo=${value}.${mac.slice(0, -2)}AA`, // a changed signature
+      `wsdemo=${value}`,
+      "wsdemo=",
+      `other=${value}.${mac}`,
+    ];
+    for (const bad of forged) {
+      const answer = await rawUpgrade(port, "/chat?room=lobby", bad);
+      assert.match(answer, /^HTTP\/1\.1 401 /, String(bad));
+      assert.doesNotMatch(answer, /sec-websocket-accept/i, String(bad));
+      assert.match(answer, /No valid name cookie/, String(bad));
+    }
+    const badRoom = await rawUpgrade(port, "/chat?room=Not%20A%20Room", cookie);
+    assert.match(badRoom, /^HTTP\/1\.1 400 /);
+    // Refused before any WebSocket state: a "refused" line each, no chat connection ever opened.
+    await server.waitFor(/(?:chat #\d+ refused .*\n[^]*){8}/);
+    assert.doesNotMatch(server.output(), /chat #\d+ open/);
+
+    // With the cookie, the upgrade goes through; the echo still answers on every other path.
+    const chat = await openChat(port, cookie, "lobby");
+    assert.equal(chat.welcome.name, "Ada Lovelace");
+    assert.equal(chat.welcome.extensions, "permessage-deflate");
+    await chat.close();
+    const echo = new WebSocket(`ws://127.0.0.1:${port}/echo`);
+    const echoed = await new Promise<string>((resolve, reject) => {
+      echo.once("open", () => echo.send("still echoing"));
+      echo.once("message", (data) => resolve(String(data)));
+      echo.once("error", reject);
+    });
+    assert.equal(echoed, "still echoing");
+    echo.close();
+  } finally {
+    await stop(server.child);
+    if (other !== undefined) await stop(other.child);
+  }
+});
+
+test("rooms: messages reach the room's members (the sender included) and no one else; presence lists update; figures per connection", {
+  timeout: 60_000,
+}, async () => {
+  const server = await startServe(["--port", "0"]);
+  try {
+    const { port } = server;
+    const [ada, bob, cy] = await Promise.all([login(port, "Ada"), login(port, "Bob"), login(port, "Cy")]);
+    const a = await openChat(port, ada, "lobby");
+    const b = await openChat(port, bob, "lobby");
+    const c = await openChat(port, cy, "random");
+    const members = (client: ChatClient, names: string[]) =>
+      client.waitFor((m) =>
+        m.type === "presence" && JSON.stringify((m.members as { id: string }[]).map((x) => x.id).sort()) === JSON.stringify(names)
+      );
+    await members(a, ["Ada", "Bob"]);
+    await members(b, ["Ada", "Bob"]);
+    await members(c, ["Cy"]);
+
+    const text = "hello from Ada: " + "the same words again and again, ".repeat(20);
+    a.socket.send(JSON.stringify({ type: "say", text }));
+    c.socket.send(JSON.stringify({ type: "say", text: "only for random" }));
+    for (const client of [a, b]) await client.waitFor((m) => m.type === "message" && m.text === text && m.from === "Ada");
+    await c.waitFor((m) => m.type === "message" && m.text === "only for random");
+    // Bad input gets an error message, not a closed connection.
+    a.socket.send("not json");
+    await a.waitFor((m) => m.type === "error" && m.error === "not JSON");
+
+    // The figures: after a compressible message, wire bytes below payload bytes.
+    a.socket.send(JSON.stringify({ type: "stats?" }));
+    await a.waitFor((m) => m.type === "stats" && (m.messagesIn as number) >= 3);
+    const stats = a.messages.filter((m) => m.type === "stats").at(-1)!;
+    assert.equal(stats.extensions, "permessage-deflate");
+    assert.ok((stats.payloadOut as number) > text.length, JSON.stringify(stats));
+    assert.ok((stats.wireOut as number) > 0 && (stats.wireOut as number) < (stats.payloadOut as number), JSON.stringify(stats));
+
+    // History: a page that joins later gets the room's last messages, each with its position, then "joined".
+    const late = await openChat(port, bob, "lobby");
+    await late.waitFor((m) => m.type === "joined");
+    const history = late.messages.filter((m) => m.type === "message");
+    assert.deepEqual(history.map((m) => [m.text, m.history]), [[text, true]]);
+    const position = history[0].position as { epoch: string; offset: number };
+    assert.equal(position.offset, 1);
+    assert.deepEqual(late.messages.find((m) => m.type === "joined"), { type: "joined", count: 1 });
+    await late.close();
+    // Recovery: what was said while it was away, from its position, in order, then "recovered".
+    a.socket.send(JSON.stringify({ type: "say", text: "while away 1" }));
+    a.socket.send(JSON.stringify({ type: "say", text: "while away 2" }));
+    await a.waitFor((m) => m.type === "message" && m.text === "while away 2");
+    const back = await openChat(port, bob, `lobby&since=${encodeURIComponent(`${position.epoch}:${position.offset}`)}`);
+    await back.waitFor((m) => m.type === "recovered");
+    assert.deepEqual(
+      back.messages.filter((m) => m.type === "message").map((m) => [m.text, (m.position as { offset: number }).offset]),
+      [["while away 1", 2], ["while away 2", 3]],
+    );
+    assert.deepEqual(back.messages.find((m) => m.type === "recovered"), {
+      type: "recovered",
+      recovered: true,
+      count: 2,
+      position: { epoch: position.epoch, offset: 3 },
+    });
+    // From a position of another epoch (a restarted server's): the history as it is now, and why.
+    const stale = await openChat(port, bob, "lobby&since=gone:7");
+    await stale.waitFor((m) => m.type === "recovered");
+    assert.equal(stale.messages.filter((m) => m.type === "message" && m.history === true).length, 3);
+    const answer = stale.messages.find((m) => m.type === "recovered")!;
+    assert.equal(answer.recovered, false);
+    assert.equal(answer.count, 3);
+    assert.match(String(answer.reason), /epoch/);
+    await Promise.all([back.close(), stale.close()]);
+
+    await b.close();
+    await members(a, ["Ada"]);
+    await pause(300);
+    for (const message of [...a.messages, ...b.messages]) assert.notEqual(message.text, "only for random");
+    for (const message of c.messages) assert.notEqual(message.text, text);
+    await Promise.all([a.close(), c.close()]);
+  } finally {
+    await stop(server.child);
+  }
+});
+
+redisTest("--workers 2 --redis: two processes on one port, rooms shared over Redis: a message said on one worker reaches a client on the other", async (redis) => {
+  const server = await startServe(["--port", "0", "--workers", "2", "--redis", redis.url]);
+  const clients: ChatClient[] = [];
+  try {
+    const { port } = server;
+    assert.match(server.output(), /2 workers, pids \d+, \d+, rooms over redis:\/\/127\.0\.0\.1:\d+/);
+    const cookie = await login(port, "Ada");
+    // Which worker takes a connection is the kernel's (reusePort) or the primary's (round robin) choice:
+    // connect until both have one.
+    const byWorker = new Map<string, ChatClient>();
+    for (let i = 0; i < 24 && byWorker.size < 2; i++) {
+      const client = await openChat(port, cookie, "lobby");
+      clients.push(client);
+      if (!byWorker.has(client.welcome.worker)) byWorker.set(client.welcome.worker, client);
+    }
+    assert.equal(byWorker.size, 2, `every connection landed on ${[...byWorker.keys()]}`);
+    const [one, two] = [...byWorker.values()];
+    assert.notEqual(one.welcome.worker, two.welcome.worker);
+    // The cookie signed by one process is accepted by the other: the primary gave both one secret.
+    one.socket.send(JSON.stringify({ type: "say", text: "across processes" }));
+    await two.waitFor((m) => m.type === "message" && m.text === "across processes" && m.worker === one.welcome.worker);
+    two.socket.send(JSON.stringify({ type: "say", text: "and back" }));
+    await one.waitFor((m) => m.type === "message" && m.text === "and back" && m.worker === two.welcome.worker);
+    // HTTP requests are spread too, each answered with the worker's name.
+    const workers = new Set<string>();
+    for (let i = 0; i < 24 && workers.size < 2; i++) {
+      const response = await fetch(`http://127.0.0.1:${port}/api/me`, { headers: { cookie, connection: "close" } });
+      workers.add(response.headers.get("x-demo-worker") ?? "");
+      await response.body?.cancel();
+    }
+    assert.equal(workers.size, 2);
+  } finally {
+    await Promise.all(clients.map((client) => client.close()));
+    await stop(server.child);
+  }
+  // SIGTERM to the primary stopped every worker.
+  assert.equal(server.child.exitCode, 0, server.output());
+  const pids = /pids (\d+), (\d+)/.exec(server.output())!.slice(1).map(Number);
+  for (const pid of pids) {
+    let alive = true;
+    for (let i = 0; i < 50 && alive; i++) {
+      try {
+        process.kill(pid, 0);
+        await pause(100);
+      } catch {
+        alive = false;
+      }
+    }
+    assert.equal(alive, false, `worker ${pid} still runs after the primary stopped`);
+  }
+}, { timeout: 60_000 });
