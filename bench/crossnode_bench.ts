@@ -34,17 +34,18 @@
  *     [--window 64] [--queue-ms 200] [--quorum 1] [--fanin-servers ...] [--fanin-nodes 4]
  *     [--fanin-rooms 1000] [--fanin-members 10] [--fanin-per-room 10] [--fault-servers ...]
  *     [--fault-topics 10000] [--fault-per-connection 1000] [--fault-rate 5000] [--fault-down-ms 500]
- *     [--out bench/results/crossnode-DATE.md]
+ *     [--lib tree|head] [--out bench/results/crossnode-DATE.md]
  *
  * Servers (`--servers`, `--fanin-servers`, `--fault-servers`): ours-bun, ours-deno, ours-node (the build in
  * dist/: `npm run build` first), ours-bun-classic (classic PUBLISH/SUBSCRIBE), sio-classic, sio-sharded,
- * sio-streams. Ours on Bun and Deno runs the TypeScript in lib/ as it is in the working tree.
+ * sio-streams. Ours on Bun and Deno runs the TypeScript in lib/ as it is in the working tree, or with
+ * `--lib head` as committed (exported to a temporary folder).
  *
  * @module
  */
 
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import process from "node:process";
 import { bun } from "./echo/servers.ts";
@@ -80,6 +81,7 @@ const faultTopics = Number(arg("fault-topics", "10000"));
 const faultPerConnection = Number(arg("fault-per-connection", "1000"));
 const faultRate = Number(arg("fault-rate", "5000"));
 const faultDownMs = Number(arg("fault-down-ms", "500"));
+const libSource = arg("lib", "tree");
 const out = arg("out", `bench/results/crossnode-${new Date().toISOString().slice(0, 10)}.md`);
 for (const size of sizes) if (!(size >= 64)) throw new Error(`sizes start at 64 B: ${size}`);
 
@@ -95,12 +97,25 @@ interface Kind {
   command(redisUrl: string, nodeId: string): [string, string[]];
 }
 
+/**
+ * `--lib head`: Bun and Deno run lib/ as committed (HEAD), exported to a temporary folder (with a link to
+ * node_modules), not the working tree (which others may be editing); removed at the end.
+ */
+let snapshot: string | undefined;
+if (libSource === "head") {
+  snapshot = mkdtempSync(`${os.tmpdir()}/wsengine-crossnode-`);
+  execFileSync("sh", ["-c", `git archive HEAD lib | tar -x -C '${snapshot}'`]);
+  symlinkSync(`${process.cwd()}/node_modules`, `${snapshot}/node_modules`);
+} else if (libSource !== "tree") throw new Error(`--lib is tree or head: ${libSource}`);
+const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+
 const ours = (runtime: "bun" | "deno" | "node", sharded = true): Kind["command"] => (url, id) => {
   const args = ["bench/crossnode/ours_server.mjs", "0", url, id, sharded ? "1" : "0"];
+  const source = snapshot ?? "src";
   return runtime === "bun"
-    ? [bun, [...args, "src"]]
+    ? [bun, [...args, source]]
     : runtime === "deno"
-    ? [deno, ["run", "-A", ...args, "src"]]
+    ? [deno, ["run", "-A", ...args, source]]
     : ["node", [...args, "dist"]];
 };
 const sio = (adapter: string): Kind["command"] => (url) => [
@@ -573,6 +588,7 @@ const killAll = () => {
 for (const name of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(name, () => {
     killAll();
+    if (snapshot !== undefined) rmSync(snapshot, { recursive: true, force: true });
     Deno.exit(130);
   });
 }
@@ -598,7 +614,15 @@ try {
 } finally {
   await redis?.kill().catch(() => {});
   killAll();
+  if (snapshot !== undefined) rmSync(snapshot, { recursive: true, force: true });
 }
+notes.push(
+  snapshot !== undefined
+    ? `ours on Bun and Deno ran lib/ as committed at ${head} (--lib head)`
+    : `ours on Bun and Deno ran lib/ of the working tree (at ${head}${
+      execFileSync("git", ["status", "--porcelain", "lib"], { encoding: "utf8" }).trim() === "" ? "" : ", with changes"
+    })`,
+);
 
 // ---- report ----
 

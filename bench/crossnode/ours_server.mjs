@@ -15,7 +15,12 @@
 import process from "node:process";
 
 const [port, redisUrl, nodeId, shardedArg, source = "src"] = process.argv.slice(2);
-const [base, ext] = source === "dist" ? ["../../dist/lib/", ".js"] : ["../../lib/", ".ts"];
+// SOURCE: dist (the build), src (lib/ of this checkout) or the absolute path of a folder holding a lib/.
+const [base, ext] = source === "dist"
+  ? ["../../dist/lib/", ".js"]
+  : source === "src"
+  ? ["../../lib/", ".ts"]
+  : [`file://${source}/lib/`, ".ts"];
 const { serve } = await import(`${base}adapters/serve${ext}`);
 const { createPubSub } = await import(`${base}pubsub/pubsub${ext}`);
 const { redisBackplane } = await import(`${base}backplane/redis_backplane${ext}`);
