@@ -1,24 +1,63 @@
 /**
- * A WebSocket engine for Deno, Bun, Node and edge runtimes: RFC 6455 framing and handshake on Web
- * standards (`Request`/`Response`, WHATWG streams, Web Crypto), with a sans-I/O protocol core.
+ * WebSocket servers and clients for Deno, Bun, Node 20+ and Cloudflare Workers (RFC 6455), with
+ * permessage-deflate (RFC 7692), topics (rooms) and a reconnecting client, on Web standards
+ * (`Request`/`Response`, WHATWG streams, Web Crypto) over a sans-I/O protocol core.
  *
- * Layers, from the bottom: the core ({@linkcode Protocol}, {@linkcode FrameParser},
- * {@linkcode encodeFrame}, {@linkcode MessageAssembler}) and the TransformStreams over it for building
- * one's own pipeline ({@linkcode FrameDecoderStream}, {@linkcode FrameEncoderStream},
- * {@linkcode MessageAssemblerStream}, {@linkcode MessageFragmenterStream}); the opening handshake
- * ({@linkcode serverHandshake}, {@linkcode ClientHandshake}); permessage-deflate
- * ({@linkcode PerMessageDeflate}); the connection driver ({@linkcode Connection}); the APIs
- * ({@linkcode WebSocket}, {@linkcode WebSocketStream}); adapters for each runtime (`./node-http`,
- * `./node-client`).
+ * A server first: `serve()` from `./serve` runs the same code on Deno, Bun and Node, answers plain HTTP
+ * requests with a `fetch`-style handler and upgrades the rest. Then a client: {@linkcode WebSocket} is the
+ * browser's API, compression included (or {@linkcode WebSocketStream} with backpressure, or
+ * {@linkcode ReconnectingWebSocket}, which comes back by itself):
  *
- * @example
  * ```ts
- * import assert from "node:assert/strict";
- * import { Protocol } from "./mod.ts";
- * const server = new Protocol({ role: "server" });
- * server.receive(new Uint8Array([0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]));
- * assert(server.takeEvents()[0].type === "message");
+ * import { serve } from "@wsengine/wsengine/serve";
+ * import { WebSocket } from "@wsengine/wsengine";
+ *
+ * const server = await serve({
+ *   port: 0, // a free port (8080, say)
+ *   websocket: { message: (socket, data) => socket.send(data) }, // echo
+ * });
+ * const socket = new WebSocket(server.url);
+ * socket.onopen = () => socket.send("Hello");
+ * const reply = await new Promise((resolve) => socket.onmessage = (event) => resolve(event.data));
+ * console.log(reply, socket.extensions); // Hello permessage-deflate
+ * socket.close(1000);
+ * await new Promise((resolve) => socket.onclose = resolve);
+ * await server.close();
  * ```
+ *
+ * Entry points (npm: `wsengine`, `wsengine/serve`, ...):
+ *
+ * | import | what | runs on |
+ * |---|---|---|
+ * | `@wsengine/wsengine` | clients ({@linkcode WebSocket}, {@linkcode WebSocketStream}, {@linkcode ReconnectingWebSocket}), topics ({@linkcode createPubSub}), the handshake ({@linkcode serverHandshake}), the connection driver ({@linkcode Connection}), permessage-deflate and its codecs, the core and its TransformStreams | all, browsers included (a client needs a `transport` where there is no `node:net`, as on Cloudflare Workers) |
+ * | `@wsengine/wsengine/serve` | `serve()`: a server on `node:http` | Deno, Bun, Node |
+ * | `@wsengine/wsengine/bun-serve` | `bunServe()`, spread into `Bun.serve` | Bun |
+ * | `@wsengine/wsengine/deno-serve` | `denoServe()`, the handler of `Deno.serve` | Deno |
+ * | `@wsengine/wsengine/deno-listen` | `listenDeno()`: a server on `Deno.listen` (this library's permessage-deflate, no `node:`) | Deno |
+ * | `@wsengine/wsengine/node-http` | `handleNodeUpgrade()` for a `node:http` server's `upgrade` event | Deno, Bun, Node |
+ * | `@wsengine/wsengine/node-client` | `connectNode()`: a client connection over `node:net`/`node:tls` | Deno, Bun, Node |
+ * | `@wsengine/wsengine/node-socket` | `socketToTransport()`: a `node:net` socket as a transport | Deno, Bun, Node |
+ * | `@wsengine/wsengine/node-zlib-codec` | `nodeZlibCodec`: deflate through `node:zlib` for large messages | Deno, Bun, Node |
+ * | `@wsengine/wsengine/pubsub` | `createPubSub()` and the topic registry alone | all |
+ * | `@wsengine/wsengine/redis` | `redisBackplane()`: topics across processes through Redis | Deno, Bun, Node |
+ *
+ * Inside `Bun.serve` and `Deno.serve`, the same callbacks:
+ *
+ * ```ts ignore
+ * import { bunServe } from "@wsengine/wsengine/bun-serve";
+ * Bun.serve({ port: 8080, ...bunServe({ websocket: { message: (socket, data) => socket.send(data) } }) });
+ * ```
+ *
+ * ```ts ignore
+ * import { denoServe } from "@wsengine/wsengine/deno-serve";
+ * Deno.serve({ port: 8080 }, denoServe({ websocket: { message: (socket, data) => socket.send(data) } }));
+ * ```
+ *
+ * Below the APIs, for building one's own: the core ({@linkcode Protocol}: bytes in, events and bytes out,
+ * no I/O), the TransformStreams over it ({@linkcode FrameDecoderStream}, {@linkcode FrameEncoderStream},
+ * {@linkcode MessageAssemblerStream}, {@linkcode MessageFragmenterStream}), the opening handshake
+ * ({@linkcode serverHandshake}, {@linkcode ClientHandshake}) and permessage-deflate
+ * ({@linkcode PerMessageDeflate}; zlib compiled to WebAssembly, pako where WebAssembly cannot be compiled).
  *
  * @module
  */
@@ -101,10 +140,19 @@ export {
   type SendOptions,
 } from "./lib/core/protocol.ts";
 export { ProtocolError } from "./lib/core/protocol_error.ts";
-export { CloseEvent, type CloseEventInit, WebSocket, type WebSocketOptions } from "./lib/client/websocket.ts";
+export {
+  type BinaryType,
+  CloseEvent,
+  type CloseEventConstructor,
+  type CloseEventInit,
+  type Handler as WebSocketEventHandler,
+  WebSocket,
+  type WebSocketOptions,
+} from "./lib/client/websocket.ts";
 export {
   type BackoffOptions,
   DEFAULT_TERMINAL_CODES,
+  type Handler as ReconnectingEventHandler,
   type MessageData,
   type NetworkStatus,
   type OfflineQueuePolicy,

@@ -247,6 +247,8 @@ export class Connection {
   #resolveClosed!: (result: CloseResult) => void;
 
   /**
+   * Starts driving a connection over `transport`, whose opening handshake is done.
+   *
    * @param transport The byte streams; the connection takes both (it locks them).
    * @param options The role, limits, extensions and close timeout.
    */

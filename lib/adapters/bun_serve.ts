@@ -23,7 +23,7 @@ import { debugLogger, type Logger } from "../core/logger.ts";
 /** The part of Bun's `Server` this adapter uses. */
 export interface BunServerLike {
   /** Upgrades the request to Bun's WebSocket; `false` when Bun refuses it. */
-  upgrade(request: Request, options?: { headers?: Record<string, string>; data?: unknown }): boolean;
+  upgrade(request: Request, options: { headers?: Record<string, string>; data: unknown }): boolean;
   /** The peer's address (for the log). */
   requestIP?(request: Request): { address: string } | null;
 }
@@ -71,10 +71,30 @@ export interface BunServeOptions<T = unknown> extends Omit<ServerHandshakeOption
   logger?: Logger;
 }
 
-/** Bun's compressor choices (`"shared"`, `"dedicated"`, `"disable"`, or a window size like `"32KB"`). */
+/**
+ * One of Bun's compressors (its `WebSocketCompressor`): `"shared"` (one for all sockets, reset after each
+ * message), `"dedicated"` (one per socket keeping context, as `"256KB"`), a window of that many bytes, or
+ * `"disable"`.
+ */
+export type BunWebSocketCompressor =
+  | "disable"
+  | "shared"
+  | "dedicated"
+  | "3KB"
+  | "4KB"
+  | "8KB"
+  | "16KB"
+  | "32KB"
+  | "64KB"
+  | "128KB"
+  | "256KB";
+
+/** Bun's permessage-deflate settings, as `Bun.serve`'s `websocket.perMessageDeflate` takes them. */
 export interface BunPerMessageDeflate {
-  compress?: boolean | string;
-  decompress?: boolean | string;
+  /** The compressor for messages the server sends (`true` is `"shared"`, `false` `"disable"`). */
+  compress?: boolean | BunWebSocketCompressor;
+  /** The decompressor for messages clients send (`true` is `"shared"`, `false` `"disable"`). */
+  decompress?: boolean | BunWebSocketCompressor;
 }
 
 interface SocketData<T> {

@@ -54,6 +54,8 @@ export class WebSocketError extends DOMException {
   readonly #reason: string;
 
   /**
+   * Makes the error, with the close code and reason to send when it aborts a stream.
+   *
    * @param message The message.
    * @param init The close code (1000 or 3000-4999) and reason (at most 123 bytes).
    * @throws {DOMException} `InvalidAccessError` or `SyntaxError` for an invalid code or reason.

@@ -93,7 +93,11 @@ export class FrameParser {
   #releasedBytes = 0; // bytes of the current payload's parts given up by releaseParts()
   #received = 0;
 
-  /** @param options The role, the payload limit and the RSV bits extensions define. */
+  /**
+   * Makes a parser for one direction of one connection.
+   *
+   * @param options The role, the payload limit and the RSV bits extensions define.
+   */
   constructor(options: FrameParserOptions) {
     this.#expectMasked = options.role === "server";
     this.maxPayloadSize = options.maxPayloadSize ?? DEFAULT_MAX_MESSAGE_SIZE;

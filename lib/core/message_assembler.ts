@@ -61,7 +61,11 @@ export class MessageAssembler {
   #decoder: TextDecoder | undefined;
   #decoderHolds = false; // the fatal decoder was fed in streaming mode: it may hold part of a character
 
-  /** @param options The message size limit. */
+  /**
+   * Makes an assembler for the messages of one connection.
+   *
+   * @param options The message size limit.
+   */
   constructor(options: MessageAssemblerOptions = {}) {
     this.maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     this.#textAsBytes = options.textAsBytes ?? false;

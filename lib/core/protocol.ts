@@ -132,7 +132,11 @@ export class Protocol {
   #queuedPongs = 0; // pongs in #outgoing
   #latestPing: Uint8Array | undefined; // payload of a ping whose pong replaces the last one queued, when taken
 
-  /** @param options The role, limits and negotiated extensions. */
+  /**
+   * Makes the protocol state of one connection whose opening handshake is done.
+   *
+   * @param options The role, limits and negotiated extensions.
+   */
   constructor(options: ProtocolOptions) {
     this.#role = options.role;
     this.#mask = options.role === "client";
@@ -266,14 +270,22 @@ export class Protocol {
     for (const extension of this.#extensions) extension.release?.();
   }
 
-  /** @returns The events since the last call, in order. */
+  /**
+   * Takes what happened since the last call: messages, pings, pongs, the close.
+   *
+   * @returns The events since the last call, in order.
+   */
   takeEvents(): ProtocolEvent[] {
     const events = this.#events;
     if (events.length > 0) this.#events = [];
     return events;
   }
 
-  /** @returns The bytes to write to the transport since the last call, in order. */
+  /**
+   * Takes the bytes to send: frames queued by `send`, `ping`, `close` and the automatic replies.
+   *
+   * @returns The bytes to write to the transport since the last call, in order.
+   */
   takeOutgoing(): Uint8Array[] {
     if (this.#latestPing !== undefined) {
       this.#outgoing[this.#pongAt] = this.#encodePong(this.#latestPing);

@@ -22,6 +22,8 @@ export class ProtocolError extends Error {
   readonly code: number;
 
   /**
+   * Makes the error a connection fails with.
+   *
    * @param code The close status code (§7.4.1).
    * @param message What the peer did, sentence case, no trailing period.
    */

@@ -72,11 +72,15 @@ export interface DeflateCodec {
   /** The codec's name, for reports. */
   readonly name: string;
   /**
+   * Makes a compressor for one direction of one connection.
+   *
    * @param options Window, level and memory settings.
    * @returns A compressor; its memory is allocated on first use.
    */
   createCompressor(options: CompressorOptions): Compressor;
   /**
+   * Makes a decompressor for one direction of one connection.
+   *
    * @param windowBits Base-2 logarithm of the peer's LZ77 window, 8..15.
    * @returns A decompressor; its memory is allocated on first use.
    */

@@ -11,7 +11,7 @@ import { type DeflateParameters, PERMESSAGE_DEFLATE } from "./negotiation.ts";
 import type { EncodeOptions, Extension } from "../core/extension.ts";
 import type { Frame } from "../core/frame.ts";
 import { Opcode } from "../core/opcode.ts";
-import { type Hibernating, type IdleReleaser, idleReleaser } from "./idle_release.ts";
+import { type IdleReleaser, idleReleaser } from "./idle_release.ts";
 import { ProtocolError } from "../core/protocol_error.ts";
 import { defaultCodec } from "./zlib_wasm_codec.ts";
 
@@ -69,9 +69,9 @@ const sharedDecompressors = new WeakMap<DeflateCodec, Map<string, Decompressor>>
  * assert(frame.rsv1 && frame.payload.join() === [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00].join());
  * ```
  */
-export class PerMessageDeflate implements Extension, Hibernating {
+export class PerMessageDeflate implements Extension {
   /** The extension token. */
-  readonly name = PERMESSAGE_DEFLATE;
+  readonly name: typeof PERMESSAGE_DEFLATE = PERMESSAGE_DEFLATE;
   /** RSV1: "Per-Message Compressed" (RFC 7692 §6). */
   readonly rsvBits = 0x40;
   /** The negotiated parameters. */
@@ -92,6 +92,8 @@ export class PerMessageDeflate implements Extension, Hibernating {
   readonly #releaser: IdleReleaser | undefined;
 
   /**
+   * Makes the extension for one connection from what its handshake negotiated.
+   *
    * @param role Which end this is: it picks which parameters apply to sending and which to receiving.
    * @param parameters What was negotiated.
    * @param options Codec settings.

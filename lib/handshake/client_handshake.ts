@@ -68,6 +68,8 @@ export class ClientHandshake {
   readonly #deflate: false | ClientDeflateOptions;
 
   /**
+   * Prepares a handshake: a fresh key, the request's headers.
+   *
    * @param url A `ws:` or `wss:` URL (`http:` and `https:` are mapped to them, as browsers do).
    * @param options Subprotocols, extra headers and the permessage-deflate offer.
    * @throws {SyntaxError} For a URL that is not absolute, has another scheme or a fragment, or for

@@ -24,6 +24,8 @@ export class HandshakeRefusedError extends Error {
   readonly body: string;
 
   /**
+   * Makes the error for a server's answer other than 101.
+   *
    * @param url The URL connected to.
    * @param status The response's status.
    * @param body The start of its body.

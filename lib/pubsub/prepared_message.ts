@@ -55,6 +55,8 @@ export class PreparedMessage {
   readonly #compressed = new Map<DeflateCodec, Map<string, Uint8Array>>();
 
   /**
+   * Prepares a message to publish to many connections.
+   *
    * @param data The message: a string for text, bytes for binary (unless `options.binary` says otherwise).
    * @param options The type and whether it may be compressed.
    * @throws {TypeError} For data that is neither a string nor a `Uint8Array`, or bytes sent as text that are
@@ -76,7 +78,11 @@ export class PreparedMessage {
     return this.#text ??= new TextDecoder().decode(this.payload);
   }
 
-  /** @returns The message as one unmasked, uncompressed frame (a server's), built on first use. */
+  /**
+   * The frame for connections that do not compress it.
+   *
+   * @returns The message as one unmasked, uncompressed frame (a server's), built on first use.
+   */
   plainFrame(): Uint8Array {
     return this.#plain ??= join(encodeFrame(this.binary ? Opcode.Binary : Opcode.Text, this.payload));
   }

@@ -73,6 +73,8 @@ export class FrameDecoderStream extends TransformStream<Uint8Array, Frame> {
   readonly #parser: FrameParser;
 
   /**
+   * Makes a stream that parses bytes into frames.
+   *
    * @param options The role, the payload limit and the RSV bits extensions define.
    * @throws {TypeError} For a role other than `"server"` or `"client"`, or `extensions` that are not an
    * array of extensions.

@@ -46,6 +46,8 @@ export class FrameEncoderStream extends TransformStream<Frame, Uint8Array> {
   readonly #mask: boolean;
 
   /**
+   * Makes a stream that encodes frames into bytes.
+   *
    * @param options Whether to mask.
    * @throws {TypeError} For a `mask` that is not a boolean.
    */

@@ -101,6 +101,8 @@ export class MessageAssemblerStream extends TransformStream<Frame, string | Uint
   readonly #extensions: readonly Extension[];
 
   /**
+   * Makes a stream that assembles data frames into messages.
+   *
    * @param options The message size limit, the control frame callback and the negotiated extensions.
    * @throws {RangeError} For a `maxMessageSize` out of range.
    * @throws {TypeError} For an `onControlFrame` that is not a function, or `extensions` that are not an

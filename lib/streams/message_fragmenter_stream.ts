@@ -88,6 +88,8 @@ export class MessageFragmenterStream extends TransformStream<string | Uint8Array
   readonly #extensions: readonly Extension[];
 
   /**
+   * Makes a stream that cuts messages into frames.
+   *
    * @param options The fragment size and the negotiated extensions.
    * @throws {RangeError} For a `fragmentSize` that is neither a positive integer nor `Infinity`.
    * @throws {TypeError} For `extensions` that are not an array of extensions.

@@ -33,7 +33,14 @@ if (!handshake.ok) throw new Error(`the handshake was refused: ${handshake.reaso
 report.extensions = handshake.extensions;
 const [deflate] = handshake.negotiated;
 // RFC 7692 §7.2.3.1: "Hello" compresses to f2 48 cd c9 c9 07 00.
-const frame = deflate.encode({ fin: true, rsv1: false, rsv2: false, rsv3: false, opcode: 1, payload: new TextEncoder().encode("Hello") });
+const frame = deflate.encode({
+  fin: true,
+  rsv1: false,
+  rsv2: false,
+  rsv3: false,
+  opcode: 1,
+  payload: new TextEncoder().encode("Hello"),
+});
 report.hello = [...frame.payload].map((byte) => byte.toString(16).padStart(2, "0")).join(" ");
 report.after = defaultCodec.name;
 console.log(JSON.stringify(report));
