@@ -12,10 +12,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { connect as connectTcp, createServer as createTcpServer, type Server as TcpServer, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
 import WebSocket from "ws";
 import { COMPILED, repoPath, RUNTIME, runtimeArgs } from "./_files.ts";
@@ -423,3 +421,305 @@ redisTest("--workers 2 --redis: two processes on one port, rooms shared over Red
     assert.equal(alive, false, `worker ${pid} still runs after the primary stopped`);
   }
 }, { timeout: 60_000 });
+
+// ---------------------------------------------------------------------------------------------------------
+// The page, in headless Chromium
+
+/** One TCP connection through the tapping proxy: every byte each way, as it passed. */
+interface Tapped {
+  up: Uint8Array[];
+  down: Uint8Array[];
+}
+
+/** A TCP proxy to the server's port that keeps every byte of every connection (it keeps listening while the server restarts). */
+async function startTapProxy(target: number): Promise<{ port: number; connections: Tapped[]; close(): Promise<void> }> {
+  const connections: Tapped[] = [];
+  const sockets = new Set<Socket>();
+  const server: TcpServer = createTcpServer((client) => {
+    const tapped: Tapped = { up: [], down: [] };
+    connections.push(tapped);
+    const upstream = connectTcp(target, "127.0.0.1");
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+    }
+    client.on("data", (chunk: Uint8Array) => {
+      tapped.up.push(new Uint8Array(chunk));
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Uint8Array) => {
+      tapped.down.push(new Uint8Array(chunk));
+      client.write(chunk);
+    });
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function joined(chunks: Uint8Array[]): Uint8Array {
+  const bytes = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+/** A frame as it crossed the wire: where it starts (bytes after the HTTP head), its header and payload sizes. */
+interface WireFrame {
+  start: number;
+  opcode: number;
+  rsv1: boolean;
+  size: number;
+}
+
+/** Splits one direction of a WebSocket connection into its HTTP head and its frames (header fields only). */
+function frames(bytes: Uint8Array): { head: string; frames: WireFrame[] } {
+  let end = -1;
+  for (let i = 0; i + 3 < bytes.length; i++) {
+    if (bytes[i] === 13 && bytes[i + 1] === 10 && bytes[i + 2] === 13 && bytes[i + 3] === 10) {
+      end = i + 4;
+      break;
+    }
+  }
+  assert.notEqual(end, -1, "no HTTP head");
+  const head = new TextDecoder("latin1").decode(bytes.subarray(0, end));
+  const body = bytes.subarray(end);
+  const list: WireFrame[] = [];
+  for (let at = 0; at + 2 <= body.length;) {
+    const length7 = body[at + 1] & 0x7f;
+    let header = 2 + (length7 === 126 ? 2 : length7 === 127 ? 8 : 0) + (body[at + 1] & 0x80 ? 4 : 0);
+    if (at + header > body.length) break;
+    const view = new DataView(body.buffer, body.byteOffset + at);
+    const payload = length7 === 126 ? view.getUint16(2) : length7 === 127 ? Number(view.getBigUint64(2)) : length7;
+    header += payload;
+    if (at + header > body.length) break;
+    list.push({ start: at, opcode: body[at] & 0x0f, rsv1: (body[at] & 0x40) !== 0, size: header });
+    at += header;
+  }
+  return { head, frames: list };
+}
+
+/** The pids of the Chromium processes this test process started (its children running /usr/bin/chromium). */
+function chromiumChildren(): number[] {
+  const pids: number[] = [];
+  let entries: string[] = [];
+  try {
+    entries = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return pids;
+  }
+  for (const pid of entries) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, "latin1").startsWith(CHROMIUM)) pids.push(Number(pid));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** Where the test's screenshots go: docs/screenshots/ with UPDATE_SCREENSHOTS=1 (or when missing), else .test-results/. */
+function screenshotPath(name: string): string {
+  const checkedIn = repoPath(`docs/screenshots/${name}`);
+  if (process.env.UPDATE_SCREENSHOTS === "1" || !existsSync(checkedIn)) {
+    mkdirSync(repoPath("docs/screenshots"), { recursive: true });
+    return checkedIn;
+  }
+  mkdirSync(repoPath(".test-results/screenshots"), { recursive: true });
+  return repoPath(`.test-results/screenshots/${name}`);
+}
+
+const chromiumSkip = RUNTIME !== "deno"
+  ? "runs under deno test only: the page, the server and the browser are the same under every runner"
+  : !existsSync(CHROMIUM)
+  ? (REQUIRE_PEERS ? false : `${CHROMIUM} is missing (apt-get install chromium)`)
+  : false;
+
+test("Chromium: two pages in a room talk, a third in another room hears none of it, presence updates, the figures match the wire; the server is killed and restarted, both pages reconnect and show what was said meanwhile", {
+  skip: chromiumSkip,
+  timeout: 90_000,
+}, async () => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing and REQUIRE_PEERS=1`);
+  const { chromium } = await import("playwright-core");
+  const port = await new Promise<number>((resolve) => {
+    const probe = createTcpServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+  let server = await startServe(["--port", String(port)]);
+  const proxy = await startTapProxy(port);
+  const base = `http://127.0.0.1:${proxy.port}`;
+  let browser: import("playwright-core").Browser | undefined;
+  let pids: number[] = [];
+  const dee: ChatClient[] = [];
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      timeout: 30_000,
+    });
+    pids = chromiumChildren();
+    type Demo = {
+      state: string;
+      messages: { id: string; from: string; text: string; missed: boolean }[];
+      members: { id: string }[];
+      received: { type: string; [key: string]: unknown }[];
+      receivedBytes: number[];
+      missed: number[];
+      socket: { send(data: string): void };
+    };
+    const demoOf = (page: import("playwright-core").Page) => page.evaluate(() => (globalThis as unknown as { demo: Demo }).demo);
+    const enter = async (name: string, room: string) => {
+      const context = await browser!.newContext({ viewport: { width: 1200, height: 720 } });
+      const page = await context.newPage();
+      await page.goto(`${base}/?room=${room}`, { timeout: 20_000 });
+      await page.fill("#name", name);
+      await page.click("#door-form button");
+      await page.waitForFunction(() => (globalThis as unknown as { demo: Demo }).demo.state === "open", undefined, { timeout: 20_000 });
+      return { context, page };
+    };
+    const waitText = (page: import("playwright-core").Page, text: string) =>
+      page.waitForFunction((text) => document.getElementById("messages")!.textContent!.includes(text), text, { timeout: 20_000 });
+    const waitMembers = (page: import("playwright-core").Page, names: string[]) =>
+      page.waitForFunction(
+        (names) => [...document.querySelectorAll("#members li")].map((li) => li.textContent).sort().join(",") === names.join(","),
+        names,
+        { timeout: 20_000 },
+      );
+    const say = async (page: import("playwright-core").Page, text: string) => {
+      await page.fill("#text", text);
+      await page.press("#text", "Enter");
+    };
+
+    const a = await enter("Ada", "lobby");
+    const b = await enter("Bob", "lobby");
+    const c = await enter("Cy", "random");
+    await waitMembers(a.page, ["Ada", "Bob"]);
+    await waitMembers(b.page, ["Ada", "Bob"]);
+    await waitMembers(c.page, ["Cy"]);
+
+    const hello = "Hello Bob! " + "Compression likes repetition, and chat has plenty of it. ".repeat(4);
+    await say(a.page, hello);
+    await waitText(b.page, hello);
+    await say(b.page, "Hi Ada, I see you.");
+    await waitText(a.page, "Hi Ada, I see you.");
+    await say(c.page, "Anyone in random?");
+    await waitText(c.page, "Anyone in random?");
+    await pause(500);
+    const [textA, textB, textC] = await Promise.all([a, b, c].map(({ page }) => page.textContent("#messages")));
+    assert.doesNotMatch(textA!, /Anyone in random/);
+    assert.doesNotMatch(textB!, /Anyone in random/);
+    assert.doesNotMatch(textC!, /Hello Bob|Hi Ada/);
+
+    // The figures against the tapping proxy: Ada asks, and her page's last figures must be exactly what
+    // the proxy saw go to her before that message (frames after the 101: headers, compressed payloads,
+    // pings), and the payload bytes exactly what her page received before it.
+    const chats = () =>
+      proxy.connections.map((tapped) => ({ tapped, request: new TextDecoder("latin1").decode(joined(tapped.up).subarray(0, 2048)) }))
+        .filter(({ request }) => request.startsWith("GET /chat"));
+    const adaCookie = `wsdemo=${btoa("Ada").replace(/=+$/, "")}.`;
+    let matched = false;
+    for (let attempt = 0; attempt < 5 && !matched; attempt++) {
+      const before = (await demoOf(a.page)).received.length;
+      await a.page.evaluate(() => (globalThis as unknown as { demo: Demo }).demo.socket.send('{"type":"stats?"}'));
+      await a.page.waitForFunction(
+        (before) => (globalThis as unknown as { demo: Demo }).demo.received.slice(before).some((m) => m.type === "stats"),
+        before,
+        { timeout: 10_000 },
+      );
+      await pause(200);
+      const demo = await demoOf(a.page);
+      const index = demo.received.findLastIndex((m) => m.type === "stats");
+      const stats = demo.received[index] as unknown as { wireOut: number; payloadOut: number; messagesOut: number; extensions: string };
+      const ada = chats().filter(({ request }) => request.includes(adaCookie)).at(-1)!;
+      const { head, frames: down } = frames(joined(ada.tapped.down));
+      assert.match(head, /^HTTP\/1\.1 101 /);
+      assert.match(head, /sec-websocket-extensions: permessage-deflate/i);
+      const data = down.filter((frame) => frame.opcode === 1 || frame.opcode === 2);
+      assert.equal(data.length, demo.received.length, "one frame per message");
+      assert.ok(data.some((frame) => frame.rsv1), "compressed frames on the wire");
+      assert.equal(stats.extensions, "permessage-deflate");
+      assert.equal(stats.messagesOut, index);
+      assert.equal(stats.payloadOut, demo.receivedBytes.slice(0, index).reduce((sum, n) => sum + n, 0));
+      assert.ok(stats.wireOut > 0 && stats.wireOut < stats.payloadOut, JSON.stringify(stats));
+      // A frame still on its way inside the server when the figures were taken would be missing from
+      // them (the periodic figures can cross the request): ask again then.
+      matched = stats.wireOut === data[index].start;
+      assert.ok(stats.wireOut <= data[index].start, `${stats.wireOut} reported, ${data[index].start} on the wire`);
+    }
+    assert.ok(matched, "the reported wire bytes never matched the proxy's");
+    assert.match(await a.page.textContent("#extension") ?? "", /^permessage-deflate$/);
+    assert.match(await a.page.textContent("#ratio") ?? "", /^\d+% of the payload went on the wire \(\d+\.\d\d:1\)$/);
+    await a.page.waitForFunction(() => document.getElementById("rtt")!.textContent!.endsWith(" ms"), undefined, { timeout: 20_000 });
+    await a.page.screenshot({ path: screenshotPath("demo-chat.png") });
+
+    // Bob leaves and comes back: Ada's list follows.
+    await b.page.goto("about:blank");
+    await waitMembers(a.page, ["Ada"]);
+    await b.page.goto(`${base}/?room=lobby`);
+    await b.page.waitForFunction(() => (globalThis as unknown as { demo: Demo }).demo?.state === "open", undefined, { timeout: 20_000 });
+    await waitMembers(a.page, ["Ada", "Bob"]);
+    await waitText(b.page, "Hi Ada, I see you."); // the history on joining
+
+    // The server dies (SIGKILL: no close frame). Both pages say so, then wait offline while it restarts and
+    // Dee says three things; back online, they reconnect and show them.
+    await stop(server.child, "SIGKILL");
+    for (const { page } of [a, b]) {
+      await page.waitForFunction(() => /^Connection lost, reconnecting/.test(document.getElementById("banner")!.textContent!), undefined, {
+        timeout: 20_000,
+      });
+    }
+    await a.page.screenshot({ path: screenshotPath("demo-reconnecting.png") });
+    await Promise.all([a.context.setOffline(true), b.context.setOffline(true)]);
+    server = await startServe(["--port", String(port)]);
+    const deeCookie = await login(port, "Dee");
+    dee.push(await openChat(port, deeCookie, "lobby"));
+    for (let i = 1; i <= 3; i++) dee[0].socket.send(JSON.stringify({ type: "say", text: `said while you were away #${i}` }));
+    await dee[0].waitFor((m) => m.type === "message" && m.text === "said while you were away #3");
+    await Promise.all([a.context.setOffline(false), b.context.setOffline(false)]);
+    for (const { page } of [a, b]) {
+      await page.waitForFunction(() => (globalThis as unknown as { demo: Demo }).demo.missed.length === 1, undefined, { timeout: 30_000 });
+      await waitText(page, "said while you were away #3");
+      const demo = await demoOf(page);
+      assert.deepEqual(demo.missed, [3]);
+      assert.deepEqual(
+        demo.messages.filter((m) => m.missed).map((m) => m.text),
+        [1, 2, 3].map((i) => `said while you were away #${i}`),
+      );
+      assert.match(await page.textContent("#banner") ?? "", /^Reconnected: 3 missed messages shown\.$/);
+    }
+    await a.page.waitForFunction(() => (globalThis as unknown as { demo: Demo & { stats: unknown[] } }).demo.stats.length >= 3, undefined, {
+      timeout: 20_000,
+    });
+    await a.page.screenshot({ path: screenshotPath("demo-reconnected.png") });
+    // And they go on live.
+    await say(a.page, "Back, Bob?");
+    await waitText(b.page, "Back, Bob?");
+    await dee[0].waitFor((m) => m.type === "message" && m.text === "Back, Bob?");
+  } finally {
+    await Promise.all(dee.map((client) => client.close()));
+    if (browser !== undefined) {
+      await Promise.race([browser.close().catch(() => {}), pause(10_000)]);
+    }
+    for (const pid of pids) kill(pid, "SIGKILL");
+    await stop(server.child);
+    await proxy.close();
+  }
+});

@@ -165,6 +165,8 @@ function receive(message) {
   demo.received.push(message);
   switch (message.type) {
     case "welcome":
+      // The figures are this connection's: a new one starts the chart again.
+      demo.stats = [];
       $("worker").textContent = `${message.worker}`;
       $("extension").textContent = message.extensions || "none";
       break;
