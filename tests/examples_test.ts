@@ -9,6 +9,7 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { HandshakeRefusedError } from "../lib/handshake/handshake_refused_error.ts";
+import { serve, type ServerSocket } from "../lib/adapters/serve.ts";
 import { modulePath, runtimeArgs } from "./_files.ts";
 import { WAIT_MS, withTimeout } from "./_raw_client.ts";
 
@@ -320,6 +321,110 @@ test(
       }
     } finally {
       example.stop();
+    }
+  },
+);
+
+test(
+  "examples/relay.ts: messages, the subprotocol and closes cross both ways; 502 without upstream; a slow upstream slows the client",
+  { timeout: 120_000 },
+  async () => {
+    let upstreamSocket: ServerSocket | undefined;
+    let paused = false;
+    const arrived: number[] = [];
+    const upstream = await serve({
+      port: 0,
+      protocols: ["v2.relay-test"],
+      websocket: {
+        open: (ws) => {
+          upstreamSocket = ws;
+          // After `open` returns (setting the message handler starts reading).
+          if (paused) queueMicrotask(() => ws.connection!.pauseReading());
+        },
+        message: (ws, data, binary) => {
+          if (binary && (data as Uint8Array).length === 64 * 1024) {
+            arrived.push(
+              new DataView((data as Uint8Array).buffer, (data as Uint8Array).byteOffset).getUint32(0),
+            );
+          } else if (data === "close please") ws.close(4321, "as asked");
+          else ws.send(data).catch(() => {});
+        },
+      },
+    });
+    const example = await startExample("examples/relay.ts", ["--port", "0", "--upstream", upstream.url]);
+    try {
+      const { connection, protocol } = await connectNode(example.url + "room/1?x=y", {
+        protocols: ["v1.relay-test", "v2.relay-test"],
+      });
+      assert.equal(protocol, "v2.relay-test", "the upstream's choice");
+      assert.equal(
+        new URL(upstreamSocket!.request.url).pathname + new URL(upstreamSocket!.request.url).search,
+        "/room/1?x=y",
+      );
+      const echoes: (string | Uint8Array)[] = [];
+      let echoed: () => void = () => {};
+      connection.onmessage = (data) => {
+        echoes.push(data);
+        echoed();
+      };
+      const big = crypto.getRandomValues(new Uint8Array(60_000));
+      const both = new Promise<void>((resolve) => echoed = () => echoes.length === 2 && resolve());
+      await connection.send("through the relay");
+      await connection.send(big);
+      await withTimeout(both, 10_000, "two echoes");
+      assert.deepEqual(echoes, ["through the relay", big]);
+      await connection.send("close please");
+      const closed = await withTimeout(connection.closed, 10_000, "the forwarded close");
+      assert.deepEqual([closed.code, closed.reason], [4321, "as asked"]);
+
+      // Backpressure: the upstream stops reading; the client, awaiting each send, is held back.
+      paused = true;
+      const slow = await connectNode(example.url, { deflate: false });
+      // 32 MiB of 64 KiB messages: more than the kernel's buffers on the two hops hold (about 5 MiB a hop on
+      // loopback here), so the sends must stall.
+      const total = 512;
+      let sent = 0;
+      const sending = (async () => {
+        for (let i = 0; i < total; i++) {
+          // Random: zeros would shrink to nothing on the relay's compressed hop to upstream.
+          const chunk = crypto.getRandomValues(new Uint8Array(64 * 1024));
+          new DataView(chunk.buffer).setUint32(0, i);
+          await slow.connection.send(chunk);
+          sent++;
+        }
+      })();
+      sending.catch(() => {}); // awaited below; a failure there must not surface before
+      // Wait until the sends stall (no progress for 2 s), bounded by 60 s.
+      let last = -1;
+      for (let rounds = 0; rounds < 30 && sent !== last; rounds++) {
+        last = sent;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+      assert.ok(sent < total, `all ${total} sends went through while upstream read nothing`);
+      assert.ok(arrived.length <= 8, `${arrived.length} arrived upstream (only what came before it paused)`);
+      upstreamSocket!.connection!.resumeReading();
+      await withTimeout(sending, 60_000, "the sends after the upstream resumed");
+      for (let waited = 0; arrived.length < total && waited < 300; waited++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.deepEqual(arrived, Array.from({ length: total }, (_, i) => i), "every message, in order");
+      console.log(
+        `relay backpressure: ${last} of ${total} 64 KiB sends completed while upstream read nothing`,
+      );
+      await slow.connection.close(1000);
+    } finally {
+      example.stop();
+      await upstream.close();
+    }
+    // No upstream: the relay refuses with 502 before the 101.
+    const orphan = await startExample("examples/relay.ts", ["--port", "0", "--upstream", upstream.url]);
+    try {
+      await assert.rejects(
+        connectNode(orphan.url),
+        (error: unknown) => error instanceof HandshakeRefusedError && error.status === 502,
+      );
+    } finally {
+      orphan.stop();
     }
   },
 );
