@@ -25,6 +25,17 @@ interface BufferConstructor {
 }
 
 const decoder = new TextDecoder();
+/** The SHA-1 of each script run, as EVALSHA names it. */
+const shas = new Map<string, string>();
+
+/**
+ * @param source A script.
+ * @returns Its SHA-1, in hex.
+ */
+async function sha1(source: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-1", new TextEncoder().encode(source)));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /**
  * @param bytes Bytes.
@@ -141,6 +152,19 @@ export const ioredisConnection: RedisConnectionFactory = async (
       if (results === null) throw new Error("Cannot send the commands: the pipeline was not run");
       if (results.length > 0 && results.every(([error]) => error !== null) && state !== "up") throw results[0][0];
       return results.map(([error, reply]) => error ?? reply);
+    },
+    async script(source, keys, args) {
+      const sha = shas.get(source) ?? await sha1(source);
+      shas.set(source, sha);
+      const rest = [keys.length, ...keys, ...args.map((arg) => typeof arg === "string" ? arg : asBuffer(arg))];
+      // Bytes go as the Buffers asBuffer made: ioredis's types know them as Node's Buffer.
+      const call = redis.callBuffer.bind(redis) as (command: string, ...args: unknown[]) => Promise<unknown>;
+      try {
+        return await call("EVALSHA", sha, ...rest);
+      } catch (error) {
+        if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
+        return await call("EVAL", source, ...rest);
+      }
     },
     async close() {
       state = "closed";

@@ -78,6 +78,16 @@ export interface RedisConnection {
    * could not be sent (the link is down).
    */
   commands?(batch: readonly (readonly (string | Uint8Array)[])[]): Promise<unknown[]>;
+  /**
+   * Runs a Lua script (`EVALSHA`, then `EVAL` if Redis answers `NOSCRIPT`), for history: bytes in, and
+   * bulk strings answered as bytes. Optional: a client without it has no history on Redis.
+   *
+   * @param source The script.
+   * @param keys Its keys.
+   * @param args Its arguments.
+   * @returns Its reply: integers as numbers, bulk strings as `Uint8Array`, arrays as arrays.
+   */
+  script?(source: string, keys: readonly string[], args: readonly (string | Uint8Array)[]): Promise<unknown>;
   /** Quits (or, if Redis cannot be reached, drops) the connection; it does not reconnect after. */
   close(): Promise<void>;
 }

@@ -95,6 +95,11 @@ export class TopicHistory {
   readonly #last = new Map<string, StreamPosition>();
   /** Per topic: the subscribers reading their history, and the live messages held for them. */
   readonly #held = new Map<string, Map<Subscriber, Held[]>>();
+  /**
+   * Per topic: subscribers that recovered up to a position the live messages have not passed yet (through
+   * Redis, the read can answer before the messages it covered arrive live): those are left out for them.
+   */
+  readonly #floors = new Map<string, Map<Subscriber, StreamPosition>>();
   /** The latest failure of the backplane's history. */
   lastError = "";
   readonly stats: HistoryStats = {
@@ -205,6 +210,7 @@ export class TopicHistory {
   /** The topic has no local subscriber left: its last position is forgotten. */
   forget(topic: string): void {
     this.#last.delete(topic);
+    this.#floors.delete(topic);
   }
 
   /**
@@ -317,10 +323,19 @@ export class TopicHistory {
       );
     }
     if (this.#host.subscriberCount(topic) > 0) this.#last.set(topic, position);
-    const held = this.#held.get(topic);
-    if (held !== undefined) {
-      const leftOut = new Set<Subscriber>(held.keys());
-      for (const buffer of held.values()) buffer.push({ message, position });
+    const held = this.#held.get(topic), floors = this.#floors.get(topic);
+    if (held !== undefined || floors !== undefined) {
+      const leftOut = new Set<Subscriber>(held?.keys());
+      if (held !== undefined) { for (const buffer of held.values()) buffer.push({ message, position }); }
+      if (floors !== undefined) {
+        for (const [subscriber, floor] of floors) {
+          if (floor.epoch === position.epoch && position.offset <= floor.offset) {
+            leftOut.add(subscriber);
+            this.stats.duplicates++;
+          } else floors.delete(subscriber); // past it: live from here on
+        }
+        if (floors.size === 0) this.#floors.delete(topic);
+      }
       if (except instanceof Set) { for (const subscriber of except) leftOut.add(subscriber); }
       else if (except !== undefined) leftOut.add(except as Subscriber);
       except = leftOut;
@@ -381,6 +396,10 @@ export class TopicHistory {
       }
       subscriber.deliver(message, topic);
     }
+    // Messages up to `next` may still arrive live (through Redis, after the read's answer): not again.
+    let floors = this.#floors.get(topic);
+    if (floors === undefined) this.#floors.set(topic, floors = new Map());
+    floors.set(subscriber, { epoch: read.epoch, offset: next });
     return check.recovered
       ? { recovered: true, position, replayed }
       : { recovered: false, position, replayed: 0, reason: check.reason };

@@ -1,0 +1,234 @@
+/**
+ * History on Redis Streams against a real redis-server (tests/_redis.ts starts one per test on a free port
+ * and stops it): two PubSubs, each over its own redisBackplane, are two nodes. Offsets given by Redis and
+ * the same on both; a subscriber of one node recovers what the other published; FLUSHALL and a restart of
+ * Redis change the epoch (recovered: false); a history trimmed past `size` gives recovered: false with no
+ * partial replay; the seam of a replay while publishes go on has nothing twice and nothing missing.
+ */
+
+import { describe } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { type RedisBackplane, redisBackplane } from "../../lib/backplane/redis_backplane.ts";
+import {
+  createPubSub,
+  type HistoryOptions,
+  type PubSub,
+  type StreamPosition,
+  type Subscriber,
+  type TopicEvent,
+} from "../../lib/pubsub/pubsub.ts";
+import { pause } from "../_raw_client.ts";
+import { type RedisServer, redisTest } from "../_redis.ts";
+
+const decoder = new TextDecoder();
+
+/** A subscriber that records the text of what reaches it. */
+function recorder(): Subscriber & { texts: string[] } {
+  const texts: string[] = [];
+  return { texts, deliver: (message) => (texts.push(decoder.decode(message.payload)), true) };
+}
+
+interface Node {
+  backplane: RedisBackplane;
+  pubsub: PubSub;
+  gaps: string[];
+}
+
+/** Runs a body with two nodes on one Redis, and a connection to look at Redis with; closes them all. */
+async function withNodes(
+  server: RedisServer,
+  history: HistoryOptions,
+  body: (nodes: Node[], redis: Redis) => Promise<void>,
+): Promise<void> {
+  const nodes: Node[] = [];
+  const redis = new Redis(server.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => 50,
+  });
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+    for (let i = 0; i < 2; i++) {
+      const backplane = await redisBackplane({ url: server.url });
+      const pubsub = createPubSub({ backplane, history });
+      const gaps: string[] = [];
+      pubsub.addEventListener("gap", (event) => gaps.push((event as TopicEvent).reason));
+      nodes.push({ backplane, pubsub, gaps });
+    }
+    await body(nodes, redis);
+  } finally {
+    for (const node of nodes) node.pubsub.close();
+    await Promise.all(nodes.map((node) => node.backplane.close()));
+    redis.disconnect();
+  }
+}
+
+/** Waits for a condition, polling; fails after `ms`. */
+async function until(what: string, condition: () => boolean, ms = 10_000): Promise<void> {
+  for (const started = Date.now(); !condition(); await pause(5)) {
+    if (Date.now() - started > ms) throw new Error(`Timed out after ${ms} ms: ${what}`);
+  }
+}
+
+/** `m<offset>` for offsets from..to. */
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
+
+describe("history on Redis Streams", () => {
+  redisTest(
+    "offsets given by Redis are the same on both nodes; the message is made from its position",
+    async (server) => {
+      await withNodes(server, { size: 100 }, async ([a, b], redis) => {
+        const atA = recorder(), atB = recorder(), sender = recorder();
+        a.pubsub.subscribe(atA, "room");
+        a.pubsub.subscribe(sender, "room");
+        b.pubsub.subscribe(atB, "room");
+        await Promise.all([a.backplane.flush(), b.backplane.flush()]);
+        const first = await a.pubsub.append("room", (at) => `m${at.offset}`);
+        assert.equal(first.offset, 1);
+        assert.equal(b.pubsub.publish("room", (at) => `m${at.offset}`), 1, "B's one subscriber, to come");
+        await until("B's publish came back", () => atB.texts.length === 2);
+        a.pubsub.publish("room", (at) => `m${at.offset}`, { except: sender });
+        await until("both nodes get three", () => atA.texts.length === 3 && atB.texts.length === 3);
+        assert.deepEqual(atA.texts, ["m1", "m2", "m3"]);
+        assert.deepEqual(atB.texts, ["m1", "m2", "m3"]);
+        assert.deepEqual(
+          sender.texts,
+          ["m1", "m2"],
+          "the sender is left out of its own publish, on its node",
+        );
+        assert.deepEqual(await a.pubsub.position("room"), await b.pubsub.position("room"));
+        assert.deepEqual((await b.pubsub.position("room")).offset, 3);
+        assert.equal(await redis.xlen("{ws:room}:stream"), 3);
+        assert.ok((await redis.pttl("{ws:room}:stream")) > 0, "the stream expires by ttl");
+        const page = await b.pubsub.history("room", { since: first });
+        assert.deepEqual(page.entries.map((entry) => decoder.decode(entry.payload)), ["m2", "m3"]);
+        assert.equal(page.complete, true);
+        assert.deepEqual([...a.gaps, ...b.gaps], []);
+      });
+    },
+  );
+
+  redisTest(
+    "a subscriber of B cut off while A publishes 50 recovers all 50, in order, once",
+    async (server) => {
+      await withNodes(server, { size: 100 }, async ([a, b]) => {
+        const before = recorder();
+        b.pubsub.subscribe(before, "room");
+        await b.backplane.flush();
+        for (let i = 0; i < 5; i++) a.pubsub.publish("room", (at) => `m${at.offset}`);
+        await until("B gets five", () => before.texts.length === 5);
+        const position = await b.pubsub.position("room");
+        b.pubsub.unsubscribe(before, "room"); // cut off
+        const last = await Promise.all(
+          Array.from({ length: 50 }, () => a.pubsub.append("room", (at) => `m${at.offset}`)),
+        );
+        assert.equal(last.at(-1)?.offset, 55);
+        const after = recorder();
+        const recovery = await b.pubsub.subscribe(after, "room", { since: position });
+        assert.deepEqual(recovery, {
+          recovered: true,
+          position: { epoch: position.epoch, offset: 55 },
+          replayed: 50,
+        });
+        a.pubsub.publish("room", (at) => `m${at.offset}`);
+        await until("the live one after", () => after.texts.length === 51);
+        assert.deepEqual([...before.texts, ...after.texts], range(1, 56));
+        assert.deepEqual(b.gaps, []);
+      });
+    },
+  );
+
+  redisTest(
+    "FLUSHALL, then a restart of Redis: a new epoch, recovered: false, nothing replayed",
+    async (server) => {
+      await withNodes(server, { size: 100 }, async ([a, b], redis) => {
+        a.pubsub.publish("room", "x");
+        const old = await a.pubsub.append("room", "y");
+        await redis.flushall();
+        await a.pubsub.append("room", "z");
+        const afterFlush = recorder();
+        const recovery = await b.pubsub.subscribe(afterFlush, "room", { since: old });
+        assert.equal(recovery.recovered, false);
+        assert.match(recovery.reason ?? "", /epoch changed/);
+        assert.notEqual(recovery.position.epoch, old.epoch);
+        assert.equal(recovery.position.offset, 1, "offsets start again in the new epoch");
+        assert.deepEqual(afterFlush.texts, []);
+        b.pubsub.unsubscribe(afterFlush, "room");
+
+        const before = recovery.position;
+        await server.restart();
+        await until("both nodes back", () => a.backplane.connected && b.backplane.connected);
+        let appended: StreamPosition | undefined;
+        for (
+          const started = Date.now();
+          appended === undefined && Date.now() - started < 10_000;
+          await pause(20)
+        ) {
+          appended = await a.pubsub.append("room", "after restart").catch(() => undefined);
+        }
+        assert.ok(appended !== undefined, "appends work again");
+        assert.notEqual(appended.epoch, before.epoch);
+        const afterRestart = recorder();
+        const pending = b.pubsub.subscribe(afterRestart, "room", { since: before });
+        const again = await pending;
+        assert.equal(again.recovered, false);
+        assert.deepEqual(afterRestart.texts, []);
+      });
+    },
+    { timeout: 30_000 },
+  );
+
+  redisTest("history trimmed past size: recovered: false, with no partial replay", async (server) => {
+    await withNodes(server, { size: 10 }, async ([a, b]) => {
+      const start = await b.pubsub.position("room");
+      for (let i = 0; i < 11; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
+      const late = recorder();
+      const recovery = await b.pubsub.subscribe(late, "room", { since: start });
+      assert.equal(recovery.recovered, false);
+      assert.match(recovery.reason ?? "", /no longer reaches offset 1/);
+      assert.deepEqual(late.texts, []);
+      const inTime = recorder();
+      const ok = await b.pubsub.subscribe(inTime, "room", { since: { epoch: start.epoch, offset: 1 } });
+      assert.deepEqual([ok.recovered, ok.replayed], [true, 10]);
+      assert.deepEqual(inTime.texts, range(2, 11));
+    });
+  });
+
+  redisTest(
+    "the seam: recovering while A keeps publishing gives every offset once, in order",
+    async (server) => {
+      await withNodes(server, { size: 1000 }, async ([a, b]) => {
+        const position = await a.pubsub.position("room");
+        const appends: Promise<StreamPosition>[] = [];
+        const publishing = (async () => {
+          for (let round = 0; round < 40; round++) {
+            for (let i = 0; i < 10; i++) appends.push(a.pubsub.append("room", (at) => `m${at.offset}`));
+            await pause(1);
+          }
+        })();
+        await pause(10);
+        const subscribers = [];
+        for (let i = 0; i < 5; i++) {
+          const subscriber = recorder();
+          subscribers.push({
+            subscriber,
+            recovery: b.pubsub.subscribe(subscriber, "room", { since: position }),
+          });
+          await pause(3);
+        }
+        await publishing;
+        const top = (await Promise.all(appends)).at(-1)!.offset;
+        assert.equal(top, 400);
+        for (const { subscriber, recovery } of subscribers) {
+          assert.equal((await recovery).recovered, true);
+          await until("every offset", () => subscriber.texts.length >= top);
+          assert.deepEqual(subscriber.texts, range(1, top));
+        }
+        assert.equal(b.pubsub.historyStats?.recovered, 5);
+        assert.deepEqual(b.gaps, []);
+      });
+    },
+  );
+});
