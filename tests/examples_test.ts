@@ -7,6 +7,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import process from "node:process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connectNode } from "../lib/adapters/node_client.ts";
 import { HandshakeRefusedError } from "../lib/handshake/handshake_refused_error.ts";
 import { serve, type ServerSocket } from "../lib/adapters/serve.ts";
@@ -425,6 +429,64 @@ test(
       );
     } finally {
       orphan.stop();
+    }
+  },
+);
+
+test(
+  "examples/send_file.ts: a file streamed with sendStream arrives whole, its SHA-256 checked by the example's own receiver",
+  { timeout: 90_000 },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wsengine-send-file-"));
+    const content = new Uint8Array(5 * 1024 * 1024 + 123);
+    for (let i = 0; i < content.length; i += 65536) {
+      crypto.getRandomValues(
+        content.subarray(i, Math.min(i + 65536, content.length)),
+      );
+    }
+    writeFileSync(join(dir, "data.bin"), content);
+    const sha256 = createHash("sha256").update(content).digest("hex");
+    const example = await startExample("examples/send_file.ts", ["serve", "--dir", dir, "--port", "0"]);
+    try {
+      await assert.rejects(
+        connectNode(example.url + "missing.bin"),
+        (error: unknown) => error instanceof HandshakeRefusedError && error.status === 404,
+      );
+      await assert.rejects(
+        connectNode(example.url + "..%2f..%2fetc%2fpasswd"),
+        (error: unknown) => error instanceof HandshakeRefusedError && error.status === 404,
+      );
+
+      // Our client: the header, one binary message of the file's bytes, the trailer with the hash.
+      const { connection } = await connectNode(example.url + "data.bin", {
+        maxMessageSize: 64 * 1024 * 1024,
+      });
+      const messages: (string | Uint8Array)[] = [];
+      connection.onmessage = (data) => void messages.push(data);
+      const closed = await withTimeout(connection.closed, 30_000, "the end of the file");
+      assert.deepEqual([closed.code, closed.reason], [1000, "sent"]);
+      assert.equal(messages.length, 3);
+      assert.deepEqual(JSON.parse(messages[0] as string), { name: "data.bin", size: content.length });
+      assert.deepEqual(messages[1], content);
+      assert.deepEqual(JSON.parse(messages[2] as string), { sha256 });
+
+      // The example's receiving side checks the hash and writes the file.
+      const out = join(dir, "copy.bin");
+      const receiver = await startExample("examples/send_file.ts", [
+        "get",
+        example.url + "data.bin",
+        "--out",
+        out,
+      ], false);
+      assert.equal(await withTimeout(receiver.exited, 30_000, "the receiver's end"), 0, receiver.output());
+      assert.match(
+        receiver.output(),
+        new RegExp(`received data.bin: ${content.length} bytes, sha256 ${sha256} ok`),
+      );
+      assert.deepEqual(new Uint8Array(readFileSync(out)), content);
+    } finally {
+      example.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   },
 );
