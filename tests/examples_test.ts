@@ -490,3 +490,52 @@ test(
     }
   },
 );
+
+test(
+  "examples/hono_app.ts: Hono routes HTTP and decides upgrades (bearerAuth 401, 404), rooms over WebSockets and from a POST",
+  { timeout: 60_000 },
+  async () => {
+    const example = await startExample("examples/hono_app.ts");
+    const http = example.url.replace("ws:", "http:");
+    const headers = { authorization: "Bearer let-me-in" };
+    const refusedWith = (status: number) => (error: unknown) =>
+      error instanceof HandshakeRefusedError && error.status === status;
+    try {
+      assert.match(await (await fetch(http)).text(), /^Hono with wsengine/);
+      await assert.rejects(connectNode(example.url + "ws/lobby"), refusedWith(401));
+      await assert.rejects(
+        connectNode(example.url + "ws/lobby", { headers: { authorization: "Bearer wrong" } }),
+        refusedWith(401),
+      );
+      await assert.rejects(connectNode(example.url + "elsewhere", { headers }), refusedWith(404));
+      assert.equal(
+        (await fetch(`${http}ws/lobby`, { headers })).status,
+        426,
+        "a plain GET of the WebSocket route",
+      );
+
+      const clients = await Promise.all(
+        ["ws/lobby", "ws/lobby", "ws/games"].map((path) => connectNode(example.url + path, { headers })),
+      );
+      assert.match(clients[0].extensions, /^permessage-deflate/);
+      const inbox: (string | Uint8Array)[][] = [[], [], []];
+      let arrived: () => void = () => {};
+      clients.forEach(({ connection }, i) =>
+        connection.onmessage = (data) => (inbox[i].push(data), arrived())
+      );
+      const until = (done: () => boolean, what: string) =>
+        withTimeout(new Promise<void>((resolve) => (arrived = () => done() && resolve())()), 10_000, what);
+      await clients[0].connection.send("hi lobby");
+      await until(() => inbox[1].length === 1, "the lobby message");
+      assert.deepEqual(await (await fetch(`${http}api/rooms/lobby`)).json(), { room: "lobby", listeners: 2 });
+      assert.equal((await fetch(`${http}api/rooms/lobby`, { method: "POST", body: "no token" })).status, 401);
+      const posted = await fetch(`${http}api/rooms/lobby`, { method: "POST", body: "from HTTP", headers });
+      assert.deepEqual(await posted.json(), { delivered: 2 });
+      await until(() => inbox[0].length === 1 && inbox[1].length === 2, "the posted message");
+      assert.deepEqual(inbox, [["from HTTP"], ["hi lobby", "from HTTP"], []]);
+      for (const { connection } of clients) await connection.close(1000);
+    } finally {
+      example.stop();
+    }
+  },
+);
