@@ -129,29 +129,61 @@ function fromBase64url(text: string): Uint8Array<ArrayBuffer> | undefined {
 /**
  * Checks a name chosen at the door.
  *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkName } from "./server.ts";
+ * assert.equal(checkName("  Ada "), "Ada");
+ * assert.equal(checkName(""), undefined);
+ * assert.equal(checkName("x".repeat(33)), undefined);
+ * ```
+ *
  * @returns The name, trimmed, or `undefined` when it is empty, too long or has control characters.
  */
 export function checkName(name: unknown): string | undefined {
   if (typeof name !== "string") return undefined;
   const trimmed = name.trim();
   // deno-lint-ignore no-control-regex
-  if (trimmed.length === 0 || trimmed.length > MAX_NAME || /[\u0000-\u001f\u007f]/.test(trimmed)) return undefined;
+  if (trimmed.length === 0 || trimmed.length > MAX_NAME || /[\u0000-\u001f\u007f]/.test(trimmed)) {
+    return undefined;
+  }
   return trimmed;
 }
 
-/** Signs and verifies the name cookie: `base64url(name) "." base64url(HMAC-SHA-256(secret, name))`. */
+/**
+ * Signs and verifies the name cookie: `base64url(name) "." base64url(HMAC-SHA-256(secret, name))`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CookieSigner } from "./server.ts";
+ * const signer = new CookieSigner("a secret of at least 16 characters");
+ * const value = await signer.sign("Ada");
+ * assert.equal(await signer.verify(value), "Ada");
+ * assert.equal(await new CookieSigner("another secret, 16 or more").verify(value), undefined);
+ * assert.equal(await signer.fromHeader(`theme=dark; wsdemo=${value}`), "Ada");
+ * ```
+ */
 export class CookieSigner {
   readonly #key: Promise<CryptoKey>;
 
   /** @param secret The key, at least 16 characters. */
   constructor(secret: string) {
     if (typeof secret !== "string" || secret.length < 16) {
-      throw new RangeError("Cannot create the demo: the cookie secret must be a string of at least 16 characters");
+      throw new RangeError(
+        "Cannot create the demo: the cookie secret must be a string of at least 16 characters",
+      );
     }
-    this.#key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]);
+    this.#key = crypto.subtle.importKey(
+      "raw",
+      encoder.encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      [
+        "sign",
+        "verify",
+      ],
+    );
   }
 
   /**
@@ -190,7 +222,9 @@ export class CookieSigner {
     if (header === undefined) return undefined;
     for (const part of header.split(";")) {
       const equals = part.indexOf("=");
-      if (equals !== -1 && part.slice(0, equals).trim() === COOKIE_NAME) return await this.verify(part.slice(equals + 1).trim());
+      if (equals !== -1 && part.slice(0, equals).trim() === COOKIE_NAME) {
+        return await this.verify(part.slice(equals + 1).trim());
+      }
     }
     return undefined;
   }
@@ -232,8 +266,17 @@ function parseSince(value: string | null): StreamPosition | undefined {
   return { epoch: value.slice(0, colon), offset };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers });
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string | string[]> = {},
+): void {
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    ...headers,
+  });
   res.end(JSON.stringify(body));
 }
 
@@ -315,7 +358,9 @@ export function createDemo(options: DemoOptions): Demo {
   };
   const onPresence = (event: Event) => {
     const presence = event as PresenceEvent;
-    sendMembers(presence.topic, presence).catch((error) => log(`presence ${presence.topic}: ${(error as Error).message}`));
+    sendMembers(presence.topic, presence).catch((error) =>
+      log(`presence ${presence.topic}: ${(error as Error).message}`)
+    );
   };
   pubsub.addEventListener("presence", onPresence);
 
@@ -325,7 +370,9 @@ export function createDemo(options: DemoOptions): Demo {
   async function api(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === "/api/me" && req.method === "GET") {
       const name = await signer.fromHeader(req.headers.cookie);
-      if (name === undefined) return sendJson(res, 401, { error: "no valid name cookie: POST /api/login first" });
+      if (name === undefined) {
+        return sendJson(res, 401, { error: "no valid name cookie: POST /api/login first" });
+      }
       return sendJson(res, 200, { name, worker });
     }
     if (path === "/api/login" && req.method === "POST") {
@@ -339,14 +386,20 @@ export function createDemo(options: DemoOptions): Demo {
       if (name === undefined) {
         return sendJson(res, 400, { error: `a name is 1 to ${MAX_NAME} characters, no control characters` });
       }
-      return sendJson(res, 200, { name, worker }, { "set-cookie": cookieHeader(await signer.sign(name), 86400) });
+      return sendJson(res, 200, { name, worker }, {
+        "set-cookie": cookieHeader(await signer.sign(name), 86400),
+      });
     }
     if (path === "/api/logout" && req.method === "POST") {
       return sendJson(res, 200, {}, { "set-cookie": cookieHeader("", 0) });
     }
-    sendJson(res, path.startsWith("/api/") && ["/api/me", "/api/login", "/api/logout"].includes(path) ? 405 : 404, {
-      error: `no ${req.method} ${path}`,
-    });
+    sendJson(
+      res,
+      path.startsWith("/api/") && ["/api/me", "/api/login", "/api/logout"].includes(path) ? 405 : 404,
+      {
+        error: `no ${req.method} ${path}`,
+      },
+    );
   }
 
   /** Sends a room's history to one page, oldest first, each message marked `history`. */
@@ -371,7 +424,11 @@ export function createDemo(options: DemoOptions): Demo {
         res.writeHead(500).end();
         return true;
       }
-      res.writeHead(200, { "content-type": file[1], "content-length": String(body.length), "cache-control": "no-cache" });
+      res.writeHead(200, {
+        "content-type": file[1],
+        "content-length": String(body.length),
+        "cache-control": "no-cache",
+      });
       res.end(req.method === "HEAD" ? undefined : body);
       return true;
     }
@@ -395,7 +452,13 @@ export function createDemo(options: DemoOptions): Demo {
     return true;
   }
 
-  async function accept(req: IncomingMessage, socket: Socket, head: Uint8Array, url: URL, id: number): Promise<void> {
+  async function accept(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Uint8Array,
+    url: URL,
+    id: number,
+  ): Promise<void> {
     const room = url.searchParams.get("room") ?? "lobby";
     const since = parseSince(url.searchParams.get("since"));
     const readBefore = socket.bytesRead - head.length;
@@ -407,7 +470,9 @@ export function createDemo(options: DemoOptions): Demo {
       authorize: async (request) => {
         const name = await signer.fromHeader(request.headers.get("cookie") ?? undefined);
         if (name === undefined) {
-          return new Response("No valid name cookie: choose a name at the door (POST /api/login)\n", { status: 401 });
+          return new Response("No valid name cookie: choose a name at the door (POST /api/login)\n", {
+            status: 401,
+          });
         }
         if (!ROOM.test(room)) {
           return new Response("A room is 1 to 32 characters: a-z, 0-9 and -, not first\n", { status: 400 });
@@ -485,7 +550,10 @@ export function createDemo(options: DemoOptions): Demo {
       send({ type: "joined", count: await sendHistory(send, topic) });
     }
     // The list as it is now (the batched event that this join causes comes within a second).
-    pubsub.presence(topic).then((members) => send({ type: "presence", room, members, joins: [], leaves: [] }), () => {});
+    pubsub.presence(topic).then(
+      (members) => send({ type: "presence", room, members, joins: [], leaves: [] }),
+      () => {},
+    );
     stats();
     const timer = setInterval(stats, statsInterval);
     timers.add(timer);

@@ -71,7 +71,9 @@ function chatUrl() {
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   url.searchParams.set("room", demo.room);
   // Called on every attempt: a reconnect asks for what came after the last message seen.
-  if (demo.position !== undefined) url.searchParams.set("since", `${demo.position.epoch}:${demo.position.offset}`);
+  if (demo.position !== undefined) {
+    url.searchParams.set("since", `${demo.position.epoch}:${demo.position.offset}`);
+  }
   return url.href;
 }
 
@@ -289,17 +291,28 @@ $("say-form").addEventListener("submit", (event) => {
 // ----------------------------------------------------------------------------------------------------------
 // The figures
 
-const kib = (bytes) => bytes < 1024 ? `${bytes} B` : bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${(bytes / 1048576).toFixed(2)} MiB`;
+const kib = (bytes) =>
+  bytes < 1024
+    ? `${bytes} B`
+    : bytes < 1024 * 1024
+    ? `${(bytes / 1024).toFixed(1)} KiB`
+    : `${(bytes / 1048576).toFixed(2)} MiB`;
 
 function renderFigures(stats) {
   $("worker").textContent = stats.worker;
   $("extension").textContent = stats.extensions || "none";
   $("rtt").textContent = stats.rtt === null ? "waiting for a heartbeat" : `${stats.rtt.toFixed(1)} ms`;
-  $("out").textContent = `${stats.messagesOut} messages: ${kib(stats.payloadOut)} payload, ${kib(stats.wireOut)} on the wire`;
-  $("in").textContent = `${stats.messagesIn} messages: ${kib(stats.payloadIn)} payload, ${kib(stats.wireIn)} on the wire`;
+  $("out").textContent = `${stats.messagesOut} messages: ${kib(stats.payloadOut)} payload, ${
+    kib(stats.wireOut)
+  } on the wire`;
+  $("in").textContent = `${stats.messagesIn} messages: ${kib(stats.payloadIn)} payload, ${
+    kib(stats.wireIn)
+  } on the wire`;
   $("ratio").textContent = stats.payloadOut === 0
     ? "–"
-    : `${(stats.wireOut / stats.payloadOut * 100).toFixed(0)}% of the payload went on the wire (${(stats.payloadOut / stats.wireOut).toFixed(2)}:1)`;
+    : `${(stats.wireOut / stats.payloadOut * 100).toFixed(0)}% of the payload went on the wire (${
+      (stats.payloadOut / stats.wireOut).toFixed(2)
+    }:1)`;
   drawChart();
 }
 
@@ -320,7 +333,12 @@ function drawChart() {
   context.lineTo(width - pad, height - pad);
   context.stroke();
   const style = getComputedStyle(document.documentElement);
-  for (const [key, color] of [["payloadOut", style.getPropertyValue("--accent")], ["wireOut", style.getPropertyValue("--wire")]]) {
+  for (
+    const [key, color] of [["payloadOut", style.getPropertyValue("--accent")], [
+      "wireOut",
+      style.getPropertyValue("--wire"),
+    ]]
+  ) {
     context.strokeStyle = color.trim();
     context.lineWidth = 2;
     context.beginPath();
