@@ -446,6 +446,14 @@ redisTest(
       await one.waitFor((m) =>
         m.type === "message" && m.text === "and back" && m.worker === two.welcome.worker
       );
+      // Each worker's room history has both (a page that joins on either gets them).
+      for (const client of [one, two]) {
+        const late = await openChat(port, cookie, "lobby");
+        clients.push(late);
+        await late.waitFor((m) => m.type === "joined");
+        const texts = late.messages.filter((m) => m.type === "message").map((m) => m.text);
+        assert.deepEqual(texts, ["across processes", "and back"], `history on ${late.welcome.worker} (${client.welcome.worker})`);
+      }
       // HTTP requests are spread too, each answered with the worker's name.
       const workers = new Set<string>();
       for (let i = 0; i < 24 && workers.size < 2; i++) {
