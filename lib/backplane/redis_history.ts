@@ -127,6 +127,8 @@ export class RedisHistory implements HistoryBackplane {
   readonly #tops = new Map<string, StreamPosition>();
   /** Per topic, the contexts of this node's messages not read back yet, by sequence. */
   readonly #contexts = new Map<string, Map<number, unknown>>();
+  /** Reads not sent yet, by what they read: joined by the same read asked meanwhile. */
+  readonly #reads = new Map<string, Promise<HistoryRead>>();
 
   /** @param host The backplane. */
   constructor(host: RedisHistoryHost) {
@@ -149,14 +151,33 @@ export class RedisHistory implements HistoryBackplane {
     });
   }
 
-  async read(
+  read(
     topic: string,
     after: number | undefined,
     limit: number,
     options: ResolvedHistoryOptions,
   ): Promise<HistoryRead> {
-    // The read must come after the subscription is live: what is published after it arrives live.
-    if (this.#host.wanted(topic)) await this.#host.subscribed();
+    // Reads of the same entries asked before one is sent are one read (a reconnect storm asks the same).
+    const key = `${after ?? -1}\0${limit}\0${topic}`;
+    let read = this.#reads.get(key);
+    if (read === undefined) this.#reads.set(key, read = this.#read(topic, after, limit, options, key));
+    return read;
+  }
+
+  async #read(
+    topic: string,
+    after: number | undefined,
+    limit: number,
+    options: ResolvedHistoryOptions,
+    key: string,
+  ): Promise<HistoryRead> {
+    try {
+      await Promise.resolve(); // set in #reads first
+      // The read must come after the subscription is live: what is published after it arrives live.
+      if (this.#host.wanted(topic)) await this.#host.subscribed();
+    } finally {
+      this.#reads.delete(key);
+    }
     const reply = await this.#script(READ, topic, [
       String(after ?? -1),
       String(limit),

@@ -100,6 +100,8 @@ export class TopicHistory {
    * Redis, the read can answer before the messages it covered arrive live): those are left out for them.
    */
   readonly #floors = new Map<string, Map<Subscriber, StreamPosition>>();
+  /** The messages of a read shared by several recoveries: prepared (framed) once. */
+  readonly #prepared = new WeakMap<HistoryRead, PreparedMessage[]>();
   /** The latest failure of the backplane's history. */
   lastError = "";
   readonly stats: HistoryStats = {
@@ -367,6 +369,13 @@ export class TopicHistory {
     }
     const check = checkRecovery(read, since);
     let replayed = 0;
+    if (check.recovered && messages === undefined) {
+      messages = this.#prepared.get(read);
+      if (messages === undefined) {
+        messages = read.entries.map((entry) => new PreparedMessage(entry.payload, { binary: entry.binary }));
+        this.#prepared.set(read, messages);
+      }
+    }
     if (check.recovered) {
       read.entries.forEach((entry, i) => {
         const message = messages?.[i] ?? new PreparedMessage(entry.payload, { binary: entry.binary });

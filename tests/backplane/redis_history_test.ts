@@ -231,4 +231,32 @@ describe("history on Redis Streams", () => {
       });
     },
   );
+
+  redisTest(
+    "recovery at scale, small: 100 subscribers cut off while 200 messages are published all recover, in order, once",
+    async (server) => {
+      await withNodes(server, { size: 200 }, async ([a, b]) => {
+        const clients = Array.from({ length: 100 }, recorder);
+        for (const client of clients) b.pubsub.subscribe(client, "room");
+        await b.backplane.flush();
+        const start = await b.pubsub.position("room");
+        for (const client of clients) b.pubsub.unsubscribe(client, "room");
+        const appends = [];
+        for (let i = 0; i < 200; i++) {
+          appends.push(a.pubsub.append("room", (at) => `m${at.offset}`));
+          if (i % 20 === 19) await pause(5);
+        }
+        await Promise.all(appends);
+        const recoveries = await Promise.all(
+          clients.map((client) => b.pubsub.subscribe(client, "room", { since: start })),
+        );
+        assert.equal(
+          recoveries.filter((recovery) => recovery.recovered && recovery.replayed === 200).length,
+          100,
+        );
+        for (const client of clients) assert.deepEqual(client.texts, range(1, 200));
+        assert.deepEqual(b.gaps, []);
+      });
+    },
+  );
 });
