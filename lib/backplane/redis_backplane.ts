@@ -40,6 +40,13 @@ export interface RedisBackplaneOptions {
    * @default {"redis://127.0.0.1:6379"}
    */
   url?: string;
+  /**
+   * A Redis Cluster instead of one server: the URLs of one or more of its nodes (`redis://host:port`, the
+   * others are found from them; credentials and TLS as in the first). Each topic's channel lives on the
+   * shard of its hash slot (sharded pub/sub), and its presence keys beside it. Not with `url` or `client`.
+   * @default none: one server, at `url`
+   */
+  cluster?: readonly string[];
   /** Put before every topic to make its channel name. @default {"ws:"} */
   prefix?: string;
   /**
@@ -666,14 +673,24 @@ function settingsOf(options: RedisBackplaneOptions): Settings {
       throw new TypeError(`Cannot create the Redis backplane: unknown option "${key}"`);
     }
   }
-  if ("cluster" in options) {
-    throw new TypeError(
-      "Cannot create the Redis backplane: cluster is not supported yet (give the url of one node of a " +
-        "standalone Redis, or a client factory of your own)",
-    );
+  const cluster = options.cluster;
+  if (cluster !== undefined) {
+    if (!Array.isArray(cluster) || cluster.length === 0) {
+      throw new TypeError("Cannot create the Redis backplane: cluster is not a non-empty array of URLs");
+    }
+    for (const node of cluster) {
+      if (typeof node !== "string" || !/^rediss?:\/\//.test(node)) {
+        throw new TypeError("Cannot create the Redis backplane: a cluster node is not a redis:// or rediss:// URL");
+      }
+    }
+    if (options.url !== undefined || options.client !== undefined) {
+      throw new TypeError(
+        `Cannot create the Redis backplane: cluster is given with ${options.url !== undefined ? "url" : "client"}`,
+      );
+    }
   }
   const {
-    url = "redis://127.0.0.1:6379",
+    url = cluster?.[0] ?? "redis://127.0.0.1:6379",
     prefix = "ws:",
     sharded = true,
     nodeId = randomNodeId(),
@@ -722,8 +739,8 @@ function settingsOf(options: RedisBackplaneOptions): Settings {
  * node's id.
  * @returns The backplane, once both its connections (publisher and subscriber) are ready; rejects if Redis
  * cannot be reached, or has no sharded pub/sub when asked for it.
- * @throws {TypeError} (as a rejection) For an option it does not know (`cluster` included, not supported
- * yet) or a value of the wrong type.
+ * @throws {TypeError} (as a rejection) For an option it does not know, a value of the wrong type, or
+ * `cluster` given with `url` or `client`.
  * @example
  * ```ts ignore
  * import { redisBackplane } from "./redis_backplane.ts";
@@ -743,7 +760,10 @@ function settingsOf(options: RedisBackplaneOptions): Settings {
  */
 export async function redisBackplane(options: RedisBackplaneOptions = {}): Promise<RedisBackplane> {
   const settings = settingsOf(options);
-  const factory = options.client ?? (await import("./_ioredis_connection.ts")).ioredisConnection;
+  const factory = options.client ??
+    (options.cluster === undefined
+      ? (await import("./_ioredis_connection.ts")).ioredisConnection
+      : (await import("./redis_cluster_connection.ts")).ioredisClusterConnection(options.cluster));
   const backplane = new RedisBackplaneImpl(settings);
   await backplane.connect(factory);
   return backplane;

@@ -531,14 +531,22 @@ describe("redisBackplane", () => {
     },
   );
 
-  test("an option it does not know is a TypeError, cluster is refused as not supported yet, wrong types are TypeErrors", async () => {
+  test("an option it does not know is a TypeError, so are a bad cluster and wrong types", async () => {
     await assert.rejects(redisBackplane({ urll: "redis://x" } as RedisBackplaneOptions), {
       name: "TypeError",
       message: 'Cannot create the Redis backplane: unknown option "urll"',
     });
-    await assert.rejects(redisBackplane({ cluster: [{ host: "a" }] } as RedisBackplaneOptions), {
+    await assert.rejects(redisBackplane({ cluster: [{ host: "a" }] } as unknown as RedisBackplaneOptions), {
       name: "TypeError",
-      message: /^Cannot create the Redis backplane: cluster is not supported yet/,
+      message: "Cannot create the Redis backplane: a cluster node is not a redis:// or rediss:// URL",
+    });
+    await assert.rejects(redisBackplane({ cluster: [] }), {
+      name: "TypeError",
+      message: "Cannot create the Redis backplane: cluster is not a non-empty array of URLs",
+    });
+    await assert.rejects(redisBackplane({ cluster: ["redis://a:1"], url: "redis://b:2" }), {
+      name: "TypeError",
+      message: "Cannot create the Redis backplane: cluster is given with url",
     });
     const wrong: [RedisBackplaneOptions, string][] = [
       [{ url: "http://x" }, "url is not a redis:// or rediss:// URL"],
