@@ -20,6 +20,13 @@ import { MessageFragmenterStream, type OutgoingMessage } from "../lib/streams/me
 import { concatBytes, hex, masked, pseudoRandomBytes, rawFrame, splits } from "./_vectors.ts";
 import { assertProtocolError, assertRejectsWith, frame, pump, utf8 } from "./_streams.ts";
 
+/** Everything a stream yields (Node 20 has no `Array.fromAsync`). */
+async function collect<T>(stream: ReadableStream<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const chunk of stream) out.push(chunk);
+  return out;
+}
+
 function parameters(bits: number, noContextTakeover: boolean): DeflateParameters {
   return {
     serverNoContextTakeover: noContextTakeover,
@@ -38,13 +45,13 @@ function deflate(role: "server" | "client", params = TAKEOVER, options: PerMessa
 /** Client side of a pipeline: messages to masked bytes. */
 async function clientBytes(messages: (string | Uint8Array | OutgoingMessage)[], extensions: Extension[], fragmentSize = Infinity): Promise<Uint8Array> {
   const fragmenter = new MessageFragmenterStream({ fragmentSize, extensions });
-  const chunks = await Array.fromAsync(ReadableStream.from(messages).pipeThrough(fragmenter).pipeThrough(new FrameEncoderStream({ mask: true })));
+  const chunks = await collect(ReadableStream.from(messages).pipeThrough(fragmenter).pipeThrough(new FrameEncoderStream({ mask: true })));
   return concatBytes(chunks);
 }
 
 /** Server side: bytes to messages. */
 function serverMessages(chunks: Uint8Array[], extensions: Extension[], maxMessageSize?: number): Promise<(string | Uint8Array)[]> {
-  return Array.fromAsync(
+  return collect(
     ReadableStream.from(chunks)
       .pipeThrough(new FrameDecoderStream({ role: "server", extensions }))
       .pipeThrough(new MessageAssemblerStream({ extensions, maxMessageSize })),
@@ -140,7 +147,7 @@ describe("RFC 7692 §6.2 decompressing: MessageAssemblerStream and FrameDecoderS
     test(`inflates ${vector.name}, whole and split at every byte`, async () => {
       for (const split of splits(vector.bytes)) {
         const extensions = [deflate("client")];
-        const messages = await Array.fromAsync(
+        const messages = await collect(
           ReadableStream.from(split.chunks)
             .pipeThrough(new FrameDecoderStream({ role: "client", extensions }))
             .pipeThrough(new MessageAssemblerStream({ extensions })),
@@ -229,7 +236,7 @@ describe("RFC 7692 §6.2 decompressing: MessageAssemblerStream and FrameDecoderS
     assert.ok(compressed.payload.length > 4096);
     const bytes = rawFrame(0xc2, compressed.payload);
     const extensions = [deflate("client")];
-    const out = await Array.fromAsync(
+    const out = await collect(
       ReadableStream.from([bytes])
         .pipeThrough(new FrameDecoderStream({ role: "client", maxPayloadSize: 4096, extensions }))
         .pipeThrough(new MessageAssemblerStream({ extensions, maxMessageSize: 4096 })),
@@ -320,7 +327,7 @@ describe("the stream pipeline and Protocol (the Connection's core) understand ea
         for (const message of messages) server.send(message, { fragmentSize: 3000 });
         const wire = server.takeOutgoing().map((chunk) => chunk.slice());
         const extensions = [deflate("client", params)];
-        const received = await Array.fromAsync(
+        const received = await collect(
           ReadableStream.from(wire)
             .pipeThrough(new FrameDecoderStream({ role: "client", extensions }))
             .pipeThrough(new MessageAssemblerStream({ extensions })),
