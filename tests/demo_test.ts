@@ -452,7 +452,11 @@ redisTest(
         clients.push(late);
         await late.waitFor((m) => m.type === "joined");
         const texts = late.messages.filter((m) => m.type === "message").map((m) => m.text);
-        assert.deepEqual(texts, ["across processes", "and back"], `history on ${late.welcome.worker} (${client.welcome.worker})`);
+        assert.deepEqual(
+          texts,
+          ["across processes", "and back"],
+          `history on ${late.welcome.worker} (${client.welcome.worker})`,
+        );
       }
       // HTTP requests are spread too, each answered with the worker's name.
       const workers = new Set<string>();
@@ -636,244 +640,312 @@ const chromiumSkip = RUNTIME !== "deno"
   ? (REQUIRE_PEERS ? false : `${CHROMIUM} is missing (apt-get install chromium)`)
   : false;
 
-test(
-  "Chromium: two pages in a room talk, a third in another room hears none of it, presence updates, the figures match the wire; the server is killed and restarted, both pages reconnect and show what was said meanwhile",
-  {
-    skip: chromiumSkip,
-    timeout: 90_000,
-  },
-  async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing and REQUIRE_PEERS=1`);
-    const { chromium } = await import("playwright-core");
-    const port = await new Promise<number>((resolve) => {
-      const probe = createTcpServer().listen(0, "127.0.0.1", () => {
-        const { port } = probe.address() as { port: number };
-        probe.close(() => resolve(port));
-      });
+/** How the server of a Chromium run is started. */
+interface ChromiumSetup {
+  /** Extra flags: `--workers 2 --redis URL`, or none (one process, history in memory). */
+  flags: string[];
+  /** Whether the history outlives the server (Redis): the pages then recover from where they were. */
+  durableHistory: boolean;
+  /** Whether to put the two pages of a room on different workers (and so have its presence span them). */
+  acrossWorkers: boolean;
+  /** Screenshots are made by one setup only. */
+  screenshots: boolean;
+}
+
+/** The pids of `serve`'s processes: the primary and the workers it printed (to kill it as a crash would). */
+function servePids(server: Serve): number[] {
+  const workers = [...server.output().matchAll(/^\[worker \d+\] listening, pid (\d+)$/gm)].map((match) =>
+    Number(match[1])
+  );
+  return [server.child.pid!, ...workers];
+}
+
+async function chromiumScenario(setup: ChromiumSetup): Promise<void> {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing and REQUIRE_PEERS=1`);
+  const { chromium } = await import("playwright-core");
+  const port = await new Promise<number>((resolve) => {
+    const probe = createTcpServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
     });
-    let server = await startServe(["--port", String(port)]);
-    const proxy = await startTapProxy(port);
-    const base = `http://127.0.0.1:${proxy.port}`;
-    let browser: import("playwright-core").Browser | undefined;
-    let pids: number[] = [];
-    const dee: ChatClient[] = [];
-    try {
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-        timeout: 30_000,
-      });
-      pids = chromiumChildren();
-      type Demo = {
-        state: string;
-        messages: { id: string; from: string; text: string; missed: boolean }[];
-        members: { id: string }[];
-        received: { type: string; [key: string]: unknown }[];
-        receivedBytes: number[];
-        missed: number[];
-        socket: { send(data: string): void };
-      };
-      const demoOf = (page: import("playwright-core").Page) =>
-        page.evaluate(() => (globalThis as unknown as { demo: Demo }).demo);
-      const enter = async (name: string, room: string) => {
-        const context = await browser!.newContext({ viewport: { width: 1200, height: 720 } });
-        const page = await context.newPage();
-        await page.goto(`${base}/?room=${room}`, { timeout: 20_000 });
-        await page.fill("#name", name);
-        await page.click("#door-form button");
-        await page.waitForFunction(
-          () => (globalThis as unknown as { demo: Demo }).demo.state === "open",
-          undefined,
-          { timeout: 20_000 },
-        );
-        return { context, page };
-      };
-      const waitText = (page: import("playwright-core").Page, text: string) =>
-        page.waitForFunction(
-          (text) => document.getElementById("messages")!.textContent!.includes(text),
-          text,
-          { timeout: 20_000 },
-        );
-      const waitMembers = (page: import("playwright-core").Page, names: string[]) =>
-        page.waitForFunction(
-          (names) =>
-            [...document.querySelectorAll("#members li")].map((li) => li.textContent).sort().join(",") ===
-              names.join(","),
-          names,
-          { timeout: 20_000 },
-        );
-      const say = async (page: import("playwright-core").Page, text: string) => {
-        await page.fill("#text", text);
-        await page.press("#text", "Enter");
-      };
-
-      const a = await enter("Ada", "lobby");
-      const b = await enter("Bob", "lobby");
-      const c = await enter("Cy", "random");
-      await waitMembers(a.page, ["Ada", "Bob"]);
-      await waitMembers(b.page, ["Ada", "Bob"]);
-      await waitMembers(c.page, ["Cy"]);
-
-      const hello = "Hello Bob! " + "Compression likes repetition, and chat has plenty of it. ".repeat(4);
-      await say(a.page, hello);
-      await waitText(b.page, hello);
-      await say(b.page, "Hi Ada, I see you.");
-      await waitText(a.page, "Hi Ada, I see you.");
-      await say(c.page, "Anyone in random?");
-      await waitText(c.page, "Anyone in random?");
-      await pause(500);
-      const [textA, textB, textC] = await Promise.all(
-        [a, b, c].map(({ page }) => page.textContent("#messages")),
-      );
-      assert.doesNotMatch(textA!, /Anyone in random/);
-      assert.doesNotMatch(textB!, /Anyone in random/);
-      assert.doesNotMatch(textC!, /Hello Bob|Hi Ada/);
-
-      // The figures against the tapping proxy: Ada asks, and her page's last figures must be exactly what
-      // the proxy saw go to her before that message (frames after the 101: headers, compressed payloads,
-      // pings), and the payload bytes exactly what her page received before it.
-      const chats = () =>
-        proxy.connections.map((tapped) => ({
-          tapped,
-          request: new TextDecoder("latin1").decode(joined(tapped.up).subarray(0, 2048)),
-        }))
-          .filter(({ request }) => request.startsWith("GET /chat"));
-      const adaCookie = `wsdemo=${btoa("Ada").replace(/=+$/, "")}.`;
-      let matched = false;
-      for (let attempt = 0; attempt < 5 && !matched; attempt++) {
-        const before = (await demoOf(a.page)).received.length;
-        await a.page.evaluate(() =>
-          (globalThis as unknown as { demo: Demo }).demo.socket.send('{"type":"stats?"}')
-        );
-        await a.page.waitForFunction(
-          (before) =>
-            (globalThis as unknown as { demo: Demo }).demo.received.slice(before).some((m) =>
-              m.type === "stats"
-            ),
-          before,
-          { timeout: 10_000 },
-        );
-        await pause(200);
-        const demo = await demoOf(a.page);
-        const index = demo.received.findLastIndex((m) => m.type === "stats");
-        const stats = demo.received[index] as unknown as {
-          wireOut: number;
-          payloadOut: number;
-          messagesOut: number;
-          extensions: string;
-        };
-        const ada = chats().filter(({ request }) => request.includes(adaCookie)).at(-1)!;
-        const { head, frames: down } = frames(joined(ada.tapped.down));
-        assert.match(head, /^HTTP\/1\.1 101 /);
-        assert.match(head, /sec-websocket-extensions: permessage-deflate/i);
-        const data = down.filter((frame) => frame.opcode === 1 || frame.opcode === 2);
-        assert.equal(data.length, demo.received.length, "one frame per message");
-        assert.ok(data.some((frame) => frame.rsv1), "compressed frames on the wire");
-        assert.equal(stats.extensions, "permessage-deflate");
-        assert.equal(stats.messagesOut, index);
-        assert.equal(stats.payloadOut, demo.receivedBytes.slice(0, index).reduce((sum, n) => sum + n, 0));
-        assert.ok(stats.wireOut > 0 && stats.wireOut < stats.payloadOut, JSON.stringify(stats));
-        // A frame still on its way inside the server when the figures were taken would be missing from
-        // them (the periodic figures can cross the request): ask again then.
-        matched = stats.wireOut === data[index].start;
-        assert.ok(
-          stats.wireOut <= data[index].start,
-          `${stats.wireOut} reported, ${data[index].start} on the wire`,
-        );
-      }
-      assert.ok(matched, "the reported wire bytes never matched the proxy's");
-      assert.match(await a.page.textContent("#extension") ?? "", /^permessage-deflate$/);
-      assert.match(
-        await a.page.textContent("#ratio") ?? "",
-        /^\d+% of the payload went on the wire \(\d+\.\d\d:1\)$/,
-      );
-      await a.page.waitForFunction(
-        () => document.getElementById("rtt")!.textContent!.endsWith(" ms"),
+  });
+  let server = await startServe(["--port", String(port), ...setup.flags]);
+  const proxy = await startTapProxy(port);
+  const base = `http://127.0.0.1:${proxy.port}`;
+  let browser: import("playwright-core").Browser | undefined;
+  let pids: number[] = [];
+  const dee: ChatClient[] = [];
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+      timeout: 30_000,
+    });
+    pids = chromiumChildren();
+    type Demo = {
+      state: string;
+      messages: { id: string; from: string; text: string; missed: boolean }[];
+      members: { id: string }[];
+      received: { type: string; [key: string]: unknown }[];
+      receivedBytes: number[];
+      missed: number[];
+      socket: { send(data: string): void };
+    };
+    const demoOf = (page: import("playwright-core").Page) =>
+      page.evaluate(() => (globalThis as unknown as { demo: Demo }).demo);
+    const enter = async (name: string, room: string) => {
+      const context = await browser!.newContext({ viewport: { width: 1200, height: 720 } });
+      const page = await context.newPage();
+      await page.goto(`${base}/?room=${room}`, { timeout: 20_000 });
+      await page.fill("#name", name);
+      await page.click("#door-form button");
+      await page.waitForFunction(
+        () => (globalThis as unknown as { demo: Demo }).demo.state === "open",
         undefined,
         { timeout: 20_000 },
       );
-      await a.page.screenshot({ path: screenshotPath("demo-chat.png") });
-
-      // Bob leaves and comes back: Ada's list follows.
-      await b.page.goto("about:blank");
-      await waitMembers(a.page, ["Ada"]);
-      await b.page.goto(`${base}/?room=lobby`);
-      await b.page.waitForFunction(
-        () => (globalThis as unknown as { demo: Demo }).demo?.state === "open",
-        undefined,
+      return { context, page };
+    };
+    const waitText = (page: import("playwright-core").Page, text: string) =>
+      page.waitForFunction(
+        (text) => document.getElementById("messages")!.textContent!.includes(text),
+        text,
         { timeout: 20_000 },
       );
-      await waitMembers(a.page, ["Ada", "Bob"]);
-      await waitText(b.page, "Hi Ada, I see you."); // the history on joining
+    const waitMembers = (page: import("playwright-core").Page, names: string[]) =>
+      page.waitForFunction(
+        (names) =>
+          [...document.querySelectorAll("#members li")].map((li) => li.textContent).sort().join(",") ===
+            names.join(","),
+        names,
+        { timeout: 20_000 },
+      );
+    const say = async (page: import("playwright-core").Page, text: string) => {
+      await page.fill("#text", text);
+      await page.press("#text", "Enter");
+    };
 
-      // The server dies (SIGKILL: no close frame). Both pages say so, then wait offline while it restarts and
-      // Dee says three things; back online, they reconnect and show them.
-      await stop(server.child, "SIGKILL");
-      for (const { page } of [a, b]) {
-        await page.waitForFunction(
-          () => /^Connection lost, reconnecting/.test(document.getElementById("banner")!.textContent!),
+    const a = await enter("Ada", "lobby");
+    const b = await enter("Bob", "lobby");
+    const workerOf = async (page: import("playwright-core").Page) =>
+      (await demoOf(page)).received.findLast((m) => m.type === "welcome")?.worker;
+    if (setup.acrossWorkers) {
+      // Which process takes a connection is not the page's choice: reload Bob's until it is not Ada's.
+      for (let i = 0; i < 10 && await workerOf(b.page) === await workerOf(a.page); i++) {
+        await b.page.reload();
+        await b.page.waitForFunction(
+          () => (globalThis as unknown as { demo: Demo }).demo?.state === "open",
           undefined,
-          {
-            timeout: 20_000,
-          },
+          { timeout: 20_000 },
         );
       }
-      await a.page.screenshot({ path: screenshotPath("demo-reconnecting.png") });
-      await Promise.all([a.context.setOffline(true), b.context.setOffline(true)]);
-      server = await startServe(["--port", String(port)]);
-      const deeCookie = await login(port, "Dee");
-      dee.push(await openChat(port, deeCookie, "lobby"));
-      for (let i = 1; i <= 3; i++) {
-        dee[0].socket.send(
-          JSON.stringify({ type: "say", text: `said while you were away #${i}` }),
-        );
-      }
-      await dee[0].waitFor((m) => m.type === "message" && m.text === "said while you were away #3");
-      await Promise.all([a.context.setOffline(false), b.context.setOffline(false)]);
-      for (const { page } of [a, b]) {
-        await page.waitForFunction(
-          () => (globalThis as unknown as { demo: Demo }).demo.missed.length === 1,
-          undefined,
-          { timeout: 30_000 },
-        );
-        await waitText(page, "said while you were away #3");
-        const demo = await demoOf(page);
-        assert.deepEqual(demo.missed, [3]);
-        assert.deepEqual(
-          demo.messages.filter((m) => m.missed).map((m) => m.text),
-          [1, 2, 3].map((i) => `said while you were away #${i}`),
-        );
-        assert.match(await page.textContent("#banner") ?? "", /^Reconnected: 3 missed messages shown\.$/);
-      }
+      assert.notEqual(
+        await workerOf(b.page),
+        await workerOf(a.page),
+        "Ada's and Bob's pages on two processes",
+      );
+    }
+    const c = await enter("Cy", "random");
+    await waitMembers(a.page, ["Ada", "Bob"]);
+    await waitMembers(b.page, ["Ada", "Bob"]);
+    await waitMembers(c.page, ["Cy"]);
+
+    const hello = "Hello Bob! " + "Compression likes repetition, and chat has plenty of it. ".repeat(4);
+    await say(a.page, hello);
+    await waitText(b.page, hello);
+    await say(b.page, "Hi Ada, I see you.");
+    await waitText(a.page, "Hi Ada, I see you.");
+    await say(c.page, "Anyone in random?");
+    await waitText(c.page, "Anyone in random?");
+    await pause(500);
+    const [textA, textB, textC] = await Promise.all(
+      [a, b, c].map(({ page }) => page.textContent("#messages")),
+    );
+    assert.doesNotMatch(textA!, /Anyone in random/);
+    assert.doesNotMatch(textB!, /Anyone in random/);
+    assert.doesNotMatch(textC!, /Hello Bob|Hi Ada/);
+
+    // The figures against the tapping proxy: Ada asks, and her page's last figures must be exactly what
+    // the proxy saw go to her before that message (frames after the 101: headers, compressed payloads,
+    // pings), and the payload bytes exactly what her page received before it.
+    const chats = () =>
+      proxy.connections.map((tapped) => ({
+        tapped,
+        request: new TextDecoder("latin1").decode(joined(tapped.up).subarray(0, 2048)),
+      }))
+        .filter(({ request }) => request.startsWith("GET /chat"));
+    const adaCookie = `wsdemo=${btoa("Ada").replace(/=+$/, "")}.`;
+    let matched = false;
+    for (let attempt = 0; attempt < 5 && !matched; attempt++) {
+      const before = (await demoOf(a.page)).received.length;
+      await a.page.evaluate(() =>
+        (globalThis as unknown as { demo: Demo }).demo.socket.send('{"type":"stats?"}')
+      );
       await a.page.waitForFunction(
-        () => (globalThis as unknown as { demo: Demo & { stats: unknown[] } }).demo.stats.length >= 3,
+        (before) =>
+          (globalThis as unknown as { demo: Demo }).demo.received.slice(before).some((m) =>
+            m.type === "stats"
+          ),
+        before,
+        { timeout: 10_000 },
+      );
+      await pause(200);
+      const demo = await demoOf(a.page);
+      const index = demo.received.findLastIndex((m) => m.type === "stats");
+      const stats = demo.received[index] as unknown as {
+        wireOut: number;
+        payloadOut: number;
+        messagesOut: number;
+        extensions: string;
+      };
+      const ada = chats().filter(({ request }) => request.includes(adaCookie)).at(-1)!;
+      const { head, frames: down } = frames(joined(ada.tapped.down));
+      assert.match(head, /^HTTP\/1\.1 101 /);
+      assert.match(head, /sec-websocket-extensions: permessage-deflate/i);
+      const data = down.filter((frame) => frame.opcode === 1 || frame.opcode === 2);
+      assert.equal(data.length, demo.received.length, "one frame per message");
+      assert.ok(data.some((frame) => frame.rsv1), "compressed frames on the wire");
+      assert.equal(stats.extensions, "permessage-deflate");
+      assert.equal(stats.messagesOut, index);
+      assert.equal(stats.payloadOut, demo.receivedBytes.slice(0, index).reduce((sum, n) => sum + n, 0));
+      assert.ok(stats.wireOut > 0 && stats.wireOut < stats.payloadOut, JSON.stringify(stats));
+      // A frame still on its way inside the server when the figures were taken would be missing from
+      // them (the periodic figures can cross the request): ask again then.
+      matched = stats.wireOut === data[index].start;
+      assert.ok(
+        stats.wireOut <= data[index].start,
+        `${stats.wireOut} reported, ${data[index].start} on the wire`,
+      );
+    }
+    assert.ok(matched, "the reported wire bytes never matched the proxy's");
+    assert.match(await a.page.textContent("#extension") ?? "", /^permessage-deflate$/);
+    assert.match(
+      await a.page.textContent("#ratio") ?? "",
+      /^\d+% of the payload went on the wire \(\d+\.\d\d:1\)$/,
+    );
+    await a.page.waitForFunction(
+      () => document.getElementById("rtt")!.textContent!.endsWith(" ms"),
+      undefined,
+      { timeout: 20_000 },
+    );
+    if (setup.screenshots) await a.page.screenshot({ path: screenshotPath("demo-chat.png") });
+
+    // Bob leaves and comes back: Ada's list follows.
+    await b.page.goto("about:blank");
+    await waitMembers(a.page, ["Ada"]);
+    await b.page.goto(`${base}/?room=lobby`);
+    await b.page.waitForFunction(
+      () => (globalThis as unknown as { demo: Demo }).demo?.state === "open",
+      undefined,
+      { timeout: 20_000 },
+    );
+    await waitMembers(a.page, ["Ada", "Bob"]);
+    await waitText(b.page, "Hi Ada, I see you."); // the history on joining
+
+    // The server dies (SIGKILL: no close frame). Both pages say so, then wait offline while it restarts and
+    // Dee says three things; back online, they reconnect and show them.
+    const crashed = servePids(server);
+    for (const pid of crashed.slice(1)) kill(pid, "SIGKILL");
+    await stop(server.child, "SIGKILL");
+    for (const { page } of [a, b]) {
+      await page.waitForFunction(
+        () => /^Connection lost, reconnecting/.test(document.getElementById("banner")!.textContent!),
         undefined,
         {
           timeout: 20_000,
         },
       );
-      await a.page.screenshot({ path: screenshotPath("demo-reconnected.png") });
-      // And they go on live.
-      await say(a.page, "Back, Bob?");
-      await waitText(b.page, "Back, Bob?");
-      await dee[0].waitFor((m) => m.type === "message" && m.text === "Back, Bob?");
-    } finally {
-      await Promise.all(dee.map((client) => client.close()));
-      if (browser !== undefined) {
-        await Promise.race([browser.close().catch(() => {}), pause(10_000)]);
-      }
-      for (const pid of pids) kill(pid, "SIGKILL");
-      await stop(server.child);
-      await proxy.close();
     }
-  },
+    if (setup.screenshots) await a.page.screenshot({ path: screenshotPath("demo-reconnecting.png") });
+    await Promise.all([a.context.setOffline(true), b.context.setOffline(true)]);
+    server = await startServe(["--port", String(port), ...setup.flags]);
+    const deeCookie = await login(port, "Dee");
+    dee.push(await openChat(port, deeCookie, "lobby"));
+    for (let i = 1; i <= 3; i++) {
+      dee[0].socket.send(
+        JSON.stringify({ type: "say", text: `said while you were away #${i}` }),
+      );
+    }
+    await dee[0].waitFor((m) => m.type === "message" && m.text === "said while you were away #3");
+    await Promise.all([a.context.setOffline(false), b.context.setOffline(false)]);
+    for (const { page } of [a, b]) {
+      await page.waitForFunction(
+        () => (globalThis as unknown as { demo: Demo }).demo.missed.length === 1,
+        undefined,
+        { timeout: 30_000 },
+      );
+      await waitText(page, "said while you were away #3");
+      const demo = await demoOf(page);
+      assert.deepEqual(demo.missed, [3]);
+      assert.deepEqual(
+        demo.messages.filter((m) => m.missed).map((m) => m.text),
+        [1, 2, 3].map((i) => `said while you were away #${i}`),
+      );
+      assert.match(await page.textContent("#banner") ?? "", /^Reconnected: 3 missed messages shown\.$/);
+      const answer = demo.received.findLast((m) => m.type === "recovered")!;
+      if (setup.durableHistory) {
+        // The history is on Redis: the pages resume from the position of the last message they saw.
+        assert.equal(answer.recovered, true, JSON.stringify(answer));
+        assert.equal(answer.count, 3);
+      } else {
+        // The history died with the process: a new epoch, and the room's history as it is now instead.
+        assert.equal(answer.recovered, false, JSON.stringify(answer));
+        assert.match(String(answer.reason), /epoch/);
+      }
+    }
+    await a.page.waitForFunction(
+      () => (globalThis as unknown as { demo: Demo & { stats: unknown[] } }).demo.stats.length >= 3,
+      undefined,
+      {
+        timeout: 20_000,
+      },
+    );
+    if (setup.screenshots) await a.page.screenshot({ path: screenshotPath("demo-reconnected.png") });
+    // And they go on live.
+    await say(a.page, "Back, Bob?");
+    await waitText(b.page, "Back, Bob?");
+    await dee[0].waitFor((m) => m.type === "message" && m.text === "Back, Bob?");
+  } finally {
+    await Promise.all(dee.map((client) => client.close()));
+    if (browser !== undefined) {
+      await Promise.race([browser.close().catch(() => {}), pause(10_000)]);
+    }
+    for (const pid of pids) kill(pid, "SIGKILL");
+    await stop(server.child);
+    await proxy.close();
+  }
+}
+
+const CHROMIUM_TEST =
+  "two pages in a room talk, a third in another room hears none of it, presence updates, the figures match the wire; the server is killed and restarted, both pages reconnect and show what was said meanwhile";
+
+test(
+  `Chromium, one process (history in memory): ${CHROMIUM_TEST}`,
+  { skip: chromiumSkip, timeout: 90_000 },
+  () => chromiumScenario({ flags: [], durableHistory: false, acrossWorkers: false, screenshots: true }),
 );
+
+if (chromiumSkip === false) {
+  redisTest(
+    `Chromium, --workers 2 --redis (the room's pages on two processes, history on Redis): ${CHROMIUM_TEST}`,
+    (redis) =>
+      chromiumScenario({
+        flags: ["--workers", "2", "--redis", redis.url],
+        durableHistory: true,
+        acrossWorkers: true,
+        screenshots: false,
+      }),
+    { timeout: 90_000 },
+  );
+} else {
+  test(`Chromium, --workers 2 --redis: ${CHROMIUM_TEST}`, { skip: chromiumSkip }, () => {});
+}
