@@ -24,16 +24,19 @@
  *   connection), one publisher on node 1 sending `--fault-rate` msg/s round the topics. After 1 s Redis is
  *   killed (SIGKILL), `--fault-down-ms` later started again on the same port. Reported: the time from Redis
  *   answering PING again until every topic's channel has a subscriber again (PUBSUB SHARDNUMSUB / NUMSUB for
- *   ours and socket.io's sharded adapter, NUMPAT for the classic adapter, an XREAD client per node for the
- *   streams adapter; polled by the bench every ~5 ms); messages lost; topics with traffic during the outage (a message sent
+ *   ours and socket.io's sharded adapter; CLIENT LIST for the classic adapter, a pattern on node 2's
+ *   subscriber connection, and the streams adapter, node 2's reader in XREAD; polled by the bench every
+ *   ~5 ms); messages lost; topics with traffic during the outage (a message sent
  *   between the kill and the resubscription) and how many of them got a `gap` event on node 2 (ours; socket.io
- *   has no such signal); topics that lost a message, and how many of those got a gap.
+ *   has no such signal); topics that lost a message, and how many of those got a gap. One row per restart
+ *   (`--fault-repeats` on the same nodes).
  *
  *   deno run -A bench/crossnode_bench.ts [--scenarios crossnode,fanin,faults] [--servers ours-bun,...]
  *     [--sizes 64,1024] [--rooms 100] [--members 10] [--seconds 2] [--warmup 0.3] [--repeats 3]
  *     [--window 64] [--queue-ms 200] [--quorum 1] [--fanin-servers ...] [--fanin-nodes 4]
  *     [--fanin-rooms 1000] [--fanin-members 10] [--fanin-per-room 10] [--fault-servers ...]
- *     [--fault-topics 10000] [--fault-per-connection 1000] [--fault-rate 5000] [--fault-down-ms 500]
+ *     [--fault-topics 10000] [--fault-per-connection 1000] [--fault-rate 2000] [--fault-down-ms 500]
+ *     [--fault-repeats 3]
  *     [--lib tree|head] [--out bench/results/crossnode-DATE.md]
  *
  * Servers (`--servers`, `--fanin-servers`, `--fault-servers`): ours-bun, ours-deno, ours-node (the build in
@@ -79,8 +82,9 @@ const faninSize = Number(arg("fanin-size", "64"));
 const faultServers = list(arg("fault-servers", "ours-bun,sio-classic,sio-sharded,sio-streams"));
 const faultTopics = Number(arg("fault-topics", "10000"));
 const faultPerConnection = Number(arg("fault-per-connection", "1000"));
-const faultRate = Number(arg("fault-rate", "5000"));
+const faultRate = Number(arg("fault-rate", "2000"));
 const faultDownMs = Number(arg("fault-down-ms", "500"));
+const faultRepeats = Number(arg("fault-repeats", "3"));
 const libSource = arg("lib", "tree");
 const out = arg("out", `bench/results/crossnode-${new Date().toISOString().slice(0, 10)}.md`);
 for (const size of sizes) if (!(size >= 64)) throw new Error(`sizes start at 64 B: ${size}`);
@@ -118,9 +122,9 @@ const ours = (runtime: "bun" | "deno" | "node", sharded = true): Kind["command"]
     ? [deno, ["run", "-A", ...args, source]]
     : ["node", [...args, "dist"]];
 };
-const sio = (adapter: string): Kind["command"] => (url) => [
+const sio = (adapter: string): Kind["command"] => (url, id) => [
   "node",
-  ["bench/crossnode/socketio_server.mjs", "0", url, adapter],
+  ["bench/crossnode/socketio_server.mjs", "0", url, adapter, id],
 ];
 
 const KINDS: Kind[] = [
@@ -307,20 +311,21 @@ let redis: RedisProcess | undefined;
 async function session(
   kind: Kind,
   count: number,
-  body: (nodes: RunningServer[], client: LoadClient) => Promise<void>,
+  body: (nodes: RunningServer[], client: LoadClient, ids: string[]) => Promise<void>,
 ): Promise<void> {
   await redisCommand(redis!.port, "FLUSHALL");
   const nodes: RunningServer[] = [];
+  const ids = Array.from({ length: count }, (_, i) => `n${i + 1}-${Math.random().toString(16).slice(2, 8)}`);
   let client: LoadClient | undefined;
   try {
     for (let i = 0; i < count; i++) {
-      const [command, args] = kind.command(redis!.url, `n${i + 1}-${Math.random().toString(16).slice(2, 8)}`);
+      const [command, args] = kind.command(redis!.url, ids[i]);
       nodes.push(await startServer(`${kind.name} #${i + 1}`, command, args));
     }
     const config = `${kind.name}: ${nodes[0].config.join("; ")}`;
     if (nodes[0].config.length > 0 && !notes.includes(config)) notes.push(config);
     client = new LoadClient(kind.protocol);
-    await body(nodes, client);
+    await body(nodes, client, ids);
   } catch (error) {
     failures.push(`${kind.name}: ${(error as Error).message}`);
     console.error(`[${elapsed()}] ${kind.name} failed: ${(error as Error).message}`);
@@ -459,13 +464,19 @@ async function fanin(kind: Kind): Promise<void> {
 
 interface FaultRow {
   kind: Kind;
+  repeat: number;
   channels: string;
   /** From Redis answering PING again until every channel is subscribed (ms). */
   resubscribedMs: number;
+  /** From Redis answering PING again until node 2's subscribing connection is back (its name in CLIENT LIST). */
+  reconnectedMs: number;
   downMs: number;
   sent: number;
   delivered: number;
   lost: number;
+  /** The first and last lost message's send time, in ms after the kill. */
+  lostFrom: number;
+  lostTo: number;
   trafficTopics: number;
   trafficWithGap: number;
   lostTopics: number;
@@ -477,19 +488,38 @@ interface FaultRow {
 }
 const faultRows: FaultRow[] = [];
 
-/** Whether every channel of the node's topics has a subscriber on Redis. */
-async function allSubscribed(kind: Kind, topics: number): Promise<boolean> {
-  const port = redis!.port;
-  if (kind.channels === "pattern") {
-    // Both nodes PSUBSCRIBE the same pattern (NUMPAT counts it once): count the clients with one.
-    const list = String(await redisCommand(port, "CLIENT", "LIST"));
-    return (list.match(/ psub=[1-9]/g) ?? []).length >= 2;
-  }
-  if (kind.channels === "stream") {
-    // A node reads the stream with XREAD BLOCK: its reader is back when a client runs xread.
-    const list = String(await redisCommand(port, "CLIENT", "LIST"));
-    return (list.match(/cmd=xread/g) ?? []).length >= 2;
-  }
+/** The name node 2's subscribing connection has in CLIENT LIST. */
+function subscriberName(kind: Kind, id: string): string {
+  return kind.protocol === "ws" ? `wsengine:${id}:subscriber` : kind.channels === "stream" ? id : `${id}-sub`;
+}
+
+/**
+ * A cheap check, polled: node `id`'s subscribing connection in CLIENT LIST has every topic's channel
+ * (`ssub`/`sub` at least `topics`), its pattern (`psub`, the classic adapter) or runs XREAD (the streams
+ * adapter). Returns "down" while the connection is not back, "partial" or "all".
+ */
+async function subscriptionState(
+  kind: Kind,
+  topics: number,
+  id: string,
+): Promise<"down" | "partial" | "all"> {
+  const line = String(await redisCommand(redis!.port, "CLIENT", "LIST")).split("\n").find((line) =>
+    line.includes(` name=${subscriberName(kind, id)} `) &&
+    (kind.channels !== "stream" || line.includes(" cmd=xread"))
+  );
+  if (line === undefined) return "down";
+  const field = (name: string) => Number(new RegExp(` ${name}=(\\d+)`).exec(line)?.[1] ?? 0);
+  const all = kind.channels === "pattern"
+    ? field("psub") >= 1
+    : kind.channels === "stream"
+    ? true
+    : field(kind.channels === "sharded" ? "ssub" : "sub") >= topics;
+  return all ? "all" : "partial";
+}
+
+/** Whether every topic's channel has a subscriber on Redis, asked with PUBSUB SHARDNUMSUB/NUMSUB. */
+async function channelsSubscribed(kind: Kind, topics: number): Promise<boolean> {
+  if (kind.channels === "pattern" || kind.channels === "stream") return true;
   const prefix = kind.protocol === "ws" ? "ws:" : "socket.io#/#";
   const suffix = kind.protocol === "ws" ? "" : "#";
   const command = kind.channels === "sharded" ? "SHARDNUMSUB" : "NUMSUB";
@@ -499,14 +529,17 @@ async function allSubscribed(kind: Kind, topics: number): Promise<boolean> {
     for (let i = first; i < Math.min(topics, first + 1000); i++) words.push(`${prefix}t${i}${suffix}`);
     batch.push(words);
   }
-  const replies = await redisCommands(port, batch);
+  const replies = await redisCommands(redis!.port, batch);
   return replies.every((reply) =>
     Array.isArray(reply) && reply.every((value, i) => i % 2 === 0 || Number(value) >= 1)
   );
 }
 
+const allSubscribed = async (kind: Kind, topics: number, id: string) =>
+  await subscriptionState(kind, topics, id) === "all" && await channelsSubscribed(kind, topics);
+
 async function faults(kind: Kind): Promise<void> {
-  await session(kind, 2, async ([node1, node2], client) => {
+  await session(kind, 2, async ([node1, node2], client, ids) => {
     await client.call({
       cmd: "faultConnect",
       topics: faultTopics,
@@ -514,8 +547,29 @@ async function faults(kind: Kind): Promise<void> {
       subUrl: node2.url,
       pubUrl: node1.url,
     }, 300_000);
-    if (!await allSubscribed(kind, faultTopics)) {
-      throw new Error("the topics are not all subscribed on Redis before the fault");
+    for (let repeat = 0; repeat < faultRepeats; repeat++) {
+      await fault(kind, node1, node2, client, ids[1], repeat + 1);
+    }
+  });
+}
+
+async function fault(
+  kind: Kind,
+  _node1: RunningServer,
+  node2: RunningServer,
+  client: LoadClient,
+  id: string,
+  repeat: number,
+): Promise<void> {
+  {
+    for (
+      const until = performance.now() + 10_000;
+      !await allSubscribed(kind, faultTopics, id).catch(() => false);
+    ) {
+      if (performance.now() > until) {
+        throw new Error("the topics are not all subscribed on Redis before the fault");
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const before = await node2.counters();
     const runSeconds = 1 + faultDownMs / 1000 + 4;
@@ -529,11 +583,15 @@ async function faults(kind: Kind): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, faultDownMs));
     await redis!.start();
     const upAt = performance.timeOrigin + performance.now();
-    let resubscribedAt = NaN;
+    let resubscribedAt = NaN, reconnectedAt = NaN;
     while (performance.timeOrigin + performance.now() - upAt < 15_000) {
       try {
-        if (await allSubscribed(kind, faultTopics)) {
-          resubscribedAt = performance.timeOrigin + performance.now();
+        const state = await subscriptionState(kind, faultTopics, id);
+        const now = performance.timeOrigin + performance.now();
+        if (state !== "down" && Number.isNaN(reconnectedAt)) reconnectedAt = now;
+        // Confirmed on every channel (PUBSUB SHARDNUMSUB/NUMSUB), timed at the cheap check.
+        if (state === "all" && await channelsSubscribed(kind, faultTopics)) {
+          resubscribedAt = now;
           break;
         }
       } catch { /* Redis busy: next poll */ }
@@ -546,20 +604,21 @@ async function faults(kind: Kind): Promise<void> {
       from: killedAt,
       to: Number.isNaN(resubscribedAt) ? upAt + 15_000 : resubscribedAt,
     }, 60_000);
-    const gapSet = new Set<string>(
-      ((after?.gapTopics as unknown as string[]) ?? []).filter((t) =>
-        !((before?.gapTopics as unknown as string[]) ?? []).includes(t)
-      ),
-    );
+    // The node lists the topics with a gap event since its previous counters line (`before`).
+    const gapSet = new Set<string>((after?.gapTopics as unknown as string[]) ?? []);
     const withGap = (topics: number[]) => topics.filter((t) => gapSet.has(`t${t}`)).length;
     const row: FaultRow = {
       kind,
+      repeat,
       channels: kind.channels,
       resubscribedMs: resubscribedAt - upAt,
+      reconnectedMs: reconnectedAt - upAt,
       downMs: upAt - killedAt,
       sent: result.sent,
       delivered: result.delivered,
       lost: report.lost,
+      lostFrom: report.lostFirst === null ? NaN : report.lostFirst - killedAt,
+      lostTo: report.lostLast === null ? NaN : report.lostLast - killedAt,
       trafficTopics: report.trafficTopics.length,
       trafficWithGap: withGap(report.trafficTopics),
       lostTopics: report.lostTopics.length,
@@ -571,13 +630,13 @@ async function faults(kind: Kind): Promise<void> {
     };
     faultRows.push(row);
     console.error(
-      `[${elapsed()}] faults ${kind.name}: resubscribed ${
+      `[${elapsed()}] faults ${kind.name} #${repeat}: resubscribed ${
         fixed(row.resubscribedMs, 0)
       } ms after Redis was up; ` +
         `lost ${row.lost} of ${row.sent}; topics with traffic in the outage ${row.trafficTopics}, with a gap ${row.trafficWithGap}; ` +
         `load ${loadAverage()}`,
     );
-  });
+  }
 }
 
 // ---- main ----
@@ -620,7 +679,9 @@ notes.push(
   snapshot !== undefined
     ? `ours on Bun and Deno ran lib/ as committed at ${head} (--lib head)`
     : `ours on Bun and Deno ran lib/ of the working tree (at ${head}${
-      execFileSync("git", ["status", "--porcelain", "lib"], { encoding: "utf8" }).trim() === "" ? "" : ", with changes"
+      execFileSync("git", ["status", "--porcelain", "lib"], { encoding: "utf8" }).trim() === ""
+        ? ""
+        : ", with changes"
     })`,
 );
 
@@ -728,26 +789,28 @@ if (faultRows.length > 0) {
   );
   print();
   print(
-    "Resubscribed: from Redis answering PING again until every topic's channel has a subscriber (PUBSUB SHARDNUMSUB/" +
-      "NUMSUB; socket.io classic: its pattern, NUMPAT; streams: its XREAD back), polled every ~5 ms. Topics with " +
+    "Reconnected: from Redis answering PING again until node 2's subscribing connection is back (its name in " +
+      "CLIENT LIST; the client's reconnect backoff). Resubscribed: from Redis answering PING again until every topic's channel has a subscriber (PUBSUB SHARDNUMSUB/" +
+      "NUMSUB; socket.io classic: node 2's subscriber connection has its pattern again, CLIENT LIST; streams: node 2's " +
+      "reader runs XREAD again), polled every ~5 ms. Topics with " +
       "traffic in the outage: a message sent between the kill and the resubscription.",
   );
   print();
   print(
-    "| server | channels | resubscribed ms | messages lost / sent | topics with traffic in the outage | of them with a gap event | " +
+    "| server | run | channels | reconnected ms | resubscribed ms | messages lost / sent | lost ones sent (ms after the kill) | topics with traffic in the outage | of them with a gap event | " +
       "topics that lost messages | of them with a gap event | topics with a gap event | resubscriptions repaired |",
   );
-  print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const row of faultRows) {
     const ourKind = row.kind.protocol === "ws";
     print(
-      `| ${row.kind.name} | ${row.channels} | ${
+      `| ${row.kind.name} | ${row.repeat} | ${row.channels} | ${fixed(row.reconnectedMs, 0)} | ${
         fixed(row.resubscribedMs, 0)
-      } | ${row.lost} / ${row.sent} | ${row.trafficTopics} | ${
-        ourKind ? row.trafficWithGap : "no gap signal"
-      } | ${row.lostTopics} | ${ourKind ? row.lostWithGap : "-"} | ${ourKind ? row.gapTopics : "-"} | ${
-        ourKind ? row.repairs : "-"
-      } |`,
+      } | ${row.lost} / ${row.sent} | ${
+        row.lost === 0 ? "-" : `${fixed(row.lostFrom, 0)} to ${fixed(row.lostTo, 0)}`
+      } | ${row.trafficTopics} | ${ourKind ? row.trafficWithGap : "no gap signal"} | ${row.lostTopics} | ${
+        ourKind ? row.lostWithGap : "-"
+      } | ${ourKind ? row.gapTopics : "-"} | ${ourKind ? row.repairs : "-"} |`,
     );
   }
   print();

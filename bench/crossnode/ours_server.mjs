@@ -11,7 +11,7 @@
 // no subscriber); `role=pub&rotate=N` publishes its k-th message to t(k mod N). Text stays its UTF-8 bytes
 // (`textAsBytes`). Prints its URL once the backplane is connected, `counters {json}` on SIGUSR2 and when it
 // ends (SIGTERM, SIGINT): the pub/sub stats, the backplane's stats (prefixed `bp_`), and the gap events
-// (`gapEvents`; `gapTopics`: the topics with one, when there are any).
+// (`gapEvents`; `gapTopics`: the topics with one since the previous counters line, when there are any).
 import process from "node:process";
 
 const [port, redisUrl, nodeId, shardedArg, source = "src"] = process.argv.slice(2);
@@ -65,6 +65,7 @@ const counters = () => {
   const out = { ...pubsub.stats, gapEvents, gapTopicCount: gapTopics.size };
   for (const [key, value] of Object.entries(backplane.stats)) out[`bp_${key}`] = value;
   if (gapTopics.size > 0) out.gapTopics = [...gapTopics];
+  gapTopics.clear();
   return out;
 };
 const printCounters = () => console.log(`counters ${JSON.stringify(counters())}`);

@@ -1,7 +1,7 @@
 // socket.io 4 on Node with a Redis adapter: one node of bench/crossnode_bench.ts (WebSocket transport only,
 // no compression, as bench/fanout/socketio_server.mjs).
 //
-//   node bench/crossnode/socketio_server.mjs PORT REDIS_URL ADAPTER
+//   node bench/crossnode/socketio_server.mjs PORT REDIS_URL ADAPTER NODE_ID
 //
 // ADAPTER: `classic` (@socket.io/redis-adapter createAdapter: PUBLISH, every node PSUBSCRIBEs
 // `socket.io#/#*`), `sharded` (@socket.io/redis-adapter createShardedAdapter with subscriptionMode
@@ -19,9 +19,11 @@ import { Redis } from "ioredis";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 
-const [port, redisUrl, kind] = process.argv.slice(2);
-const pubClient = new Redis(redisUrl);
-const subClient = pubClient.duplicate();
+const [port, redisUrl, kind, nodeId = "sio"] = process.argv.slice(2);
+// Named, so that the bench finds this node's connections in CLIENT LIST (the streams adapter's reader is a
+// duplicate of pubClient: the same name).
+const pubClient = new Redis(redisUrl, { connectionName: nodeId });
+const subClient = pubClient.duplicate({ connectionName: `${nodeId}-sub` });
 for (const client of [pubClient, subClient]) client.on("error", () => {});
 let received = 0;
 for (const event of ["messageBuffer", "pmessageBuffer", "smessageBuffer"]) {
