@@ -17,7 +17,7 @@ import { serve } from "../lib/adapters/serve.ts";
 import type { PublishQueueOptions } from "../lib/connection.ts";
 import type { DeflateNegotiationOptions } from "../lib/deflate/negotiation.ts";
 import type { UpgradeHook } from "../lib/handshake/server_handshake.ts";
-import { createPubSub, type PublishOptions, type PubSub } from "../lib/pubsub/pubsub.ts";
+import { createPubSub, type PublishData, type PublishOptions, type PubSub } from "../lib/pubsub/pubsub.ts";
 
 /** What every server path is given: subprotocols in server order, a token check, echo callbacks. */
 export interface PathOptions {
@@ -38,7 +38,7 @@ export interface PathOptions {
 export interface StartedPath {
   url: string;
   stop(): Promise<void>;
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  publish(topic: string, data: PublishData, options?: PublishOptions): number;
   subscriberCount(topic: string): number;
   disconnectUser(user: string, code?: number, reason?: string): number;
 }
