@@ -7,6 +7,9 @@
 
 import { describe } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import process from "node:process";
 import { Redis } from "ioredis";
 import {
   type RedisBackplane,
@@ -180,7 +183,7 @@ describe("presence over the Redis backplane", () => {
   );
 
   redisTest(
-    "a killed node's members leave every other node within the ttl; a closed node's leave at once",
+    "a node cut from Redis without goodbye: its members leave the others once its entries expire; a closed node's at once",
     async (server) => {
       await withRedis(server, async (redis, nodes) => {
         const ttl = 1500;
@@ -220,6 +223,57 @@ describe("presence over the Redis backplane", () => {
   );
 
   redisTest(
+    "a server process SIGKILLed: its member leaves the other node once its entries expire",
+    async (server) => {
+      await withRedis(server, async (redis, nodes) => {
+        const ttl = 1500;
+        const a = await node(server, { presenceTtl: ttl });
+        nodes.push(a);
+        a.pubsub.subscribe(subscriber(), "room", { presence: { id: "ada" } });
+        // The child runs on this runtime: Deno and Bun run the TypeScript, Node the compiled JavaScript.
+        const onNode = !("Deno" in globalThis) && !("Bun" in globalThis);
+        const script = fileURLToPath(new URL(`./_presence_node.${onNode ? "js" : "ts"}`, import.meta.url));
+        const args = "Deno" in globalThis ? ["run", "-A", script] : [script];
+        const child = spawn(process.execPath, args, {
+          env: { ...process.env, REDIS_URL: server.url, PRESENCE_ID: "carol", PRESENCE_TTL: String(ttl) },
+          stdio: ["pipe", "pipe", "pipe"],
+        });
+        let output = "";
+        child.stdout.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+        child.stderr.on("data", (chunk: Uint8Array) => output += new TextDecoder().decode(chunk));
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        try {
+          await until("the child node is ready", () => output.includes("ready "), 20_000);
+          const childId = /ready (\S+)/.exec(output)![1];
+          await until("A sees carol join", () => idsOf(a.events, "room", "joins").includes("carol"));
+          assert.equal(await redis.exists(`{ws:room}:presence:${childId}`), 1);
+          const killedAt = Date.now();
+          child.kill("SIGKILL");
+          await exited;
+          await until(
+            "A sees carol leave",
+            () => idsOf(a.events, "room", "leaves").includes("carol"),
+            15_000,
+          );
+          console.log(
+            `presence: a SIGKILLed server process's member left the other node ${
+              Date.now() - killedAt
+            } ms after the kill (ttl ${ttl} ms)`,
+          );
+          assert.equal(await redis.exists(`{ws:room}:presence:${childId}`), 0);
+          assert.deepEqual(await a.pubsub.presence("room"), [{ id: "ada", data: undefined, connections: 1 }]);
+        } finally {
+          if (child.exitCode === null && child.signalCode === null) {
+            child.kill("SIGKILL");
+            await exited;
+          }
+        }
+      });
+    },
+    { timeout: 60_000 },
+  );
+
+  redisTest(
     "a node whose link to Redis came back writes its members again (they had expired meanwhile)",
     async (server) => {
       await withRedis(server, async (redis, nodes) => {
@@ -244,12 +298,10 @@ describe("presence over the Redis backplane", () => {
           "A lists bob",
           async () => (await a.pubsub.presence("room").catch(() => [])).some((m) => m.id === "bob"),
         );
-        // Whatever A saw while Redis was away, bob is there in the end.
-        const joins = idsOf(a.events, "room", "joins"), leaves = idsOf(a.events, "room", "leaves");
-        assert.equal(
-          joins.filter((id) => id === "bob").length,
-          leaves.filter((id) => id === "bob").length + 1,
-        );
+        // Whatever A saw while Redis was away (bob leaving when his entries vanished), bob is there in the end.
+        const count = (which: "joins" | "leaves") =>
+          idsOf(a.events, "room", which).filter((id) => id === "bob").length;
+        await until("A's events end with bob there", () => count("joins") === count("leaves") + 1);
       });
     },
     { timeout: 30_000 },
