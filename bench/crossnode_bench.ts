@@ -41,8 +41,9 @@
  *
  * Servers (`--servers`, `--fanin-servers`, `--fault-servers`): ours-bun, ours-deno, ours-node (the build in
  * dist/: `npm run build` first), ours-bun-classic (classic PUBLISH/SUBSCRIBE), sio-classic, sio-sharded,
- * sio-streams. Ours on Bun and Deno runs the TypeScript in lib/ as it is in the working tree, or with
- * `--lib head` as committed (exported to a temporary folder).
+ * sio-streams. Ours on Bun and Deno runs the TypeScript in lib/ as it is in the working tree (on Node the
+ * build in dist/), or with `--lib head` lib/ as committed, exported to a temporary folder (on Node built
+ * there with tsc -p tsconfig.json), which others' unfinished edits do not reach.
  *
  * @module
  */
@@ -108,8 +109,15 @@ interface Kind {
 let snapshot: string | undefined;
 if (libSource === "head") {
   snapshot = mkdtempSync(`${os.tmpdir()}/wsengine-crossnode-`);
-  execFileSync("sh", ["-c", `git archive HEAD lib | tar -x -C '${snapshot}'`]);
+  execFileSync("sh", [
+    "-c",
+    `git archive HEAD lib mod.ts cli.ts cli tsconfig.json package.json | tar -x -C '${snapshot}'`,
+  ]);
   symlinkSync(`${process.cwd()}/node_modules`, `${snapshot}/node_modules`);
+  if ([...servers, ...faninServers, ...faultServers].includes("ours-node")) {
+    // Node runs that snapshot's build (tsc, as `npm run build:lib`).
+    execFileSync("node_modules/.bin/tsc", ["-p", `${snapshot}/tsconfig.json`], { stdio: "inherit" });
+  }
 } else if (libSource !== "tree") throw new Error(`--lib is tree or head: ${libSource}`);
 const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
 
@@ -120,7 +128,7 @@ const ours = (runtime: "bun" | "deno" | "node", sharded = true): Kind["command"]
     ? [bun, [...args, source]]
     : runtime === "deno"
     ? [deno, ["run", "-A", ...args, source]]
-    : ["node", [...args, "dist"]];
+    : ["node", [...args, snapshot === undefined ? "dist" : `dist:${snapshot}`]];
 };
 const sio = (adapter: string): Kind["command"] => (url, id) => [
   "node",
@@ -301,7 +309,10 @@ const elapsed = () => {
 const notes: string[] = [], failures: string[] = [];
 const loads: string[] = [`start: ${loadAverage()}`];
 const stale = staleBuild();
-if (stale !== undefined && [...servers, ...faninServers, ...faultServers].includes("ours-node")) {
+if (
+  stale !== undefined && libSource === "tree" &&
+  [...servers, ...faninServers, ...faultServers].includes("ours-node")
+) {
   notes.push(stale);
 }
 
@@ -677,7 +688,7 @@ try {
 }
 notes.push(
   snapshot !== undefined
-    ? `ours on Bun and Deno ran lib/ as committed at ${head} (--lib head)`
+    ? `ours ran lib/ as committed at ${head} (--lib head; on Node its build, tsc -p tsconfig.json)`
     : `ours on Bun and Deno ran lib/ of the working tree (at ${head}${
       execFileSync("git", ["status", "--porcelain", "lib"], { encoding: "utf8" }).trim() === ""
         ? ""

@@ -15,11 +15,14 @@
 import process from "node:process";
 
 const [port, redisUrl, nodeId, shardedArg, source = "src"] = process.argv.slice(2);
-// SOURCE: dist (the build), src (lib/ of this checkout) or the absolute path of a folder holding a lib/.
+// SOURCE: dist (the build), src (lib/ of this checkout), the absolute path of a folder holding a lib/, or
+// dist: and such a path (its build in dist/lib/).
 const [base, ext] = source === "dist"
   ? ["../../dist/lib/", ".js"]
   : source === "src"
   ? ["../../lib/", ".ts"]
+  : source.startsWith("dist:")
+  ? [`file://${source.slice(5)}/dist/lib/`, ".js"]
   : [`file://${source}/lib/`, ".ts"];
 const { serve } = await import(`${base}adapters/serve${ext}`);
 const { createPubSub } = await import(`${base}pubsub/pubsub${ext}`);
