@@ -64,7 +64,7 @@ function arg(name: string, fallback: string): string {
 const list = (value: string) => value.split(",").map((v) => v.trim()).filter(Boolean);
 
 const scenarios = list(arg("scenarios", "crossnode,fanin,faults"));
-const servers = list(arg("servers", "ours-bun,ours-node,sio-classic,sio-streams"));
+const servers = list(arg("servers", "ours-bun,ours-deno,ours-node,sio-classic,sio-sharded,sio-streams"));
 const sizes = list(arg("sizes", "64,1024")).map(Number);
 const rooms = Number(arg("rooms", "100"));
 const members = Number(arg("members", "10"));
@@ -824,6 +824,60 @@ if (faultRows.length > 0) {
       } | ${ourKind ? row.gapTopics : "-"} | ${ourKind ? row.repairs : "-"} |`,
     );
   }
+  print();
+}
+
+// ---- targets (issue 14), from the figures above ----
+
+const verdict = (ok: boolean) => ok ? "met" : "missed";
+const targets: string[] = [];
+for (const size of sizes) {
+  const base = crossRows.find((r) => r.kind.key === BASELINE && r.size === size);
+  if (base === undefined) continue;
+  const rateOf = (row: typeof crossRows[number]) => median(row.samples.map((s) => s.delivered / s.seconds));
+  const p99Of = (row: typeof crossRows[number]) => median(row.samples.map((s) => s.p99us));
+  const mine = crossRows.filter((r) => r.size === size && r.kind.protocol === "ws");
+  const fastest = [...mine].sort((a, b) => rateOf(b) - rateOf(a))[0];
+  for (const row of mine) {
+    const rate = rateOf(row) / rateOf(base), p99 = p99Of(row) / p99Of(base);
+    targets.push(
+      `Cross-node, ${size} B, ${row.kind.name}${row === fastest ? " (the fastest of ours)" : ""}: ${
+        rate.toFixed(2)
+      }x socket.io classic's delivered rate (target at least 2x: ${verdict(rate >= 2)}), ${
+        p99.toFixed(2)
+      }x its p99 (target at most 0.5x: ${verdict(p99 <= 0.5)}).`,
+    );
+  }
+}
+for (const row of faninRows) {
+  const worst = Math.max(...row.reads.map((reads, i) => reads / row.own[i]));
+  targets.push(
+    `Fan-in, ${row.kind.name}: a node read at most ${worst.toFixed(2)}x its own rooms' messages from Redis` +
+      (row.kind.protocol === "ws" ? ` (target at most 1.05x: ${verdict(worst <= 1.05)}).` : "."),
+  );
+}
+for (const kind of [...new Set(faultRows.map((r) => r.kind))]) {
+  const rows = faultRows.filter((r) => r.kind === kind);
+  const slowest = Math.max(...rows.map((r) => Number.isNaN(r.resubscribedMs) ? Infinity : r.resubscribedMs));
+  const traffic = rows.reduce((sum, r) => sum + r.trafficTopics, 0);
+  const gapped = rows.reduce((sum, r) => sum + r.trafficWithGap, 0);
+  targets.push(
+    `Faults, ${kind.name}: every topic resubscribed at most ${
+      fixed(slowest, 0)
+    } ms after Redis was back, over ${rows.length} restarts` +
+      (kind.protocol === "ws"
+        ? ` (target within 1000 ms: ${
+          verdict(slowest <= 1000)
+        }); a gap event on ${gapped} of the ${traffic} topics with traffic during the outages (target every one: ${
+          verdict(gapped === traffic)
+        }).`
+        : "; no gap signal."),
+  );
+}
+if (targets.length > 0) {
+  print("## Targets (issue 14)");
+  print();
+  for (const target of targets) print(`- ${target}`);
   print();
 }
 
