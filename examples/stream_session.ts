@@ -102,6 +102,7 @@ export function openStreamSession(
   const fragmenter = new MessageFragmenterStream({ fragmentSize: options.fragmentSize, extensions });
   let closeSent = false;
   let closeReceived: { code: number; reason: string } | undefined;
+  const stopSending = new AbortController();
   const dataSent = fragmenter.readable.pipeTo(
     new WritableStream<Frame>({
       write(frame) {
@@ -111,6 +112,7 @@ export function openStreamSession(
         return frames.write(frame);
       },
     }),
+    { signal: stopSending.signal },
   );
   dataSent.catch(() => {}); // reported through writable
 
@@ -125,6 +127,8 @@ export function openStreamSession(
     ended = true;
     clearTimeout(timer);
     settle(close);
+    // No data frame may follow our Close: messages still queued are refused (their writes reject).
+    stopSending.abort(new TypeError(`Cannot send: the connection closed with ${close.code}`));
     // Our writing half ends after the last frame. §7.1.1: "the underlying TCP connection, in most normal
     // cases, SHOULD be closed first by the server": a server stops reading (the transport goes) once its
     // bytes are out; a client waits for the server's end of the stream, for at most closeTimeout.
@@ -192,7 +196,13 @@ export function openStreamSession(
       }),
     );
   }
-  frameSource.pipeTo(assembler.writable).then(
+  const received = frameSource.pipeTo(assembler.writable);
+  // Once nothing more is compressed or inflated, the extensions' codec memory goes (RFC 7692 state, up to
+  // ~300 KiB a connection with context takeover). Messages already assembled stay readable.
+  Promise.allSettled([dataSent, received]).then(() => {
+    for (const extension of extensions) extension.release?.();
+  });
+  received.then(
     // The transport ended: cleanly after a Close, abnormally (1006) without one.
     () => end(closeReceived === undefined ? { code: CloseCode.AbnormalClosure, reason: "", wasClean: false } : { ...closeReceived, wasClean: true }),
     fail,
