@@ -12,11 +12,10 @@
  */
 
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeAcceptance, type UpgradeHook } from "../handshake/server_handshake.ts";
-import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { autoResponder, closeAtExpiry, disconnectUser, inNativeForm, type ServerSocket, socketSubscribe, type WebSocketHandler } from "./_socket_handler.ts";
 import { NativeTopics } from "./_native_topics.ts";
-import { subscribeOptionsOf } from "../pubsub/presence.ts";
 import type { PublishQueueOptions } from "../connection.ts";
-import { createPubSub, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
+import { createPubSub, type PublishData, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import { debugLogger, type Logger } from "../core/logger.ts";
 
@@ -125,7 +124,7 @@ export interface BunServeHandlers {
    * Publishes to every subscriber of a topic.
    * @returns How many subscribers it was handed to.
    */
-  publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
+  publish(topic: string, data: PublishData, options?: PublishOptions): number;
   /** @returns How many sockets are subscribed to the topic (a lookup, not a loop). */
   subscriberCount(topic: string): number;
   /**
@@ -206,10 +205,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           },
           close: (code, reason) => ws.close(code, reason),
           ping: (payload) => void ws.ping(payload),
-          subscribe: (topic, subscribeOptions) => {
-            const pubsubOptions = subscribeOptionsOf(socket.user, subscribeOptions);
-            return (websocket.authorizeSubscribe?.(socket, topic) ?? true) && topics.subscribe(topic, pubsubOptions);
-          },
+          subscribe: socketSubscribe(() => socket, websocket, topics),
           unsubscribe: (topic) => topics.unsubscribe(topic),
           isSubscribed: (topic) => topics.isSubscribed(topic),
           get subscriptions() {

@@ -23,6 +23,8 @@
 import type { Backplane, BackplaneReceiver } from "../pubsub/backplane.ts";
 import { decodeEnvelope, encodeEnvelope, encodeOrigin } from "./_envelope.ts";
 import { RedisPresence } from "./redis_presence.ts";
+import { RedisHistory } from "./redis_history.ts";
+import type { HistoryBackplane } from "../pubsub/history.ts";
 import type { PresenceBackplane } from "../pubsub/presence.ts";
 import type { RedisConnection, RedisConnectionEvents, RedisConnectionFactory } from "./redis_connection.ts";
 
@@ -146,6 +148,8 @@ const RECEIVER_IDLE_SWEEPS = 2;
 const PUBLISHER_IDLE_SWEEPS = 4;
 /** The longest wait, on close, for Redis to answer (a stalled link is then dropped). */
 const CLOSE_WAIT_MS = 1000;
+/** The context of this node's own message whose append left none (it is still not counted as remote). */
+const OWN = Symbol("own");
 /** Options that {@linkcode redisBackplane} knows. */
 const KNOWN_OPTIONS = new Set([
   "url",
@@ -217,6 +221,7 @@ class RedisBackplaneImpl implements RedisBackplane {
   #closing: Promise<void> | undefined;
   #lastError = "";
   /** Presence, once the publishing connection can send other commands (`RedisConnection.commands`). */
+  readonly #history: RedisHistory;
   #presence: RedisPresence | undefined;
   readonly #stats: RedisBackplaneStats = {
     published: 0,
@@ -265,6 +270,29 @@ class RedisBackplaneImpl implements RedisBackplane {
     this.nodeId = settings.nodeId;
     this.#origin = encodeOrigin(settings.nodeId);
     this.#sweepTimer = setInterval(() => this.#sweep(), SWEEP_MS);
+    this.#history = new RedisHistory({
+      prefix: settings.prefix,
+      sharded: settings.sharded,
+      origin: this.#origin,
+      publisher: () => this.#publisherUp && !this.#closed ? this.#publisher : undefined,
+      nextSequence: (topic) => {
+        let counter = this.#sequences.get(topic);
+        if (counter === undefined) this.#sequences.set(topic, counter = { value: 0, idle: 0 });
+        counter.idle = 0;
+        return ++counter.value;
+      },
+      wanted: (topic) => this.#wanted.has(topic),
+      subscribed: async () => {
+        if (this.#batchTimer !== undefined) {
+          clearTimeout(this.#batchTimer);
+          this.#batchTimer = undefined;
+          this.#sendBatch();
+        }
+        // At most a second: a command the client never answers must not hold a recovery (the check after a
+        // reconnect repairs a lost subscription, and reports the gap).
+        await within(Promise.allSettled([...this.#commands]), CLOSE_WAIT_MS);
+      },
+    });
   }
 
   /** Connects both connections; on failure, closes what was opened. */
@@ -351,6 +379,11 @@ class RedisBackplaneImpl implements RedisBackplane {
     return this.#presence;
   }
 
+  /** The topics' history, in Redis Streams (see `redis_history.ts`). */
+  get history(): HistoryBackplane {
+    return this.#history;
+  }
+
   attach(receiver: BackplaneReceiver): void {
     if (this.#receiver !== undefined) {
       throw new Error("Cannot attach the Redis backplane: it is attached to a PubSub already");
@@ -369,6 +402,7 @@ class RedisBackplaneImpl implements RedisBackplane {
     if (this.#closed) return;
     this.#wanted.delete(topic);
     this.#seen.delete(topic);
+    this.#history.forget(topic);
     this.#dirty.add(topic);
     this.#scheduleBatch();
   }
@@ -480,6 +514,7 @@ class RedisBackplaneImpl implements RedisBackplane {
     const subscriber = this.#subscriber;
     if (subscriber === undefined || this.#closed) return;
     const topics = [...this.#wanted];
+    this.#history.forget();
     this.#subscribed = new Set(topics);
     this.#dirty.clear();
     const { prefix, sharded } = this.#settings;
@@ -544,6 +579,19 @@ class RedisBackplaneImpl implements RedisBackplane {
     if (typeof envelope === "string") {
       this.#stats.malformed++;
       this.#lastError = `${envelope} (channel ${channel})`;
+      return;
+    }
+    if (envelope.position !== undefined) {
+      // A topic with history: every node's messages, this one's too, in offset order (the PubSub checks
+      // the offsets).
+      const topic = channel.slice(prefix.length);
+      const own = envelope.origin === this.nodeId;
+      const context = this.#history.received(topic, own, envelope.sequence, envelope.position);
+      if (this.#receiver === undefined || !this.#wanted.has(topic)) return;
+      if (own) this.#stats.echoes++;
+      else this.#stats.delivered++;
+      const { payload, binary, position } = envelope;
+      this.#receiver.message({ topic, payload, binary, position, context: own ? context ?? OWN : undefined });
       return;
     }
     if (envelope.origin === this.nodeId) {
