@@ -95,7 +95,9 @@ export interface PresenceOptions {
 
 /**
  * The batched joins and leaves of one topic since its last event (type `"presence"`, on the
- * {@linkcode PubSub}). A member that joined and left within the interval is in neither.
+ * {@linkcode PubSub}). A member that joined and left within the interval is in neither. A node emits them
+ * for the topics where it has a member itself (it follows only those); a change on another node reaches
+ * it within two intervals (one batch there, one here).
  *
  * @example
  * ```ts
