@@ -8,7 +8,7 @@
  *
  * The JSON messages:
  * - client → room: `{ "type": "message", "text": "..." }` (at most 2,000 characters)
- * - room → the new member: `{ "type": "welcome", "room", "name", "members": [names] }`
+ * - room → the new member: `{ "type": "welcome", "room", "name", "members": [names, sorted] }`
  * - room → everyone else: `{ "type": "join", "name", "count" }`, `{ "type": "leave", "name", "count" }`
  * - room → everyone, sender included: `{ "type": "message", "from", "text", "at" }` (`at`: ms since epoch)
  * - room → the sender of something else: `{ "type": "error", "error": "..." }`
@@ -64,7 +64,7 @@ export class ChatRoom {
       websocket: {
         open: (socket) => {
           const room = new URL(socket.request.url).pathname.split("/").pop();
-          const members = server.sockets().map((s) => s.data.name);
+          const members = server.sockets().map((s) => s.data.name).sort();
           socket.send(JSON.stringify({ type: "welcome", room, name: socket.data.name, members }));
           socket.publish(
             TOPIC,

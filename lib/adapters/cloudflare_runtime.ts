@@ -30,6 +30,8 @@ import type { DeflateNegotiationOptions } from "../deflate/negotiation.ts";
 export interface CloudflareWebSocket {
   /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: number;
+  /** How binary messages arrive: a `WebSocketPair`'s default is `"blob"`. */
+  binaryType?: string;
   /** Starts delivering events (the plain Worker path; the hibernation path uses `acceptWebSocket`). */
   accept(): void;
   /** Sends a text (string) or binary message. */
@@ -152,12 +154,18 @@ export function switchingProtocols(
   return new Response(null, { status: 101, headers, webSocket: client } as ResponseInit);
 }
 
-/** A message as the handler takes it: a string for text, bytes for binary. */
+/**
+ * A message as the handler takes it: a string for text, bytes for binary.
+ *
+ * @throws {TypeError} For a `Blob` (a `WebSocketPair` socket whose `binaryType` was not set).
+ */
 export function messageData(data: unknown): string | Uint8Array {
   if (typeof data === "string") return data;
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  return String(data);
+  throw new TypeError(
+    `Cannot read a message: workerd delivered ${Object.prototype.toString.call(data)}, not an ArrayBuffer`,
+  );
 }
 
 /**

@@ -137,6 +137,9 @@ export function cloudflareServe<T = unknown>(options: CloudflareServeOptions<T>)
       }
       close(1011);
     };
+    // workerd delivers binary messages of a WebSocketPair as Blobs unless told otherwise (the hibernation
+    // API's are ArrayBuffers).
+    native.binaryType = "arraybuffer";
     native.accept();
     let ended = false;
     let cancelExpiry = () => {};
