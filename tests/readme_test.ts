@@ -6,7 +6,11 @@
  * users, import the package by its name (`wsengine`, resolved through package.json's `exports` to dist/)
  * and run under Node only.
  * The Worker example (the block that imports `cloudflare:sockets`) is not for these runtimes:
- * tests/interop_edge_test.ts runs it in workerd.
+ * tests/interop_edge_test.ts runs it in workerd; the `Bun.serve` block runs on Bun only, the `Deno.serve`
+ * one on Deno only.
+ * Every block type-checks: with `deno check` (Deno's types), and under Node with `tsc` as a project that
+ * installed the package would, against its declarations in dist/: Node's types for the Node and
+ * cross-runtime blocks, Bun's (`@types/bun`) for the `Bun.serve` one.
  */
 
 import { test } from "node:test";
@@ -48,10 +52,19 @@ const blocks: Block[] = [...readme.matchAll(/```(ts|js)\n([\s\S]*?)```/g)].map((
   code: match[2],
 }));
 
+/** The runtime whose own server API a block uses (`Bun.serve`, `Deno.serve`), if any. */
+function runtimeOf(block: Block): "bun" | "deno" | undefined {
+  return /\bBun\.serve\(/.test(block.code) ? "bun" : /\bDeno\.serve\(/.test(block.code) ? "deno" : undefined;
+}
+
 /** Why a block cannot run on this runtime, or false. */
 function skipReason(block: Block): string | false {
-  return block.language === "js" && RUNTIME !== "node"
-    ? "a Node example: it imports the Node build by the package's name; the Node suite runs it"
+  if (block.language === "js" && RUNTIME !== "node") {
+    return "a Node example: it imports the Node build by the package's name; the Node suite runs it";
+  }
+  const own = runtimeOf(block);
+  return own !== undefined && own !== RUNTIME
+    ? `a ${own === "bun" ? "Bun.serve" : "Deno.serve"} example: the ${own} suite runs it`
     : false;
 }
 
@@ -85,13 +98,21 @@ async function writeExample(block: Block, index: number, edit: (code: string) =>
 }
 
 test("README has a runnable server example, and one for Node", () => {
-  assert.ok(blocks.some((block) => block.language === "ts" && isServer(block.code)), "a ts block that listens on 8080");
-  assert.ok(blocks.some((block) => block.language === "js" && isServer(block.code)), "a js block that listens on 8080");
+  assert.ok(
+    blocks.some((block) => block.language === "ts" && isServer(block.code)),
+    "a ts block that listens on 8080",
+  );
+  assert.ok(
+    blocks.some((block) => block.language === "js" && isServer(block.code)),
+    "a js block that listens on 8080",
+  );
 });
 
 blocks.forEach((block, index) => {
   if (!isServer(block.code)) return;
-  test(`README example ${index + 1} (${block.language}) runs and echoes over a real connection`, { skip: skipReason(block) }, async () => {
+  test(`README example ${index + 1} (${block.language}) runs and echoes over a real connection`, {
+    skip: skipReason(block),
+  }, async () => {
     const port = await freePort();
     const file = await writeExample(
       block,
@@ -106,9 +127,14 @@ blocks.forEach((block, index) => {
       let client;
       for (let attempt = 0; client === undefined; attempt++) {
         try {
-          client = await connectNode(`ws://127.0.0.1:${port}/`, { protocols: ["chat"], handshakeTimeout: 2000 });
+          client = await connectNode(`ws://127.0.0.1:${port}/`, {
+            protocols: ["chat"],
+            handshakeTimeout: 2000,
+          });
         } catch (error) {
-          if (attempt >= 50) throw new Error(`The example never listened: ${(error as Error).message}\n${stderr}`);
+          if (attempt >= 50) {
+            throw new Error(`The example never listened: ${(error as Error).message}\n${stderr}`);
+          }
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       }
@@ -146,18 +172,26 @@ function runFile(file: string): Promise<{ code: number | null; stdout: string; s
 
 blocks.forEach((block, index) => {
   if (isServer(block.code) || !block.code.includes("ws://127.0.0.1:8080/")) return;
-  test(`README client example ${index + 1} (${block.language}) runs against an echo server and exits cleanly`, { skip: skipReason(block), timeout: 30_000 }, async () => {
-    const server = await startServer({ upgrade: { protocols: ["chat"] } });
-    try {
-      const file = await writeExample(block, index, (code) => code.replaceAll("ws://127.0.0.1:8080/", server.url));
-      const result = await runFile(file);
-      assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /received: Hello/);
-      assert.match(result.stdout, /closed: 1000/);
-    } finally {
-      await server.close();
-    }
-  });
+  test(
+    `README client example ${index + 1} (${block.language}) runs against an echo server and exits cleanly`,
+    { skip: skipReason(block), timeout: 30_000 },
+    async () => {
+      const server = await startServer({ upgrade: { protocols: ["chat"] } });
+      try {
+        const file = await writeExample(
+          block,
+          index,
+          (code) => code.replaceAll("ws://127.0.0.1:8080/", server.url),
+        );
+        const result = await runFile(file);
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /received: Hello/);
+        assert.match(result.stdout, /closed: 1000/);
+      } finally {
+        await server.close();
+      }
+    },
+  );
 });
 
 test("every ts block of the README type-checks (deno check)", {
@@ -167,15 +201,23 @@ test("every ts block of the README type-checks (deno check)", {
   const checked: string[] = [];
   const checkDir = mkdtempSync(join(tmpdir(), "readme-check-"));
   for (const [index, block] of blocks.entries()) {
-    // The Worker example needs workerd's types (tests/interop_edge_test.ts bundles and runs it).
-    if (block.language !== "ts" || block.code.includes("cloudflare:sockets")) continue;
+    // The Worker example needs workerd's types (tests/interop_edge_test.ts bundles and runs it), the
+    // Bun.serve one Bun's (the tsc test below).
+    if (block.language !== "ts" || block.code.includes("cloudflare:sockets") || runtimeOf(block) === "bun") {
+      continue;
+    }
     // Outside the repository: deno.json excludes .test-results/, and an excluded file is not checked.
     const file = join(checkDir, `readme_check_${index + 1}.ts`);
-    writeFileSync(file, block.code.replace(/"\.\/(lib\/[\w/]+\.ts|mod\.ts)"/g, (_, path) => JSON.stringify(repoPath(path))));
+    writeFileSync(
+      file,
+      block.code.replace(/"\.\/(lib\/[\w/]+\.ts|mod\.ts)"/g, (_, path) => JSON.stringify(repoPath(path))),
+    );
     checked.push(file);
   }
   assert.ok(checked.length >= 5, `${checked.length} blocks`);
-  const child = spawn(process.execPath, ["check", "--config", repoPath("deno.json"), ...checked], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["check", "--config", repoPath("deno.json"), ...checked], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout.on("data", (chunk) => output += chunk);
   child.stderr.on("data", (chunk) => output += chunk);
@@ -184,3 +226,82 @@ test("every ts block of the README type-checks (deno check)", {
   assert.equal(code, 0, output);
   assert.match(output, /Check/, "deno check checked the blocks");
 });
+
+/** deno.json's exports the other way round: `./lib/adapters/serve.ts` -> `wsengine/serve`. */
+function packageSpecifiers(): Map<string, string> {
+  const { exports } = JSON.parse(readFileSync(repoPath("deno.json"), "utf8")) as {
+    exports: Record<string, string>;
+  };
+  const { name } = JSON.parse(readFileSync(repoPath("package.json"), "utf8")) as { name: string };
+  return new Map(
+    Object.entries(exports).map((
+      [subpath, source],
+    ) => [source, subpath === "." ? name : `${name}${subpath.slice(1)}`]),
+  );
+}
+
+test(
+  "every ts and js block of the README type-checks with tsc against the package's declarations: Node's types, Bun's for Bun.serve",
+  {
+    skip: RUNTIME === "node"
+      ? false
+      : "checks against the Node build's declarations (dist/), which the Node suite has just built",
+    timeout: 120_000,
+  },
+  async () => {
+    const { default: ts } = await import("typescript");
+    const specifiers = packageSpecifiers();
+    // Inside the repository, so that `wsengine` resolves to the package itself (self-reference), as it does
+    // in a project that installed it.
+    const dir = repoPath(".test-results/readme_tsc/");
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const nodeFiles: string[] = [], bunFiles: string[] = [];
+    for (const [index, block] of blocks.entries()) {
+      // Workerd's and Deno's types are not tsc's here: interop_edge_test.ts and deno check cover those blocks.
+      if (block.code.includes("cloudflare:sockets") || runtimeOf(block) === "deno") continue;
+      const code = block.code.replace(/"(\.\/(?:lib\/[\w/]+\.ts|mod\.ts))"/g, (_whole, path: string) => {
+        const name = specifiers.get(path);
+        assert.ok(
+          name !== undefined,
+          `README example ${index + 1} imports ${path}, which is no entry point of the package`,
+        );
+        return JSON.stringify(name);
+      });
+      const file = join(dir, `readme_${index + 1}.${block.language === "js" ? "mjs" : "mts"}`);
+      writeFileSync(file, code);
+      (runtimeOf(block) === "bun" ? bunFiles : nodeFiles).push(file);
+    }
+    assert.ok(
+      nodeFiles.length >= 5 && bunFiles.length >= 1,
+      `${nodeFiles.length} Node blocks, ${bunFiles.length} Bun blocks`,
+    );
+    const base = {
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      target: ts.ScriptTarget.ES2022,
+      strict: true,
+      noEmit: true,
+      allowJs: true,
+      checkJs: true,
+    };
+    const problems: string[] = [];
+    const check = (files: string[], options: Record<string, unknown>) => {
+      const diagnostics = ts.getPreEmitDiagnostics(ts.createProgram(files, { ...base, ...options }));
+      for (const d of diagnostics) {
+        problems.push(
+          `${d.file?.fileName ?? "(options)"}: TS${d.code} ${
+            ts.flattenDiagnosticMessageText(d.messageText, "\n")
+          }`,
+        );
+      }
+    };
+    // A Node project: Node's types, no DOM library. skipLibCheck (tests/package_test.ts checks the
+    // declarations themselves): a third of the time.
+    check(nodeFiles, { lib: ["lib.es2023.d.ts"], types: ["node"], skipLibCheck: true });
+    // A Bun project: @types/bun (which brings Node's); skipLibCheck, as Bun's own tsconfig template has it
+    // (bun-types and @types/node 20 disagree on a few globals).
+    check(bunFiles, { lib: ["lib.es2023.d.ts"], types: ["bun"], skipLibCheck: true });
+    assert.deepEqual(problems, []);
+  },
+);
