@@ -328,7 +328,9 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
     await Promise.race([closeBackplane().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 500))]);
     process.exit(0);
   };
-  process.on("SIGINT", stop);
+  // A worker leaves Ctrl-C (SIGINT to the whole process group) to its primary, which stops the workers with
+  // SIGTERM and does not take their exits for crashes to restart from.
+  process.on("SIGINT", cluster.isWorker ? () => {} : stop);
   process.on("SIGTERM", stop);
   // A worker whose primary is gone (killed with SIGKILL) stops too.
   if (cluster.isWorker) process.on("disconnect", stop);
@@ -424,7 +426,7 @@ async function runPrimary(options: PrimaryOptions): Promise<number | undefined> 
   const pids = Object.values(cluster.workers ?? {}).map((worker) => worker?.process.pid).join(", ");
   console.log(
     `Echo server listening on ws${s}://${shown}:${port}/ (${listeningNote(http, root, demoOn)}; ${workers} workers, pids ${pids}${
-      redisUrl === undefined ? "" : `, rooms over ${redisUrl}`
+      redisUrl !== undefined ? `, rooms over ${redisUrl}` : demoOn ? ", rooms per worker (no --redis)" : ""
     })`,
   );
   process.on("SIGINT", () => void stopAll(0));

@@ -345,9 +345,22 @@ function drawChart() {
     points.forEach((p, i) => (i === 0 ? context.moveTo(x(i), y(p[key])) : context.lineTo(x(i), y(p[key]))));
     context.stroke();
   }
+  // The compression ratio over time (wire / payload, 0 to 100 %), dashed, on the right-hand scale.
+  context.strokeStyle = style.getPropertyValue("--ok").trim();
+  context.setLineDash([4, 3]);
+  context.lineWidth = 1.5;
+  context.beginPath();
+  const ratioY = (p) =>
+    height - pad - Math.min(1, p.payloadOut === 0 ? 1 : p.wireOut / p.payloadOut) * (height - 2 * pad);
+  points.forEach((p, i) => (i === 0 ? context.moveTo(x(i), ratioY(p)) : context.lineTo(x(i), ratioY(p))));
+  context.stroke();
+  context.setLineDash([]);
   context.fillStyle = "#6b7585";
   context.font = "11px system-ui, sans-serif";
   context.fillText(kib(max), pad + 2, pad + 10);
+  context.textAlign = "right";
+  context.fillText("100%", width - pad - 2, pad + 10);
+  context.textAlign = "left";
 }
 
 // ----------------------------------------------------------------------------------------------------------
