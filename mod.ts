@@ -114,6 +114,15 @@ export {
   type Subscriber,
   TopicEvent,
 } from "./lib/pubsub/pubsub.ts";
+export {
+  type PresenceBackplane,
+  PresenceEvent,
+  type PresenceJoin,
+  type PresenceMember,
+  type PresenceOptions,
+  type PresenceReceiver,
+  type SocketSubscribeOptions,
+} from "./lib/pubsub/presence.ts";
 export { PreparedMessage, type PreparedMessageOptions } from "./lib/pubsub/prepared_message.ts";
 export type { Backplane, BackplaneReceiver, RemoteMessage } from "./lib/pubsub/backplane.ts";
 export { TopicSocket } from "./lib/pubsub/topic_socket.ts";

@@ -117,6 +117,8 @@ export class PresenceEvent extends Event {
   readonly leaves: readonly PresenceMember[];
 
   /**
+   * Makes the event (a {@linkcode PubSub} does, once per topic per interval).
+   *
    * @param topic The topic.
    * @param joins Members that joined.
    * @param leaves Members that left.
@@ -161,6 +163,8 @@ export interface PresenceBackplane {
    */
   update(topic: string, members: readonly PresenceMember[]): void;
   /**
+   * Reads the other nodes' members of a topic.
+   *
    * @param topic The topic.
    * @returns Every other node's members of the topic, by node id.
    */

@@ -25,10 +25,12 @@ export type {
 export type { HistoryStats } from "./history_topics.ts";
 
 export {
+  type PresenceBackplane,
   PresenceEvent,
   type PresenceJoin,
   type PresenceMember,
   type PresenceOptions,
+  type PresenceReceiver,
   type SocketSubscribeOptions,
 } from "./presence.ts";
 
