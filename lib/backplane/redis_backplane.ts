@@ -16,6 +16,11 @@
  *   was down"). While the link is down, local delivery goes on; publishes that cannot reach Redis are
  *   counted (`stats.failedPublishes`), never queued.
  * - One publishing connection, pipelined: a publisher's messages to a topic arrive in order on every node.
+ * - Presence (`subscribe(topic, { presence })`): each node's members of a topic in a hash of its own with an
+ *   expiry it refreshes (`presenceTtl`), changes batched per interval and sent on the topic's channel with
+ *   the envelope's presence flag (see `redis_presence.ts`).
+ * - A Redis Cluster with `cluster: [url, ...]` (ioredis's `Cluster`, each `SSUBSCRIBE` sent to the master
+ *   owning its channel's slot; see `redis_cluster_connection.ts`).
  *
  * @module
  */
