@@ -20,18 +20,14 @@
 
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
-import type { Readable } from "node:stream";
-import { repoPath } from "./_files.ts";
 import { startWsPeerServer } from "./_ws_peer.ts";
 import { serve } from "../lib/adapters/serve.ts";
+import { BUNDLE_MS, fetchWorker, probeWorkerd, ROOT, startWorkerd, type Workerd } from "./_workerd.ts";
 import {
   assertWire,
-  type Availability,
   BASE_SIZES,
   canonicalExtensions,
   digest,
@@ -47,11 +43,6 @@ import {
   withTimeout,
 } from "./_interop.ts";
 
-// The repository (also when this runs compiled, from dist-tests/ under Node): the Worker is bundled from its
-// TypeScript sources.
-const ROOT = repoPath("");
-const WORKERD = join(ROOT, "node_modules/.bin/workerd");
-const DENO = join(ROOT, "node_modules/.bin/deno");
 const PEER = "workerd client (cloudflare:sockets)";
 const SIZES = [...BASE_SIZES, 1024 * 1024];
 const messages = messageSet(SIZES);
@@ -59,170 +50,14 @@ const proves =
   "text and binary of 0 B..1 MiB intact both ways, permessage-deflate negotiated and used on the wire, close 1000";
 const OUR_OFFER = "permessage-deflate; client_max_window_bits";
 const MAX_MESSAGE = 16 * 1024 * 1024;
-/** Bound for bundling (the first `deno bundle` on a machine fetches esbuild from the npm registry). */
-const BUNDLE_MS = 120_000;
 /** Bound for a whole test: bundling and starting workerd may fall to the first one. */
 const TEST_MS = BUNDLE_MS + 60_000;
 
 // ---------------------------------------------------------------------------------------------------------
-// workerd
-
-/**
- * workerd from npm (a devDependency, so required under REQUIRE_PEERS=1), and Deno to bundle for it.
- *
- * @returns Whether both run here, and workerd's version.
- */
-function probeWorkerd(): Availability & { version: string } {
-  for (const [binary, name] of [[WORKERD, "workerd"], [DENO, "deno"]]) {
-    if (!existsSync(binary)) {
-      const reason = `${binary} is missing (npm install installs ${name})`;
-      return { available: false, reason, required: true, version: "" };
-    }
-  }
-  const probe = spawnSync(WORKERD, ["--version"], { timeout: 10_000, encoding: "utf8" });
-  if (probe.status === 0) return { available: true, version: probe.stdout.trim() };
-  const why = probe.error?.message ?? `exit ${probe.status}: ${String(probe.stderr).slice(0, 300)}`;
-  return { available: false, reason: `workerd --version failed (${why})`, required: true, version: "" };
-}
+// workerd (tests/_workerd.ts: bundled with `deno bundle`, one Worker on a free loopback port, `node:` modules
+// off, `connect()` allowed to loopback only)
 
 const availability = probeWorkerd();
-
-/**
- * A workerd config running one Worker on a free loopback port. `no_nodejs_compat` and
- * `no_nodejs_compat_v2` remove the `node:` modules that compatibility dates from 2026-08-04 on provide by
- * default. `connect()` goes out through the service named "internet", whose default allow list is
- * "public" only: here it is "local" only (loopback).
- */
-const CONFIG = `using Workerd = import "/workerd/workerd.capnp";
-
-const config :Workerd.Config = (
-  services = [
-    (name = "main", worker = .worker),
-    (name = "internet", network = (allow = ["local"])),
-  ],
-  sockets = [(name = "http", address = "127.0.0.1:0", http = (), service = "main")],
-);
-
-const worker :Workerd.Worker = (
-  modules = [(name = "worker.js", esModule = embed "worker.js")],
-  compatibilityDate = "2026-11-17",
-  compatibilityFlags = ["no_nodejs_compat", "no_nodejs_compat_v2"],
-);
-`;
-
-/** A running workerd. */
-interface Workerd {
-  /** Where its Worker answers: `http://127.0.0.1:<port>`. */
-  origin: string;
-  /** What workerd wrote to stdout and stderr so far. */
-  output(): string;
-  stop(): Promise<void>;
-}
-
-/** Runs a process to its end, bounded; rejects with its output when it fails. */
-function run(command: string, args: string[], ms: number): Promise<void> {
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, NO_COLOR: "1" },
-  });
-  let output = "";
-  child.stdout!.on("data", (chunk) => output += chunk);
-  child.stderr!.on("data", (chunk) => output += chunk);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return withTimeout(exited, ms, `${command} ${args[0]}`)
-    .catch((error) => {
-      child.kill("SIGKILL");
-      throw error;
-    })
-    .then((code) => {
-      if (code !== 0) {
-        throw new Error(`${command} ${args.join(" ")} exited with ${code}:\n${output.slice(-2000)}`);
-      }
-    });
-}
-
-/**
- * Bundles a Worker with `deno bundle` (everything but `cloudflare:sockets`, which workerd provides) and
- * serves it with workerd on a free loopback port, which workerd reports on a control pipe once it listens.
- *
- * @param source The Worker's TypeScript entry point.
- * @returns The running workerd.
- */
-async function startWorkerd(source: string): Promise<Workerd> {
-  const dir = mkdtempSync(join(tmpdir(), "wsengine-workerd-"));
-  let child: ChildProcess | undefined;
-  try {
-    await run(DENO, [
-      "bundle",
-      "--config",
-      join(ROOT, "deno.json"),
-      "--platform",
-      "browser",
-      "--external",
-      "cloudflare:sockets",
-      "--output",
-      join(dir, "worker.js"),
-      source,
-    ], BUNDLE_MS);
-    writeFileSync(join(dir, "config.capnp"), CONFIG);
-    const started = spawn(WORKERD, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
-      cwd: dir,
-      stdio: ["ignore", "pipe", "pipe", "pipe"],
-    });
-    child = started;
-    let output = "";
-    started.stdout!.on("data", (chunk) => output += chunk);
-    started.stderr!.on("data", (chunk) => output += chunk);
-    const exit = new Promise<void>((resolve) => started.once("exit", () => resolve()));
-    const control = started.stdio[3] as Readable;
-    control.setEncoding("utf8");
-    const port = new Promise<number>((resolve, reject) => {
-      let pending = "";
-      control.on("data", (text: string) => {
-        pending += text;
-        for (let end = pending.indexOf("\n"); end !== -1; end = pending.indexOf("\n")) {
-          const message = JSON.parse(pending.slice(0, end));
-          pending = pending.slice(end + 1);
-          if (message.event === "listen" && message.socket === "http") resolve(message.port);
-        }
-      });
-      exit.then(() => reject(new Error(`workerd exited before listening:\n${output.slice(-2000)}`)));
-    });
-    const origin = `http://127.0.0.1:${await withTimeout(port, STEP_MS, "workerd to listen")}`;
-    return {
-      origin,
-      output: () => output,
-      async stop() {
-        started.kill("SIGTERM");
-        await withTimeout(exit, 5000, "workerd to exit").catch(async () => {
-          started.kill("SIGKILL");
-          await withTimeout(exit, 5000, "workerd to exit after SIGKILL").catch(() => {});
-        });
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  } catch (error) {
-    child?.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-    throw error;
-  }
-}
-
-/**
- * GETs a path from a Worker, bounded.
- *
- * @returns The status and the body.
- */
-async function fetchWorker(workerd: Workerd, path: string): Promise<{ status: number; body: string }> {
-  const signal = AbortSignal.timeout(3 * STEP_MS);
-  const response = await fetch(`${workerd.origin}${path}`, { signal }).catch((error) => {
-    throw new Error(
-      `Cannot fetch ${path} from workerd: ${error}\nits output: ${workerd.output().slice(-2000)}`,
-    );
-  });
-  return { status: response.status, body: await response.text() };
-}
 
 // The example Worker's workerd, shared by the cases and started by the first (so a failure to bundle or
 // to start is that test's failure, with the reason, recorded in its matrix row).
