@@ -259,4 +259,51 @@ describe("history on Redis Streams", () => {
       });
     },
   );
+
+  redisTest(
+    "no undetected gap: offsets B missed while its link was down are all in a gap it reported",
+    async (server) => {
+      await withNodes(server, { size: 100 }, async ([a, b], redis) => {
+        const atB = recorder();
+        b.pubsub.subscribe(atB, "room");
+        await b.backplane.flush();
+        for (let i = 0; i < 5; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
+        await until("B gets five", () => atB.texts.length === 5);
+        const list = await redis.call("CLIENT", "LIST") as string;
+        const line = list.split("\n").find((entry) =>
+          entry.includes(` name=wsengine:${b.backplane.nodeId}:subscriber`)
+        );
+        const id = /\bid=(\d+)/.exec(line ?? "")?.[1];
+        assert.ok(id !== undefined, "B's subscriber connection is listed");
+        await redis.call("CLIENT", "KILL", "ID", id);
+        await Promise.all(Array.from({ length: 20 }, () => a.pubsub.append("room", (at) => `m${at.offset}`)));
+        await until("B is back", () => b.backplane.connected && b.backplane.stats.reconnects >= 1);
+        await b.backplane.flush();
+        for (let i = 0; i < 5; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
+        await until("B gets the last", () => atB.texts.at(-1) === "m30");
+        const delivered = new Set(atB.texts.map((text) => Number(text.slice(1))));
+        const reported = b.gaps.flatMap((reason) => {
+          const match = /offsets (\d+) to (\d+) were missed/.exec(reason);
+          return match === null ? [] : [[Number(match[1]), Number(match[2])]];
+        });
+        const missing = Array.from({ length: 30 }, (_, i) => i + 1).filter((offset) =>
+          !delivered.has(offset)
+        );
+        assert.ok(missing.length > 0, "B missed some while its link was down");
+        for (const offset of missing) {
+          assert.ok(
+            reported.some(([from, to]) => offset >= from && offset <= to),
+            `offset ${offset} missed and not reported: ${b.gaps}`,
+          );
+        }
+        assert.ok(b.gaps.includes("the link to Redis was down"), "the backplane said so too");
+        // What was reported can be recovered: a subscriber from the last position before the gap gets it all.
+        const late = recorder();
+        const { epoch } = await b.pubsub.position("room");
+        const recovery = await b.pubsub.subscribe(late, "room", { since: { epoch, offset: 5 } });
+        assert.deepEqual([recovery.recovered, recovery.replayed], [true, 25]);
+        assert.deepEqual(late.texts, range(6, 30));
+      });
+    },
+  );
 });
