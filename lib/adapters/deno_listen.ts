@@ -117,7 +117,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
       writer.releaseLock();
       const connection = new Connection(transport, { ...rest, logger, role: "server", extensions: result.negotiated, head: head.rest });
       const accepted = { connection, request, protocol: result.protocol, extensions: result.extensions, acceptance: result.acceptance };
-      attachHandler(accepted, websocket, sockets, pubsub, logger);
+      attachHandler(accepted, websocket, sockets, pubsub, rest.logger); // else console.error, with the stack
     } catch {
       closeQuietly(conn);
     } finally {
