@@ -123,6 +123,18 @@ export {
   type PresenceReceiver,
   type SocketSubscribeOptions,
 } from "./lib/pubsub/presence.ts";
+export type {
+  HistoryBackplane,
+  HistoryEntry,
+  HistoryOption,
+  HistoryOptions,
+  HistoryPage,
+  HistoryReadOptions,
+  PublishData,
+  Recovery,
+  StreamPosition,
+} from "./lib/pubsub/history.ts";
+export type { HistoryStats } from "./lib/pubsub/history_topics.ts";
 export { PreparedMessage, type PreparedMessageOptions } from "./lib/pubsub/prepared_message.ts";
 export type { Backplane, BackplaneReceiver, RemoteMessage } from "./lib/pubsub/backplane.ts";
 export { TopicSocket } from "./lib/pubsub/topic_socket.ts";
