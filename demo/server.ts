@@ -364,8 +364,11 @@ export function createDemo(options: DemoOptions): Demo {
   };
   pubsub.addEventListener("presence", onPresence);
 
-  const cookieHeader = (value: string, maxAge: number) =>
-    `${COOKIE_NAME}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}`;
+  // Secure over TLS (https: pages), so that the browser never sends it in the clear.
+  const cookieHeader = (value: string, maxAge: number, req: IncomingMessage) =>
+    `${COOKIE_NAME}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAge}${
+      (req.socket as { encrypted?: boolean }).encrypted === true ? "; Secure" : ""
+    }`;
 
   async function api(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (path === "/api/me" && req.method === "GET") {
@@ -387,11 +390,11 @@ export function createDemo(options: DemoOptions): Demo {
         return sendJson(res, 400, { error: `a name is 1 to ${MAX_NAME} characters, no control characters` });
       }
       return sendJson(res, 200, { name, worker }, {
-        "set-cookie": cookieHeader(await signer.sign(name), 86400),
+        "set-cookie": cookieHeader(await signer.sign(name), 86400, req),
       });
     }
     if (path === "/api/logout" && req.method === "POST") {
-      return sendJson(res, 200, {}, { "set-cookie": cookieHeader("", 0) });
+      return sendJson(res, 200, {}, { "set-cookie": cookieHeader("", 0, req) });
     }
     sendJson(
       res,

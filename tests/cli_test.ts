@@ -10,7 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer as createTcpServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -526,6 +526,21 @@ test("wss: serve --tls-cert/--tls-key; connect trusts it with --ca, refuses it w
       assert.equal(untrusted.stdout, "");
       assert.equal(insecure.code, 0, insecure.stderr);
       assert.equal(insecure.stdout, "< over tls\n");
+      // The demo's name cookie is Secure over TLS.
+      const { connect: connectTls } = await import("node:tls");
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connectTls({ host: "127.0.0.1", port: server.port, ca: readFileSync(cert, "utf8") });
+        let text = "";
+        socket.on("data", (chunk) => text += chunk);
+        socket.on("error", reject);
+        socket.on("close", () => resolve(text));
+        const body = JSON.stringify({ name: "Ada" });
+        // Written once the TLS handshake is done, and not ended: the server closes after its answer.
+        socket.once("secureConnect", () =>
+          socket.write(`POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`));
+      });
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      assert.match(answer, /^set-cookie: wsdemo=[\w-]+\.[\w-]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=86400; Secure\r$/im);
     } finally {
       await stop(server.child);
     }
