@@ -20,6 +20,8 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import WsWebSocket from "ws";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openClient } from "../lib/client/open_client.ts";
 import { httpExchange } from "./_raw_client.ts";
@@ -97,7 +99,11 @@ type Connect = (path: string, protocols?: string[]) => Promise<Client>;
 const live = new Set<() => void>();
 
 /** A queue of messages read with a bounded wait. */
-function inbox(): { push(message: string | Uint8Array): void; next(): Promise<string | Uint8Array> } {
+function inbox(): {
+  push(message: string | Uint8Array): void;
+  next(): Promise<string | Uint8Array>;
+  pending(): number;
+} {
   const messages: (string | Uint8Array)[] = [];
   const waiters: ((message: string | Uint8Array) => void)[] = [];
   return {
@@ -110,6 +116,7 @@ function inbox(): { push(message: string | Uint8Array): void; next(): Promise<st
       if (messages.length > 0) return Promise.resolve(messages.shift()!);
       return withTimeout(new Promise((resolve) => waiters.push(resolve)), STEP_MS, "a message");
     },
+    pending: () => messages.length,
   };
 }
 
@@ -515,6 +522,72 @@ describe(`Cloudflare adapters in workerd (${availability.version || "not install
           assert.equal(canonicalExtensions(answer), "permessage-deflate; server_no_context_takeover");
         } finally {
           await proxy.close();
+        }
+      },
+    );
+  });
+
+  describe("the README's Durable Object example (examples/cloudflare_room.ts until the README has it)", () => {
+    cfTest(
+      "two clients join a room by its path, the subprotocol is chosen, a message reaches both, 400 without a name",
+      async () => {
+        const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+        const readmeBlocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1])
+          .filter((code) => code.includes("durableObjectServe(") && code.includes("export class Room"));
+        assert.ok(readmeBlocks.length <= 1, "at most one README Durable Object example");
+        const source = readmeBlocks[0] ?? readFileSync(join(ROOT, "examples/cloudflare_room.ts"), "utf8");
+        const dir = mkdtempSync(join(tmpdir(), "wsengine-room-"));
+        let room: Workerd | undefined;
+        try {
+          const file = join(dir, "room.ts");
+          const entry = JSON.stringify(join(ROOT, "lib/adapters/cloudflare.ts"));
+          writeFileSync(file, source.replace(/"(?:\.\/|\.\.\/)lib\/adapters\/cloudflare\.ts"/, entry));
+          room = await startWorkerd(file, {
+            worker: `durableObjectNamespaces = [(className = "Room", uniqueKey = "wsengine-readme-room")],
+  durableObjectStorage = (inMemory = void),
+  bindings = [(name = "ROOMS", durableObjectNamespace = "Room")],`,
+          });
+          const url = room.origin.replace("http:", "ws:");
+          const alice = await openClient(new URL(`${url}/lobby?name=alice`), { protocols: ["chat"] });
+          assert.equal(alice.protocol, "chat");
+          const aliceInbox = inbox();
+          alice.connection.onmessage = (data) => aliceInbox.push(data);
+          const bob = new WsWebSocket(`${url}/lobby?name=bob`);
+          const bobInbox = inbox();
+          bob.on("message", (data: Uint8Array) => bobInbox.push(String(data)));
+          await withTimeout(
+            new Promise((resolve, reject) => {
+              bob.once("open", resolve);
+              bob.once("error", reject);
+            }),
+            STEP_MS,
+            "ws to open",
+          );
+          await alice.connection.send("hi");
+          assert.equal(await aliceInbox.next(), "alice: hi");
+          assert.equal(await bobInbox.next(), "alice: hi");
+          bob.send("hello");
+          assert.equal(await aliceInbox.next(), "bob: hello");
+          assert.equal(await bobInbox.next(), "bob: hello");
+          const other = await openClient(new URL(`${url}/elsewhere?name=carol`), {});
+          await other.connection.send("nobody in the lobby hears this");
+          other.connection.close(1000);
+          await assert.rejects(
+            openClient(new URL(`${url}/lobby`), {}),
+            (error: Error & { status?: number }) => error.status === 400,
+          );
+          const bobClosed = new Promise((resolve) => bob.once("close", resolve));
+          bob.close(1000);
+          alice.connection.close(1000);
+          await withTimeout(
+            Promise.all([bobClosed, alice.connection.closed, other.connection.closed]),
+            STEP_MS,
+            "the closes",
+          );
+          assert.equal(aliceInbox.pending(), 0, "alice received nothing from the other room");
+        } finally {
+          await room?.stop();
+          rmSync(dir, { recursive: true, force: true });
         }
       },
     );
