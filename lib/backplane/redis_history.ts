@@ -257,21 +257,27 @@ export class RedisHistory implements HistoryBackplane {
         expected === undefined ? "0" : String(expected.offset + 1),
         expected?.epoch ?? "",
       );
-      for (let i = 0; i < batch.length; i++) {
-        const pending = batch[i];
-        const data = typeof pending.data === "function"
-          ? pending.data({ epoch: expected!.epoch, offset: expected!.offset + 1 + i })
-          : pending.data;
-        const sequence = this.#host.nextSequence(topic);
-        sequences.push(sequence);
-        const header = encodeEnvelope(this.#host.origin, sequence, data.binary, new Uint8Array(0));
-        header[1] |= FLAG_POSITIONED;
-        args.push(header, data.binary ? "1" : "0", data.payload);
-        if (wanted) {
-          let contexts = this.#contexts.get(topic);
-          if (contexts === undefined) this.#contexts.set(topic, contexts = new Map());
-          contexts.set(sequence, pending.context);
+      try {
+        for (let i = 0; i < batch.length; i++) {
+          const pending = batch[i];
+          const data = typeof pending.data === "function"
+            ? pending.data({ epoch: expected!.epoch, offset: expected!.offset + 1 + i })
+            : pending.data;
+          const sequence = this.#host.nextSequence(topic);
+          sequences.push(sequence);
+          const header = encodeEnvelope(this.#host.origin, sequence, data.binary, new Uint8Array(0));
+          header[1] |= FLAG_POSITIONED;
+          args.push(header, data.binary ? "1" : "0", data.payload);
+          if (wanted) {
+            let contexts = this.#contexts.get(topic);
+            if (contexts === undefined) this.#contexts.set(topic, contexts = new Map());
+            contexts.set(sequence, pending.context);
+          }
         }
+      } catch (error) {
+        // A function that made a message threw: the batch fails, and leaves nothing behind.
+        this.#drop(topic, sequences);
+        throw error;
       }
       let reply: unknown[];
       try {

@@ -332,13 +332,10 @@ export class MemoryHistory {
     }
     stream.touched = now;
     stream.ttl = options.ttl;
-    // Last published goes last: the sweep below stops at the first topic still alive.
+    // Last published goes last: the sweep stops at the first topic still alive.
     this.#streams.delete(topic);
     this.#streams.set(topic, stream);
-    for (const [other, old] of this.#streams) {
-      if (now - old.touched <= old.ttl) break;
-      this.#streams.delete(other);
-    }
+    this.#sweep(now);
     return { position, message };
   }
 
@@ -383,9 +380,19 @@ export class MemoryHistory {
       stream = undefined;
     }
     if (stream === undefined) {
+      // A topic read before any publish gets its epoch too (a client starts from it); swept like the others.
+      this.#sweep(now);
       stream = { epoch: newEpoch(), top: 0, entries: [], start: 0, touched: now, ttl: options.ttl };
       this.#streams.set(topic, stream);
     }
     return stream;
+  }
+
+  /** Drops the histories past their ttl, oldest first, up to the first one alive. */
+  #sweep(now: number): void {
+    for (const [topic, stream] of this.#streams) {
+      if (now - stream.touched <= stream.ttl) break;
+      this.#streams.delete(topic);
+    }
   }
 }

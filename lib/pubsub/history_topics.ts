@@ -38,6 +38,8 @@ export interface HistoryHost {
   isSubscribed(subscriber: Subscriber, topic: string): boolean;
   /** Local subscribers of the topic. */
   subscriberCount(topic: string): number;
+  /** The topic's local subscribers. */
+  subscribers(topic: string): Iterable<Subscriber>;
   /** Reports messages of a topic as missed (the PubSub's `gap` event). */
   gap(topic: string, reason: string): void;
 }
@@ -152,9 +154,12 @@ export class TopicHistory {
     if (this.#memory !== undefined) return this.#append(topic, data, options, history).delivered;
     this.append(topic, data, options, history).catch(() => {}); // counted and kept in lastError
     const except = options.except;
-    let count = this.#host.subscriberCount(topic);
-    if (except !== undefined) count -= except instanceof Set ? except.size : 1;
-    return Math.max(0, count);
+    if (except === undefined) return this.#host.subscriberCount(topic);
+    let count = 0;
+    for (const subscriber of this.#host.subscribers(topic)) {
+      if (except !== subscriber && !(except instanceof Set && except.has(subscriber))) count++;
+    }
+    return count;
   }
 
   /**

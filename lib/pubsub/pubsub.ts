@@ -197,6 +197,7 @@ export class PubSub extends EventTarget {
         unsubscribe: (subscriber, topic) => this.unsubscribe(subscriber, topic),
         isSubscribed: (subscriber, topic) => this.isSubscribed(subscriber, topic),
         subscriberCount: (topic) => this.subscriberCount(topic),
+        subscribers: (topic) => this.#topics.get(topic) ?? [],
         gap: (topic, reason) => this.dispatchEvent(new TopicEvent("gap", topic, reason)),
       }, backplane?.history);
     }
