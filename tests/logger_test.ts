@@ -364,3 +364,81 @@ describe("the DEBUG environment switch", () => {
     }
   });
 });
+
+describe("the other server entry points log the same lines", () => {
+  const isDeno = "Deno" in globalThis, isBun = "Bun" in globalThis;
+  /** Starts a server with the logger, and returns its URL and stop(). */
+  const starters: {
+    name: string;
+    skip: false | string;
+    start(logger: Logger): Promise<{ url: string; stop(): Promise<void> }>;
+  }[] = [
+    {
+      name: "listenDeno",
+      skip: isDeno ? false : "Deno only",
+      start: async (logger) => {
+        const { listenDeno } = await import("../lib/adapters/deno_listen.ts");
+        const server = await listenDeno({ port: 0, logger, upgrade: refuseWithoutToken, websocket: {} });
+        return { url: server.url, stop: () => server.close() };
+      },
+    },
+    {
+      name: "denoServe",
+      skip: isDeno ? false : "Deno only",
+      start: async (logger) => {
+        const { denoServe } = await import("../lib/adapters/deno_serve.ts");
+        const server = Deno.serve(
+          { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+          denoServe({ logger, upgrade: refuseWithoutToken, websocket: {} }),
+        );
+        return { url: `ws://127.0.0.1:${server.addr.port}/`, stop: () => server.shutdown() };
+      },
+    },
+    {
+      name: "bunServe",
+      skip: isBun ? false : "Bun only",
+      start: async (logger) => {
+        const { bunServe } = await import("../lib/adapters/bun_serve.ts");
+        const bun = (globalThis as unknown as {
+          Bun: { serve(o: unknown): { port: number; stop(force?: boolean): Promise<void> | void } };
+        }).Bun;
+        const server = bun.serve({
+          port: 0,
+          hostname: "127.0.0.1",
+          ...bunServe({ logger, upgrade: refuseWithoutToken, websocket: {} }),
+        });
+        return { url: `ws://127.0.0.1:${server.port}/`, stop: async () => void await server.stop(true) };
+      },
+    },
+  ];
+  function refuseWithoutToken(request: Request): Response | undefined {
+    return new URL(request.url).searchParams.has("token")
+      ? undefined
+      : new Response("no token", { status: 401 });
+  }
+  for (const { name, skip, start } of starters) {
+    test(`${name}: handshake refused, accepted, closed`, { skip, timeout: 30_000 }, async () => {
+      const log = recorder();
+      const server = await start(log);
+      try {
+        await assert.rejects(connectNode(server.url), HandshakeRefusedError);
+        const refused = await log.next("handshake refused");
+        assert.equal(refused.fields.status, 401);
+        assert.match(String(refused.fields.reason), /status 401/);
+        const { connection } = await connectNode(server.url + "?token=1");
+        const accepted = await log.next("handshake accepted");
+        assert.deepEqual([accepted.fields.status, accepted.fields.path], [101, "/"]);
+        await connection.close(4001, "bye");
+        const closed = await log.next("closed");
+        assert.deepEqual([
+          closed.fields.role,
+          closed.fields.code,
+          closed.fields.reason,
+          closed.fields.wasClean,
+        ], ["server", 4001, "bye", true]);
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+});
