@@ -7,6 +7,8 @@
  *
  *   deno run -A bench/history_recovery_bench.ts [--clients 1000] [--messages 1000] [--cutoff 5000]
  *   bun bench/history_recovery_bench.ts [...]
+ *   npx esbuild bench/history_recovery_bench.ts --bundle --platform=node --format=esm --external:ioredis \
+ *     --outfile=dist-tests/bench/history_recovery_bench.mjs && node dist-tests/bench/history_recovery_bench.mjs
  *
  * @module
  */
