@@ -6,7 +6,12 @@
  * partial replay; the seam of a replay while publishes go on has nothing twice and nothing missing.
  */
 
-import { describe } from "node:test";
+import { describe, test } from "node:test";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { type RedisBackplane, redisBackplane } from "../../lib/backplane/redis_backplane.ts";
@@ -18,8 +23,9 @@ import {
   type Subscriber,
   type TopicEvent,
 } from "../../lib/pubsub/pubsub.ts";
+import process from "node:process";
 import { pause } from "../_raw_client.ts";
-import { type RedisServer, redisTest } from "../_redis.ts";
+import { REDIS_MISSING, REDIS_SERVER_PATH, type RedisServer, redisTest } from "../_redis.ts";
 
 const decoder = new TextDecoder();
 
@@ -306,4 +312,124 @@ describe("history on Redis Streams", () => {
       });
     },
   );
+});
+
+/** A redis-server that keeps its data (append-only file, fsync on every write) across a SIGKILL. */
+class PersistentRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), "wsengine-redis-"));
+  port = 0;
+  #child: ChildProcess | undefined;
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    if (this.port === 0) {
+      const probe = createServer();
+      await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+      this.port = (probe.address() as { port: number }).port;
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+    }
+    const child = this.#child = spawn(REDIS_SERVER_PATH, [
+      "--port",
+      String(this.port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--dir",
+      this.dir,
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "always",
+    ], { stdio: "ignore" });
+    const probe = new Redis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    probe.on("error", () => {});
+    try {
+      for (const started = Date.now();; await pause(20)) {
+        if (child.exitCode !== null) {
+          throw new Error(`Cannot start redis-server: it exited with ${child.exitCode}`);
+        }
+        if (Date.now() - started > 5000) throw new Error("Cannot start redis-server: no PONG within 5 s");
+        const ok = await probe.connect().then(() => probe.ping(), () => undefined).catch(() => undefined);
+        if (ok === "PONG") {
+          // Loaded: a server still loading its file answers PING but refuses the rest.
+          const loading = await probe.info("persistence").then((info) => /loading:1/.test(info), () => true);
+          if (!loading) break;
+        }
+        probe.disconnect();
+      }
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  async kill(): Promise<void> {
+    const child = this.#child;
+    this.#child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+describe("history on a Redis that keeps its data", () => {
+  test("Redis killed and restarted mid-run: a subscriber cut off across it recovers everything, same epoch", {
+    skip: REDIS_MISSING !== undefined && process.env.REQUIRE_PEERS !== "1" ? REDIS_MISSING : false,
+    timeout: 30_000,
+  }, async () => {
+    const redis = new PersistentRedis();
+    const nodes: Node[] = [];
+    try {
+      await redis.start();
+      for (let i = 0; i < 2; i++) {
+        const backplane = await redisBackplane({ url: redis.url });
+        const pubsub = createPubSub({ backplane, history: { size: 100 } });
+        const gaps: string[] = [];
+        pubsub.addEventListener("gap", (event) => gaps.push((event as TopicEvent).reason));
+        nodes.push({ backplane, pubsub, gaps });
+      }
+      const [a, b] = nodes;
+      for (let i = 0; i < 5; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
+      const position = await b.pubsub.position("room");
+      for (let i = 0; i < 20; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
+      await redis.kill();
+      await assert.rejects(
+        a.pubsub.append("room", "lost"),
+        "an append while Redis is down is refused, not lost silently",
+      );
+      await redis.start();
+      await until("both nodes back", () => a.backplane.connected && b.backplane.connected);
+      let appended: StreamPosition | undefined;
+      for (
+        const started = Date.now();
+        appended === undefined && Date.now() - started < 10_000;
+        await pause(20)
+      ) {
+        appended = await a.pubsub.append("room", (at) => `m${at.offset}`).catch(() => undefined);
+      }
+      assert.deepEqual(appended, { epoch: position.epoch, offset: 26 }, "the same epoch, the next offset");
+      const late = recorder();
+      const recovery = await b.pubsub.subscribe(late, "room", { since: position });
+      assert.deepEqual([recovery.recovered, recovery.replayed], [true, 21]);
+      assert.deepEqual(late.texts, range(6, 26));
+      assert.equal(a.pubsub.historyStats?.failedAppends, 1);
+    } finally {
+      for (const node of nodes) node.pubsub.close();
+      await Promise.all(nodes.map((node) => node.backplane.close()));
+      await redis.stop();
+    }
+  });
 });
