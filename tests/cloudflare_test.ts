@@ -24,6 +24,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openClient } from "../lib/client/open_client.ts";
+import { cloudflareServe } from "../lib/adapters/cloudflare.ts";
 import { httpExchange } from "./_raw_client.ts";
 import {
   canonicalExtensions,
@@ -48,6 +49,7 @@ const DURABLE_OBJECTS = `durableObjectNamespaces = [
   ],
   durableObjectStorage = (inMemory = void),
   bindings = [
+    (name = "SECRET", text = "a test secret of more than 16 characters"),
     (name = "ROOMS", durableObjectNamespace = "ChatRoom"),
     (name = "TEST_ROOMS", durableObjectNamespace = "TestRoom"),
   ],`;
@@ -64,12 +66,18 @@ function workerd(): Promise<Workerd> {
     experimental: true,
     external: ["cloudflare:sockets", "workerd:unsafe"],
     worker: DURABLE_OBJECTS,
+  }).then((running) => {
+    workerdOutput = running.output;
+    return running;
   });
 }
 
 after(async () => {
   await (await started?.catch(() => undefined))?.stop();
 });
+
+/** What workerd has written so far (uncaught errors of the Worker among it). */
+let workerdOutput = () => "";
 
 /** Drops every Durable Object from memory; their hibernatable sockets stay open. */
 async function evict(): Promise<void> {
@@ -93,7 +101,7 @@ interface Client {
   closed: Promise<{ code: number; reason: string }>;
 }
 
-type Connect = (path: string, protocols?: string[]) => Promise<Client>;
+type Connect = (path: string, protocols?: string[], headers?: Record<string, string>) => Promise<Client>;
 
 /** Clients not closed yet: a failed test's are cut when it ends, so that none outlives it. */
 const live = new Set<() => void>();
@@ -121,13 +129,11 @@ function inbox(): {
 }
 
 /** This library's client, offering permessage-deflate. */
-const ours: Connect = async (path, protocols = []) => {
+const ours: Connect = async (path, protocols = [], headers = {}) => {
   const { origin } = await workerd();
   const { connection, protocol, extensions } = await openClient(
     new URL(origin.replace("http:", "ws:") + path),
-    {
-      protocols,
-    },
+    { protocols, headers },
   );
   const box = inbox();
   connection.onmessage = (data) => box.push(data);
@@ -146,10 +152,11 @@ const ours: Connect = async (path, protocols = []) => {
 };
 
 /** `ws`, offering permessage-deflate. */
-const wsClient: Connect = async (path, protocols = []) => {
+const wsClient: Connect = async (path, protocols = [], headers = {}) => {
   const { origin } = await workerd();
   const socket = new WsWebSocket(origin.replace("http:", "ws:") + path, protocols, {
     perMessageDeflate: true,
+    headers,
   });
   const box = inbox();
   socket.on(
@@ -209,94 +216,142 @@ function cfTest(name: string, fn: () => Promise<void>): void {
 }
 
 describe(`Cloudflare adapters in workerd (${availability.version || "not installed"})`, () => {
-  describe("the chat example (examples/cloudflare_chat): one Durable Object per room", () => {
-    cfTest(
-      "our client and ws join a room, receive every broadcast, and still do after the room hibernates",
-      async () => {
-        const alice = await ours("/rooms/lobby-1?name=alice");
-        assert.deepEqual(await alice.json(), {
-          type: "welcome",
-          room: "lobby-1",
-          name: "alice",
-          members: ["alice"],
-        });
-        const bob = await wsClient("/rooms/lobby-1?name=bob");
-        assert.deepEqual(await bob.json(), {
-          type: "welcome",
-          room: "lobby-1",
-          name: "bob",
-          members: ["alice", "bob"],
-        });
-        assert.deepEqual(await alice.json(), { type: "join", name: "bob", count: 2 });
+  describe("the chat demo on a Worker (examples/cloudflare_chat): the demo's API and JSON, one Durable Object per room", () => {
+    /** Logs in as the demo's page does; returns the cookie. */
+    const login = async (name: string) => {
+      const { origin } = await workerd();
+      const response = await fetch(`${origin}/api/login`, {
+        method: "POST",
+        body: JSON.stringify({ name }),
+        signal: AbortSignal.timeout(STEP_MS),
+      });
+      assert.equal(response.status, 200);
+      assert.deepEqual(await response.json(), { name, worker: "cloudflare" });
+      const cookie = /^(wsdemo=[^;]+)/.exec(response.headers.get("set-cookie") ?? "")?.[1];
+      assert.ok(cookie !== undefined, "the name cookie");
+      return cookie;
+    };
+    const chatOurs = async (room: string, cookie: string) => await ours(`/chat?room=${room}`, [], { cookie });
+    const chatWs = async (room: string, cookie: string) =>
+      await wsClient(`/chat?room=${room}`, [], { cookie });
+    /** welcome, joined, then the presence its join causes. */
+    const joined = async (client: Client, name: string, room: string, members: string[]) => {
+      const welcome = await client.json();
+      assert.equal(welcome.type, "welcome");
+      assert.equal(welcome.name, name);
+      assert.equal(welcome.room, room);
+      assert.equal(welcome.worker, "cloudflare");
+      assert.equal(welcome.extensions, "permessage-deflate");
+      assert.deepEqual(await client.json(), { type: "joined", count: 0 });
+      assert.deepEqual(await client.json(), { type: "presence", room, members, joins: [name], leaves: [] });
+    };
+    const said = async (client: Client, from: string, text: string, room: string) => {
+      const message = await client.json();
+      assert.equal(message.type, "message");
+      assert.equal(message.from, from);
+      assert.equal(message.text, text);
+      assert.equal(message.room, room);
+      assert.equal(typeof message.id, "string");
+      assert.equal(typeof message.at, "number");
+    };
 
-        alice.send(JSON.stringify({ type: "message", text: "hello" }));
-        for (const client of [alice, bob]) {
-          const message = await client.json();
-          assert.equal(message.type, "message");
-          assert.equal(message.from, "alice");
-          assert.equal(message.text, "hello");
-          assert.equal(typeof message.at, "number");
-        }
+    cfTest(
+      "our client and ws join a room, receive every message and presence, and still do after it hibernates",
+      async () => {
+        const alice = await chatOurs("lobby-1", await login("alice"));
+        await joined(alice, "alice", "lobby-1", ["alice"]);
+        const bob = await chatWs("lobby-1", await login("bob"));
+        await joined(bob, "bob", "lobby-1", ["alice", "bob"]);
+        assert.deepEqual(await alice.json(), {
+          type: "presence",
+          room: "lobby-1",
+          members: ["alice", "bob"],
+          joins: ["bob"],
+          leaves: [],
+        });
+
+        alice.send(JSON.stringify({ type: "say", text: "hello" }));
+        await said(alice, "alice", "hello", "lobby-1");
+        await said(bob, "alice", "hello", "lobby-1");
 
         await evict();
         // The room is constructed anew on bob's message: its sockets and their names come from the attachments.
-        bob.send(JSON.stringify({ type: "message", text: "still here" }));
+        bob.send(JSON.stringify({ type: "say", text: "still here" }));
+        await said(alice, "bob", "still here", "lobby-1");
+        await said(bob, "bob", "still here", "lobby-1");
+        const carol = await chatOurs("lobby-1", await login("carol"));
+        await joined(carol, "carol", "lobby-1", ["alice", "bob", "carol"]);
         for (const client of [alice, bob]) {
-          const message = await client.json();
-          assert.equal(message.from, "bob");
-          assert.equal(message.text, "still here");
+          assert.deepEqual(await client.json(), {
+            type: "presence",
+            room: "lobby-1",
+            members: ["alice", "bob", "carol"],
+            joins: ["carol"],
+            leaves: [],
+          });
         }
-        const carol = await ours("/rooms/lobby-1?name=carol");
-        assert.deepEqual(await carol.json(), {
-          type: "welcome",
-          room: "lobby-1",
-          name: "carol",
-          members: ["alice", "bob", "carol"],
-        });
-        assert.deepEqual(await alice.json(), { type: "join", name: "carol", count: 3 });
-        assert.deepEqual(await bob.json(), { type: "join", name: "carol", count: 3 });
 
         // Another room is another object: nothing crosses.
-        const dave = await wsClient("/rooms/other-1?name=dave");
-        assert.deepEqual(await dave.json(), {
-          type: "welcome",
-          room: "other-1",
-          name: "dave",
-          members: ["dave"],
-        });
+        const dave = await chatWs("other-1", await login("dave"));
+        await joined(dave, "dave", "other-1", ["dave"]);
 
         await evict();
         carol.close(1000, "bye");
-        assert.deepEqual(await alice.json(), { type: "leave", name: "carol", count: 2 });
-        assert.deepEqual(await bob.json(), { type: "leave", name: "carol", count: 2 });
+        for (const client of [alice, bob]) {
+          assert.deepEqual(await client.json(), {
+            type: "presence",
+            room: "lobby-1",
+            members: ["alice", "bob"],
+            joins: [],
+            leaves: ["carol"],
+          });
+        }
         assert.equal((await carol.closed).code, 1000);
 
         alice.send("not json");
-        assert.equal((await alice.json()).type, "error");
+        assert.deepEqual(await alice.json(), { type: "error", error: "not JSON" });
+        alice.send(JSON.stringify({ type: "stats?" })); // ignored: workerd exposes no byte counts
+        alice.send(JSON.stringify({ type: "shout" }));
+        assert.deepEqual(await alice.json(), {
+          type: "error",
+          error: 'expected { "type": "say", "text": "..." }',
+        });
         await closeAll(alice, bob, dave);
       },
     );
 
     cfTest(
-      "the runtime answers the heartbeat of an evicted room (setWebSocketAutoResponse)",
+      "the demo's refusals: 401 without a valid cookie, 400 for a bad room or name, 401 from /api/me",
       async () => {
-        const client = await wsClient("/rooms/heartbeat-1?name=erin");
-        await client.json(); // welcome
-        await evict();
-        client.send("ping");
-        assert.equal(await client.next(), "pong");
-        await closeAll(client);
+        const { origin } = await workerd();
+        await assert.rejects(
+          ours("/chat?room=lobby"),
+          (error: Error & { status?: number }) => error.status === 401,
+        );
+        await assert.rejects(
+          ours("/chat?room=lobby", [], { cookie: "wsdemo=YWxpY2U.forged" }),
+          (error: Error & { status?: number }) => error.status === 401,
+        );
+        const cookie = await login("erin");
+        await assert.rejects(
+          ours("/chat?room=-bad", [], { cookie }),
+          (error: Error & { status?: number }) => error.status === 400,
+        );
+        const me = await fetch(`${origin}/api/me`, {
+          headers: { cookie },
+          signal: AbortSignal.timeout(STEP_MS),
+        });
+        assert.deepEqual(await me.json(), { name: "erin", worker: "cloudflare" });
+        assert.equal((await fetchWorker(await workerd(), "/api/me")).status, 401);
+        const bad = await fetch(`${origin}/api/login`, {
+          method: "POST",
+          body: JSON.stringify({ name: " " }),
+          signal: AbortSignal.timeout(STEP_MS),
+        });
+        assert.equal(bad.status, 400);
+        await bad.body?.cancel();
       },
     );
-
-    cfTest("a name is required: 400 from the room's upgrade hook", async () => {
-      await assert.rejects(
-        ours("/rooms/lobby-1"),
-        (error: Error & { status?: number }) => error.status === 400,
-      );
-      const { status } = await fetchWorker(await workerd(), "/nowhere");
-      assert.equal(status, 404);
-    });
   });
 
   describe("durableObjectServe: topics, data and user across hibernation", () => {
@@ -352,6 +407,16 @@ describe(`Cloudflare adapters in workerd (${availability.version || "not install
         },
       );
     }
+
+    cfTest("the runtime answers the heartbeat of an evicted object (setWebSocketAutoResponse)", async () => {
+      const client = await wsClient("/do/heartbeat-1?token=secret&name=erin");
+      await evict();
+      client.send("ping");
+      assert.equal(await client.next(), "pong");
+      client.send(JSON.stringify({ op: "state" }));
+      assert.deepEqual((await client.json()).data, { name: "erin" });
+      await closeAll(client);
+    });
 
     cfTest("a subscribe past the 16 KiB attachment throws a RangeError and is undone", async () => {
       const a = await ours("/do/attachment-1?token=secret&name=alice&tag=lobby");
@@ -454,6 +519,19 @@ describe(`Cloudflare adapters in workerd (${availability.version || "not install
             ours(`${path}?token=bad`),
             (error: Error & { status?: number }) => error.status === 403,
           );
+          if (path.startsWith("/do/")) {
+            // More than 10 tags, or one over 256 characters, is the server's mistake: a RangeError, a 500.
+            const tags = Array.from({ length: 11 }, (_, i) => `tag=t${i}`).join("&");
+            const many = await httpExchange(port, request(`${path}?token=secret&${tags}`, upgrade));
+            assert.equal(many.status, 500);
+            const long = await httpExchange(
+              port,
+              request(`${path}?token=secret&tag=${"x".repeat(257)}`, upgrade),
+            );
+            assert.equal(long.status, 500);
+            assert.match(workerdOutput(), /Cannot accept: 11 tags, at most 10/);
+            assert.match(workerdOutput(), /Cannot accept: a tag must be a string of 1 to 256 characters/);
+          }
         },
       );
     }
@@ -590,6 +668,43 @@ describe(`Cloudflare adapters in workerd (${availability.version || "not install
           rmSync(dir, { recursive: true, force: true });
         }
       },
+    );
+  });
+});
+
+describe("the Cloudflare adapters outside workerd", () => {
+  const upgradeRequest = (headers: Record<string, string> = {}) =>
+    new Request("http://example.com/chat", {
+      headers: {
+        host: "example.com",
+        upgrade: "websocket",
+        connection: "Upgrade",
+        "sec-websocket-version": "13",
+        "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+        ...headers,
+      },
+    });
+
+  test("the checks run first: 426 without Upgrade, 400 for a bad key, 403 from the hook, 403 for an origin", async () => {
+    const handler = cloudflareServe({
+      origins: ["https://good.example"],
+      upgrade: (request) =>
+        request.headers.has("x-token") ? undefined : new Response("no token\n", { status: 403 }),
+      websocket: {},
+    });
+    assert.equal((await handler(new Request("http://example.com/"))).status, 426);
+    assert.equal((await handler(upgradeRequest({ "sec-websocket-key": "bad", "x-token": "1" }))).status, 400);
+    assert.equal((await handler(upgradeRequest())).status, 403);
+    const origin = await handler(upgradeRequest({ "x-token": "1", origin: "https://evil.example" }));
+    assert.equal(origin.status, 403);
+    assert.match(await origin.text(), /origin https:\/\/evil\.example is not allowed/);
+  });
+
+  test("an accepted upgrade needs workerd's WebSocketPair: a TypeError that says so", async () => {
+    const handler = cloudflareServe({ websocket: {} });
+    await assert.rejects(
+      handler(upgradeRequest()),
+      (error: Error) => error instanceof TypeError && /WebSocketPair is missing/.test(error.message),
     );
   });
 });
