@@ -151,7 +151,7 @@ export class ClusterNode {
   }
 }
 
-/** Three masters, no replicas. */
+/** Three masters, each with `replicas` replicas. */
 export class RedisCluster {
   readonly nodes: ClusterNode[];
   readonly #dir: string;
@@ -166,13 +166,16 @@ export class RedisCluster {
     return this.nodes.map((node) => node.url);
   }
 
-  /** Starts three nodes and makes them a cluster; resolves when every node says `cluster_state:ok`. */
-  static async start(): Promise<RedisCluster> {
+  /**
+   * Starts 3 × (1 + `replicas`) nodes and makes them a cluster; resolves when every node says
+   * `cluster_state:ok` (and, with replicas, each master has its replicas in sync).
+   */
+  static async start(replicas = 0): Promise<RedisCluster> {
     const dir = mkdtempSync(join(tmpdir(), "wsengine-redis-cluster-"));
     const nodes: ClusterNode[] = [];
     const cluster = new RedisCluster(nodes, dir);
     try {
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 3 * (1 + replicas); i++) {
         const node = new ClusterNode(await freePort(), dir);
         nodes.push(node);
         await node.start();
@@ -182,10 +185,21 @@ export class RedisCluster {
         "create",
         ...nodes.map((node) => `127.0.0.1:${node.port}`),
         "--cluster-replicas",
-        "0",
+        String(replicas),
         "--cluster-yes",
       ]);
       await cluster.waitOk();
+      if (replicas > 0) {
+        for (
+          const started = Date.now();
+          (await cluster.roles()).filter((role) => role === "master").length !== 3;
+        ) {
+          if (Date.now() - started > 20_000) {
+            throw new Error("The cluster's replicas are not in place after 20 s");
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
       return cluster;
     } catch (error) {
       await cluster.stop();
@@ -201,6 +215,14 @@ export class RedisCluster {
       if (Date.now() - started > ms) throw new Error(`The cluster is not ok after ${ms} ms: ${states}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /** @returns Each node's role, as it says (`ROLE`): `"master"`, `"slave"`, or `""` if it does not answer. */
+  async roles(): Promise<string[]> {
+    return await Promise.all(this.nodes.map(async (node) => {
+      const reply = await ask(node.port, "ROLE");
+      return /^\*\d+\r\n\$\d+\r\n(\w+)/.exec(reply)?.[1] ?? "";
+    }));
   }
 
   /** Stops every node and removes the directory. */
@@ -221,7 +243,7 @@ export const CLUSTER_MISSING: string | undefined = REDIS_MISSING ??
 export function redisClusterTest(
   name: string,
   fn: (cluster: RedisCluster) => Promise<void>,
-  options: { timeout?: number } = {},
+  options: { timeout?: number; replicas?: number } = {},
 ): void {
   const missing = CLUSTER_MISSING;
   if (missing !== undefined) {
@@ -233,7 +255,7 @@ export function redisClusterTest(
     return;
   }
   test(name, { timeout: options.timeout ?? 60_000 }, async () => {
-    const cluster = await RedisCluster.start();
+    const cluster = await RedisCluster.start(options.replicas ?? 0);
     try {
       await fn(cluster);
     } finally {

@@ -220,6 +220,69 @@ describe("redisBackplane({ cluster }) on a 3-master Redis Cluster", () => {
   );
 
   redisClusterTest(
+    "a master SIGKILLed fails over to its replica: delivery, subscriptions and presence carry on on the new master",
+    async (cluster) => {
+      await withNodes(cluster, async ([a, b], connections) => {
+        const topic = "room0", channel = `ws:${topic}`, slot = clusterSlot(channel);
+        // The slot's master and its replica, once the replica is known.
+        type Range = [number, number, ...[string, number][]];
+        let range: Range | undefined;
+        await until("the slot's replica is listed", async () => {
+          const ranges = await connections[0].call("CLUSTER", "SLOTS") as Range[];
+          range = ranges.find(([from, to]) => slot >= from && slot <= to);
+          return range !== undefined && range.length > 3;
+        }, 30_000);
+        const [masterPort, replicaPort] = [Number(range![2][1]), Number(range![3][1])];
+        const master = cluster.nodes.find((node) => node.port === masterPort)!;
+        const replica = connections[cluster.nodes.findIndex((node) => node.port === replicaPort)];
+        const onB = recorder();
+        a.pubsub.subscribe(recorder(), topic, { presence: { id: "ada" } });
+        b.pubsub.subscribe(onB, topic, { presence: { id: "bob" } });
+        await until("both members listed", async () => (await a.pubsub.presence(topic)).length === 2);
+        // The replica has them too (in sync with its master).
+        await until("the replica is in sync", async () => {
+          const role = await replica.call("ROLE").catch(() => []) as unknown[];
+          return role[0] === "slave" && role[3] === "connected";
+        }, 30_000);
+        await Promise.all([a.backplane.flush(), b.backplane.flush()]);
+        const killedAt = Date.now();
+        await master.kill();
+        await until("the replica is master", async () => {
+          const role = await replica.call("ROLE").catch(() => []) as unknown[];
+          return role[0] === "master";
+        }, 30_000);
+        const promotedMs = Date.now() - killedAt;
+        let delivered = false;
+        for (let i = 0; !delivered && i < 600; i++) {
+          a.pubsub.publish(topic, `after failover ${i}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          delivered = onB.received.some((r) => r.startsWith(`${topic}: after failover`));
+        }
+        assert.ok(delivered, `Cannot get a message through ${topic} after the failover`);
+        const deliveredMs = Date.now() - killedAt;
+        await until("B reports a gap on the topic", () => b.gaps.includes(topic));
+        await until("SHARDNUMSUB 2 on the new master", async () => {
+          const reply = await replica.call("PUBSUB", "SHARDNUMSUB", channel).catch(() => []) as unknown[];
+          return Number(reply[1]) === 2;
+        });
+        // The presence keys were replicated: both members are still listed, on both nodes.
+        for (const node of [a, b]) {
+          await until(
+            "both members still listed",
+            async () =>
+              (await node.pubsub.presence(topic).catch(() => [])).map((m) => m.id).sort().join() ===
+                "ada,bob",
+          );
+        }
+        console.log(
+          `cluster: master SIGKILLed; replica promoted after ${promotedMs} ms, the shard delivered again after ${deliveredMs} ms`,
+        );
+      });
+    },
+    { timeout: 120_000, replicas: 1 },
+  );
+
+  redisClusterTest(
     "presence across the cluster: members of topics on different shards, keys in each channel's slot",
     async (cluster) => {
       await withNodes(cluster, async ([a, b], masters) => {
