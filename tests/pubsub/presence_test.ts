@@ -23,7 +23,9 @@ function events(pubsub: PubSub): { list: PresenceEvent[]; next(count?: number): 
       const want = list.length + count;
       const deadline = Date.now() + 10_000;
       while (list.length < want) {
-        if (Date.now() > deadline) throw new Error(`Cannot see ${count} presence events in 10 s: ${list.length} seen`);
+        if (Date.now() > deadline) {
+          throw new Error(`Cannot see ${count} presence events in 10 s: ${list.length} seen`);
+        }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 100);
           waiter = () => {
@@ -52,7 +54,11 @@ describe("presence, in memory", () => {
       pubsub.subscribe(subscriber(), "room");
       assert.deepEqual(
         (await pubsub.presence("room")).sort((a, b) => a.id.localeCompare(b.id)),
-        [{ id: "ada", data: { name: "Ada" }, connections: 2 }, { id: "bob", data: undefined, connections: 1 }],
+        [{ id: "ada", data: { name: "Ada" }, connections: 2 }, {
+          id: "bob",
+          data: undefined,
+          connections: 1,
+        }],
       );
       assert.equal(await pubsub.presenceCount("room"), 2);
       assert.equal(pubsub.subscriberCount("room"), 4);
@@ -145,7 +151,8 @@ describe("presence, in memory", () => {
       await assert.rejects(() => pubsub.presence(""), TypeError);
       assert.throws(() => subscribeOptionsOf(undefined, { presence: true }), {
         name: "TypeError",
-        message: "Cannot subscribe with presence: the socket has no user (the upgrade hook gives it one: { user })",
+        message:
+          "Cannot subscribe with presence: the socket has no user (the upgrade hook gives it one: { user })",
       });
       assert.throws(() => subscribeOptionsOf("ada", { presence: "yes" as unknown as boolean }), TypeError);
       assert.deepEqual(subscribeOptionsOf(undefined, { presence: false }), {});
@@ -223,7 +230,11 @@ describe("presence over every server path", () => {
           leaves = leaves.concat(event.leaves.map((member) => member.id));
         }
         assert.deepEqual(leaves, ["bob"]);
-        assert.deepEqual(await pubsub.presence("room"), [{ id: "ada", data: { via: "open" }, connections: 1 }]);
+        assert.deepEqual(await pubsub.presence("room"), [{
+          id: "ada",
+          data: { via: "open" },
+          connections: 1,
+        }]);
       } finally {
         for (const socket of sockets) socket.close();
         await server.stop();
