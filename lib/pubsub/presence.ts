@@ -253,13 +253,11 @@ export class Presence {
    * @param subscriber The subscriber (already subscribed to the topic).
    * @param topic The topic.
    * @param join The member's id and data.
-   * @throws {TypeError} For an id that is not a non-empty string.
+   * @throws {TypeError} As {@linkcode Presence.check}.
    */
   join(subscriber: Subscriber, topic: string, join: PresenceJoin): void {
+    this.check(join);
     const { id, data } = join;
-    if (typeof id !== "string" || id === "") {
-      throw new TypeError("Cannot subscribe with presence: the member id is not a non-empty string");
-    }
     let memberships = this.#memberships.get(subscriber);
     if (memberships === undefined) this.#memberships.set(subscriber, memberships = new Map());
     if (memberships.has(topic)) return;
@@ -282,6 +280,28 @@ export class Presence {
     if (member === undefined) state.local.set(id, member = { data, subscribers: new Set() });
     member.subscribers.add(subscriber);
     this.#changed(topic, state, id);
+  }
+
+  /**
+   * Checks a join before anything is subscribed.
+   *
+   * @param join The member's id and data.
+   * @throws {TypeError} For an id that is not a non-empty string, or, with a backplane, data that JSON
+   * cannot carry (a `BigInt`, a cycle).
+   */
+  check(join: PresenceJoin): void {
+    if (typeof join?.id !== "string" || join.id === "") {
+      throw new TypeError("Cannot subscribe with presence: the member id is not a non-empty string");
+    }
+    if (this.#backplane !== undefined && join.data !== undefined) {
+      try {
+        JSON.stringify(join.data);
+      } catch (error) {
+        throw new TypeError(
+          `Cannot subscribe with presence: the data is not JSON (${(error as Error).message})`,
+        );
+      }
+    }
   }
 
   /**

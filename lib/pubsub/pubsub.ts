@@ -230,8 +230,8 @@ export class PubSub extends EventTarget {
    * @param topic A non-empty string of well-formed UTF-16, at most `maxTopicLength` code units.
    * @param options Presence: the member this subscription is.
    * @returns `true` if newly subscribed, `false` if it already was.
-   * @throws {TypeError} For a topic that is not a non-empty, well-formed string, or a presence id that is not
-   * a non-empty string.
+   * @throws {TypeError} For a topic that is not a non-empty, well-formed string, a presence id that is not
+   * a non-empty string, or presence data a backplane cannot carry (not JSON).
    * @throws {RangeError} For a topic longer than `maxTopicLength`.
    */
   subscribe(subscriber: Subscriber, topic: string, options?: SubscribeOptions & { since?: undefined }): boolean;
@@ -245,9 +245,7 @@ export class PubSub extends EventTarget {
       return history.recover(subscriber, topic, since, history.optionsFor(topic)!, () => this.subscribe(subscriber, topic, rest));
     }
     const presence = options.presence;
-    if (presence !== undefined && (typeof presence?.id !== "string" || presence.id === "")) {
-      throw new TypeError("Cannot subscribe with presence: the member id is not a non-empty string");
-    }
+    if (presence !== undefined) this.#presence.check(presence);
     let topics = this.#subscriptions.get(subscriber);
     if (topics === undefined) this.#subscriptions.set(subscriber, topics = new Set());
     if (topics.has(topic)) return false;

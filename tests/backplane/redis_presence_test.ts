@@ -165,6 +165,12 @@ describe("presence over the Redis backplane", () => {
       await withRedis(server, async (_redis, nodes) => {
         const a = await node(server), b = await node(server);
         nodes.push(a, b);
+        // Data the backplane cannot carry is refused before anything is subscribed.
+        assert.throws(() => a.pubsub.subscribe(subscriber(), "big", { presence: { id: "x", data: 1n } }), {
+          name: "TypeError",
+          message: /^Cannot subscribe with presence: the data is not JSON \(/,
+        });
+        assert.equal(a.pubsub.subscriberCount("big"), 0);
         a.pubsub.subscribe(subscriber(), "big", { presence: { id: "watcher" } });
         await until("A's own join", () => idsOf(a.events, "big", "joins").length === 1);
         await b.backplane.flush();
