@@ -12,7 +12,9 @@
  *   realistic JSON of each of `--sizes` bytes (its send time inside). Flow control as in
  *   bench/fanout_bench.ts: at most `--window` messages in flight and `--queue-ms` of work, a message leaving
  *   once `--quorum` of its room's members have it; `--warmup` s unmeasured, `--seconds` s measured, then a
- *   drain. Reported, medians of `--repeats`: delivered msg/s, ratio to socket.io classic in the same run,
+ *   drain. Every kind's nodes and load client run side by side (each on channels of its own) and the runs
+ *   take turns (repeat r of a size runs every kind before repeat r + 1), so that a change in the machine's
+ *   load falls on all alike. Reported, medians of `--repeats`: delivered msg/s, ratio to socket.io classic in the same run,
  *   p50/p99 publish-to-receive, CPU per delivered message (both nodes, and Redis), messages and bytes each
  *   node read from Redis per published message (ours: its backplane's `received`; socket.io: counted in its
  *   script; bytes: the kernel's bytes_received of the node's sockets to Redis, `ss -tip`).
@@ -99,6 +101,8 @@ interface Kind {
   protocol: "ws" | "socketio";
   /** How the node's channels are checked on Redis after a restart. */
   channels: "sharded" | "classic" | "pattern" | "stream";
+  /** Its channels: `${prefix}${topic}` (ours), `${prefix}#/#${room}#` (socket.io's sharded adapter). */
+  prefix: string;
   command(redisUrl: string, nodeId: string): [string, string[]];
 }
 
@@ -121,18 +125,21 @@ if (libSource === "head") {
 } else if (libSource !== "tree") throw new Error(`--lib is tree or head: ${libSource}`);
 const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
 
-const ours = (runtime: "bun" | "deno" | "node", sharded = true): Kind["command"] => (url, id) => {
-  const args = ["bench/crossnode/ours_server.mjs", "0", url, id, sharded ? "1" : "0"];
-  const source = snapshot ?? "src";
-  return runtime === "bun"
-    ? [bun, [...args, source]]
-    : runtime === "deno"
-    ? [deno, ["run", "-A", ...args, source]]
-    : ["node", [...args, snapshot === undefined ? "dist" : `dist:${snapshot}`]];
-};
-const sio = (adapter: string): Kind["command"] => (url, id) => [
+/** Ours: channels `${prefix}${topic}`; each kind a prefix of its own (the cross-node kinds run side by side). */
+const ours =
+  (runtime: "bun" | "deno" | "node", prefix: string, sharded = true): Kind["command"] => (url, id) => {
+    const args = ["bench/crossnode/ours_server.mjs", "0", url, id, sharded ? "1" : "0"];
+    const source = snapshot ?? "src";
+    return runtime === "bun"
+      ? [bun, [...args, source, prefix]]
+      : runtime === "deno"
+      ? [deno, ["run", "-A", ...args, source, prefix]]
+      : ["node", [...args, snapshot === undefined ? "dist" : `dist:${snapshot}`, prefix]];
+  };
+/** socket.io: the adapter's key (channel prefix, stream name) is `prefix`. */
+const sio = (adapter: string, prefix: string): Kind["command"] => (url, id) => [
   "node",
-  ["bench/crossnode/socketio_server.mjs", "0", url, adapter, id],
+  ["bench/crossnode/socketio_server.mjs", "0", url, adapter, id, prefix],
 ];
 
 const KINDS: Kind[] = [
@@ -141,49 +148,56 @@ const KINDS: Kind[] = [
     name: "ours: serve() on Bun",
     protocol: "ws",
     channels: "sharded",
-    command: ours("bun"),
+    prefix: "ob:",
+    command: ours("bun", "ob:"),
   },
   {
     key: "ours-deno",
     name: "ours: serve() on Deno",
     protocol: "ws",
     channels: "sharded",
-    command: ours("deno"),
+    prefix: "od:",
+    command: ours("deno", "od:"),
   },
   {
     key: "ours-node",
     name: "ours: serve() on Node",
     protocol: "ws",
     channels: "sharded",
-    command: ours("node"),
+    prefix: "on:",
+    command: ours("node", "on:"),
   },
   {
     key: "ours-bun-classic",
     name: "ours: serve() on Bun, classic pub/sub",
     protocol: "ws",
     channels: "classic",
-    command: ours("bun", false),
+    prefix: "oc:",
+    command: ours("bun", "oc:", false),
   },
   {
     key: "sio-classic",
     name: "socket.io + redis-adapter (classic)",
     protocol: "socketio",
     channels: "pattern",
-    command: sio("classic"),
+    prefix: "sio-classic",
+    command: sio("classic", "sio-classic"),
   },
   {
     key: "sio-sharded",
     name: "socket.io + redis-adapter (sharded, dynamic)",
     protocol: "socketio",
     channels: "sharded",
-    command: sio("sharded"),
+    prefix: "sio-sharded",
+    command: sio("sharded", "sio-sharded"),
   },
   {
     key: "sio-streams",
     name: "socket.io + redis-streams-adapter",
     protocol: "socketio",
     channels: "stream",
-    command: sio("streams"),
+    prefix: "sio-streams",
+    command: sio("streams", "sio-streams"),
   },
 ];
 const kindOf = (key: string) => {
@@ -319,30 +333,53 @@ if (
 let redis: RedisProcess | undefined;
 
 /** Starts `count` nodes of a kind and a load client; runs `body`; stops them all (also on failure). */
+/** Nodes of one kind and their load client. */
+interface Session {
+  kind: Kind;
+  nodes: RunningServer[];
+  client: LoadClient;
+  ids: string[];
+}
+
+/** Starts `count` nodes of a kind and a load client (stops what it started if one fails to start). */
+async function openSession(kind: Kind, count: number): Promise<Session> {
+  const nodes: RunningServer[] = [];
+  const ids = Array.from({ length: count }, (_, i) => `n${i + 1}-${Math.random().toString(16).slice(2, 8)}`);
+  try {
+    for (let i = 0; i < count; i++) {
+      const [command, args] = kind.command(redis!.url, ids[i]);
+      nodes.push(await startServer(`${kind.name} #${i + 1}`, command, args));
+    }
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.stop()));
+    throw error;
+  }
+  const config = `${kind.name}: ${nodes[0].config.join("; ")}`;
+  if (nodes[0].config.length > 0 && !notes.includes(config)) notes.push(config);
+  return { kind, nodes, client: new LoadClient(kind.protocol), ids };
+}
+
+async function closeSession(session: Session): Promise<void> {
+  await session.client.close();
+  await Promise.all(session.nodes.map((node) => node.stop()));
+}
+
+/** Runs `body` with a fresh session of `count` nodes on an emptied Redis; stops them all (also on failure). */
 async function session(
   kind: Kind,
   count: number,
   body: (nodes: RunningServer[], client: LoadClient, ids: string[]) => Promise<void>,
 ): Promise<void> {
   await redisCommand(redis!.port, "FLUSHALL");
-  const nodes: RunningServer[] = [];
-  const ids = Array.from({ length: count }, (_, i) => `n${i + 1}-${Math.random().toString(16).slice(2, 8)}`);
-  let client: LoadClient | undefined;
+  let opened: Session | undefined;
   try {
-    for (let i = 0; i < count; i++) {
-      const [command, args] = kind.command(redis!.url, ids[i]);
-      nodes.push(await startServer(`${kind.name} #${i + 1}`, command, args));
-    }
-    const config = `${kind.name}: ${nodes[0].config.join("; ")}`;
-    if (nodes[0].config.length > 0 && !notes.includes(config)) notes.push(config);
-    client = new LoadClient(kind.protocol);
-    await body(nodes, client, ids);
+    opened = await openSession(kind, count);
+    await body(opened.nodes, opened.client, opened.ids);
   } catch (error) {
     failures.push(`${kind.name}: ${(error as Error).message}`);
     console.error(`[${elapsed()}] ${kind.name} failed: ${(error as Error).message}`);
   } finally {
-    await client?.close();
-    await Promise.all(nodes.map((node) => node.stop()));
+    if (opened !== undefined) await closeSession(opened);
   }
 }
 
@@ -366,51 +403,79 @@ interface CrossSample {
 }
 const crossRows: { kind: Kind; size: number; samples: CrossSample[] }[] = [];
 
-async function crossnode(kind: Kind): Promise<void> {
-  await session(kind, 2, async ([node1, node2], client) => {
-    await client.call({
-      cmd: "connect",
-      rooms,
-      members,
-      subUrls: [node2.url],
-      pubUrls: [node1.url],
-    }, 300_000);
-    for (const size of sizes) {
-      let row = crossRows.find((r) => r.kind === kind && r.size === size);
-      if (row === undefined) crossRows.push(row = { kind, size, samples: [] });
-      for (let i = 0; i < repeats; i++) {
-        const before = await Promise.all([node1.counters(), node2.counters()]);
-        const bytes0 = bytesFromRedis(redis!.port);
-        const sample = await client.call({
-          cmd: "run",
-          size,
-          seconds,
-          warmup,
-          window,
-          queueMs,
-          quorum,
-          pids: { node1: node1.pid, node2: node2.pid, redis: redis!.pid },
-        }, (seconds + warmup) * 1000 + 120_000) as CrossSample;
-        const after = await Promise.all([node1.counters(), node2.counters()]);
-        const bytes1 = bytesFromRedis(redis!.port);
-        // Includes the warmup's messages: reads and bytes are per published message of warmup + run.
-        sample.reads = [0, 1].map((n) => readsOf(after[n]) - readsOf(before[n]));
-        sample.bytes = [node1, node2].map((node) =>
-          (bytes1.get(node.pid) ?? NaN) - (bytes0.get(node.pid) ?? NaN)
-        );
-        row.samples.push(sample);
-        console.error(
-          `[${elapsed()}] crossnode ${kind.name} ${size} B: ${
-            (sample.delivered / sample.seconds).toFixed(0)
-          } delivered/s, ` +
-            `p50 ${(sample.p50us / 1000).toFixed(2)} ms, p99 ${(sample.p99us / 1000).toFixed(2)} ms, ` +
-            `${sample.delivered} of ${sample.expected}; reads ${
-              sample.reads.join("/")
-            }; load ${loadAverage()}`,
-        );
+/**
+ * Every kind's two nodes and load client run side by side (each kind on channels of its own), and the runs
+ * take turns: repeat r of a size runs every kind before repeat r + 1, so that a change in the machine's load
+ * (it may be shared) falls on all of them alike.
+ */
+async function crossnode(kinds: Kind[]): Promise<void> {
+  await redisCommand(redis!.port, "FLUSHALL");
+  const sessions: Session[] = [];
+  try {
+    for (const kind of kinds) {
+      let opened: Session | undefined;
+      try {
+        opened = await openSession(kind, 2);
+        const [node1, node2] = opened.nodes;
+        await opened.client.call({
+          cmd: "connect",
+          rooms,
+          members,
+          subUrls: [node2.url],
+          pubUrls: [node1.url],
+        }, 300_000);
+        sessions.push(opened);
+      } catch (error) {
+        if (opened !== undefined) await closeSession(opened);
+        failures.push(`${kind.name}: ${(error as Error).message}`);
+        console.error(`[${elapsed()}] ${kind.name} failed: ${(error as Error).message}`);
       }
     }
-  });
+    for (const size of sizes) {
+      for (let i = 0; i < repeats; i++) {
+        for (const { kind, nodes: [node1, node2], client } of sessions) {
+          let row = crossRows.find((r) => r.kind === kind && r.size === size);
+          if (row === undefined) crossRows.push(row = { kind, size, samples: [] });
+          try {
+            const before = await Promise.all([node1.counters(), node2.counters()]);
+            const bytes0 = bytesFromRedis(redis!.port);
+            const sample = await client.call({
+              cmd: "run",
+              size,
+              seconds,
+              warmup,
+              window,
+              queueMs,
+              quorum,
+              pids: { node1: node1.pid, node2: node2.pid, redis: redis!.pid },
+            }, (seconds + warmup) * 1000 + 120_000) as CrossSample;
+            const after = await Promise.all([node1.counters(), node2.counters()]);
+            const bytes1 = bytesFromRedis(redis!.port);
+            // Includes the warmup's messages: reads and bytes are per published message of warmup + run.
+            sample.reads = [0, 1].map((n) => readsOf(after[n]) - readsOf(before[n]));
+            sample.bytes = [node1, node2].map((node) =>
+              (bytes1.get(node.pid) ?? NaN) - (bytes0.get(node.pid) ?? NaN)
+            );
+            row.samples.push(sample);
+            console.error(
+              `[${elapsed()}] crossnode ${kind.name} ${size} B: ${
+                (sample.delivered / sample.seconds).toFixed(0)
+              } delivered/s, ` +
+                `p50 ${(sample.p50us / 1000).toFixed(2)} ms, p99 ${(sample.p99us / 1000).toFixed(2)} ms, ` +
+                `${sample.delivered} of ${sample.expected}; reads ${
+                  sample.reads.join("/")
+                }; load ${loadAverage()}`,
+            );
+          } catch (error) {
+            failures.push(`${kind.name}, ${size} B: ${(error as Error).message}`);
+            console.error(`[${elapsed()}] ${kind.name} ${size} B failed: ${(error as Error).message}`);
+          }
+        }
+      }
+    }
+  } finally {
+    await Promise.all(sessions.map(closeSession));
+  }
 }
 
 // ---- fanin ----
@@ -531,7 +596,7 @@ async function subscriptionState(
 /** Whether every topic's channel has a subscriber on Redis, asked with PUBSUB SHARDNUMSUB/NUMSUB. */
 async function channelsSubscribed(kind: Kind, topics: number): Promise<boolean> {
   if (kind.channels === "pattern" || kind.channels === "stream") return true;
-  const prefix = kind.protocol === "ws" ? "ws:" : "socket.io#/#";
+  const prefix = kind.protocol === "ws" ? kind.prefix : `${kind.prefix}#/#`;
   const suffix = kind.protocol === "ws" ? "" : "#";
   const command = kind.channels === "sharded" ? "SHARDNUMSUB" : "NUMSUB";
   const batch: (string | number)[][] = [];
@@ -670,7 +735,7 @@ try {
     } on ${redis.url}, nothing saved`,
   );
   if (scenarios.includes("crossnode")) {
-    for (const key of servers) await crossnode(kindOf(key));
+    await crossnode(servers.map(kindOf));
     loads.push(`after crossnode: ${loadAverage()}`);
   }
   if (scenarios.includes("fanin")) {

@@ -2,9 +2,11 @@
 // bench/crossnode_bench.ts. The same file on Node (the build in dist/: `npm run build` first), Bun and Deno
 // (the TypeScript source).
 //
-//   node bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) dist
-//   bun bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) src
-//   deno run -A bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) src
+//   node bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) dist [PREFIX]
+//   bun bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) src [PREFIX]
+//   deno run -A bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) src [PREFIX]
+//
+// PREFIX: the backplane's channel prefix (default "ws:").
 //
 // A socket's role is in its URL's query: `role=sub&room=rK` subscribes it to rK; `role=sub&topics=F:N` to
 // tF..t(F+N-1); `role=pub&room=rK` publishes what it sends to rK (ws.publish: the sender left out, and it is
@@ -14,7 +16,7 @@
 // (`gapEvents`; `gapTopics`: the topics with one since the previous counters line, when there are any).
 import process from "node:process";
 
-const [port, redisUrl, nodeId, shardedArg, source = "src"] = process.argv.slice(2);
+const [port, redisUrl, nodeId, shardedArg, source = "src", prefix = "ws:"] = process.argv.slice(2);
 // SOURCE: dist (the build), src (lib/ of this checkout), the absolute path of a folder holding a lib/, or
 // dist: and such a path (its build in dist/lib/).
 const [base, ext] = source === "dist"
@@ -28,7 +30,7 @@ const { serve } = await import(`${base}adapters/serve${ext}`);
 const { createPubSub } = await import(`${base}pubsub/pubsub${ext}`);
 const { redisBackplane } = await import(`${base}backplane/redis_backplane${ext}`);
 
-const backplane = await redisBackplane({ url: redisUrl, nodeId, sharded: shardedArg !== "0" });
+const backplane = await redisBackplane({ url: redisUrl, nodeId, sharded: shardedArg !== "0", prefix });
 const pubsub = createPubSub({ backplane });
 let gapEvents = 0;
 const gapTopics = new Set();

@@ -1,7 +1,7 @@
 // socket.io 4 on Node with a Redis adapter: one node of bench/crossnode_bench.ts (WebSocket transport only,
 // no compression, as bench/fanout/socketio_server.mjs).
 //
-//   node bench/crossnode/socketio_server.mjs PORT REDIS_URL ADAPTER NODE_ID
+//   node bench/crossnode/socketio_server.mjs PORT REDIS_URL ADAPTER NODE_ID [KEY]
 //
 // ADAPTER: `classic` (@socket.io/redis-adapter createAdapter: PUBLISH, every node PSUBSCRIBEs
 // `socket.io#/#*`), `sharded` (@socket.io/redis-adapter createShardedAdapter with subscriptionMode
@@ -19,7 +19,7 @@ import { Redis } from "ioredis";
 import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { createAdapter as createStreamsAdapter } from "@socket.io/redis-streams-adapter";
 
-const [port, redisUrl, kind, nodeId = "sio"] = process.argv.slice(2);
+const [port, redisUrl, kind, nodeId = "sio", key = "socket.io"] = process.argv.slice(2);
 // Named, so that the bench finds this node's connections in CLIENT LIST (the streams adapter's reader is a
 // duplicate of pubClient: the same name).
 const pubClient = new Redis(redisUrl, { connectionName: nodeId });
@@ -29,11 +29,12 @@ let received = 0;
 for (const event of ["messageBuffer", "pmessageBuffer", "smessageBuffer"]) {
   subClient.on(event, () => received++);
 }
+// KEY: the adapter's channel prefix (and the stream's name): "socket.io" by default, as the adapters'.
 const adapter = kind === "streams"
-  ? createStreamsAdapter(pubClient)
+  ? createStreamsAdapter(pubClient, { streamName: key, channelPrefix: key })
   : kind === "sharded"
-  ? createShardedAdapter(pubClient, subClient, { subscriptionMode: "dynamic" })
-  : createAdapter(pubClient, subClient);
+  ? createShardedAdapter(pubClient, subClient, { channelPrefix: key, subscriptionMode: "dynamic" })
+  : createAdapter(pubClient, subClient, { key });
 
 const http = createServer();
 const io = new Server(http, {
