@@ -58,6 +58,8 @@ export interface HistoryStats {
   replayed: number;
   /** Live messages left out because their offset was delivered already. */
   duplicates: number;
+  /** Messages missed by the backplane (its link was down) and delivered from the history instead. */
+  filled: number;
 }
 
 /** A live message held for a subscriber while its history is read. */
@@ -102,6 +104,11 @@ export class TopicHistory {
    * Redis, the read can answer before the messages it covered arrive live): those are left out for them.
    */
   readonly #floors = new Map<string, Map<Subscriber, StreamPosition>>();
+  /** Topics being filled from the history after a gap, and the live messages held meanwhile. */
+  readonly #filling = new Map<
+    string,
+    { message: PreparedMessage; position: StreamPosition; except: PublishOptions["except"] }[]
+  >();
   /** The messages of a read shared by several recoveries: prepared (framed) once. */
   readonly #prepared = new WeakMap<HistoryRead, PreparedMessage[]>();
   /** The latest failure of the backplane's history. */
@@ -113,6 +120,7 @@ export class TopicHistory {
     notRecovered: 0,
     replayed: 0,
     duplicates: 0,
+    filled: 0,
   };
 
   /**
@@ -305,13 +313,72 @@ export class TopicHistory {
     return { position, delivered: this.#live(topic, message, position, options.except) };
   }
 
+  /**
+   * The backplane may have missed messages of a topic (its link was down). With a last position to start
+   * from, the topic is filled from the history; else, or if that cannot be done, the gap is reported.
+   */
+  gap(topic: string, reason: string): void {
+    const last = this.#last.get(topic);
+    if (this.#backplane === undefined || last === undefined || this.#filling.has(topic)) {
+      if (!this.#filling.has(topic)) this.#host.gap(topic, reason);
+      return;
+    }
+    void this.#fill(topic, last, reason);
+  }
+
+  /**
+   * Reads what came after `last` from the history and delivers it, holding the live messages meanwhile;
+   * what cannot be read (the history no longer reaches, another epoch, Redis down) is reported as a gap.
+   */
+  async #fill(topic: string, last: StreamPosition, why: string): Promise<void> {
+    const held: { message: PreparedMessage; position: StreamPosition; except: PublishOptions["except"] }[] =
+      [];
+    this.#filling.set(topic, held);
+    let read: HistoryRead | undefined, failure = "";
+    try {
+      const history = this.optionsFor(topic);
+      if (history !== undefined) {
+        read = await this.#backplane!.read(topic, last.offset, history.size, history);
+      }
+    } catch (error) {
+      failure = `: ${(error as Error).message}`;
+    }
+    this.#filling.delete(topic);
+    if (read !== undefined && checkRecovery(read, last).recovered) {
+      for (const entry of read.entries) {
+        const message = new PreparedMessage(entry.payload, { binary: entry.binary });
+        this.#dispatch(topic, message, { epoch: read.epoch, offset: entry.offset }, undefined);
+      }
+      this.stats.filled += read.entries.length;
+    } else {
+      const check = read === undefined ? undefined : checkRecovery(read, last);
+      const reason = read === undefined
+        ? `${why}; messages after offset ${last.offset} may be missed: the history could not be read${failure}`
+        : read.epoch === last.epoch
+        ? `${why}; offsets ${last.offset + 1} to ${read.top} were missed (${check?.reason})`
+        : `${why}; ${check?.reason}`;
+      this.#host.gap(topic, reason);
+      if (read !== undefined && read.epoch === last.epoch) {
+        this.#last.set(topic, { epoch: read.epoch, offset: read.top });
+      }
+    }
+    // What came live meanwhile, in order (what the read covered is left out as already delivered).
+    for (const { message, position, except } of held) this.#live(topic, message, position, except, false);
+  }
+
   /** A live message with its position: checked against the last one, held for recovering subscribers. */
   #live(
     topic: string,
     message: PreparedMessage,
     position: StreamPosition,
     except: PublishOptions["except"],
+    fill = true,
   ): number {
+    const filling = this.#filling.get(topic);
+    if (filling !== undefined) {
+      filling.push({ message, position, except });
+      return 0;
+    }
     const last = this.#last.get(topic);
     if (last !== undefined && last.epoch === position.epoch) {
       if (position.offset <= last.offset) {
@@ -319,7 +386,14 @@ export class TopicHistory {
         return 0;
       }
       if (position.offset > last.offset + 1) {
-        this.#host.gap(topic, `offsets ${last.offset + 1} to ${position.offset - 1} were missed`);
+        const missed = `offsets ${last.offset + 1} to ${position.offset - 1} were missed`;
+        if (fill && this.#backplane !== undefined) {
+          // Filled from the history first; this message waits for it.
+          void this.#fill(topic, last, missed);
+          this.#filling.get(topic)?.push({ message, position, except });
+          return 0;
+        }
+        this.#host.gap(topic, missed);
       }
     } else if (last !== undefined && position.offset > 1) {
       this.#host.gap(
@@ -329,6 +403,16 @@ export class TopicHistory {
         } were missed`,
       );
     }
+    return this.#dispatch(topic, message, position, except);
+  }
+
+  /** Delivers a live message in its turn: to the subscribers, to the buffers of those recovering. */
+  #dispatch(
+    topic: string,
+    message: PreparedMessage,
+    position: StreamPosition,
+    except: PublishOptions["except"],
+  ): number {
     if (this.#host.subscriberCount(topic) > 0) this.#last.set(topic, position);
     const held = this.#held.get(topic), floors = this.#floors.get(topic);
     if (held !== undefined || floors !== undefined) {

@@ -187,7 +187,11 @@ export class PubSub extends EventTarget {
           this.#stats.remote++;
           this.#deliver(topic, new PreparedMessage(payload, { binary }), undefined);
         },
-        gap: (topic, reason) => this.dispatchEvent(new TopicEvent("gap", topic, reason)),
+        gap: (topic, reason) => {
+          // A topic with history is filled from it (the event comes only if that cannot be done).
+          if (this.#history?.optionsFor(topic) !== undefined) this.#history.gap(topic, reason);
+          else this.dispatchEvent(new TopicEvent("gap", topic, reason));
+        },
       });
     }
     this.#presence = new Presence(options.presence ?? {}, backplane?.presence, (event) => this.dispatchEvent(event));

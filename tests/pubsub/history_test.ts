@@ -51,6 +51,7 @@ describe("history in memory: positions", () => {
       notRecovered: 0,
       replayed: 0,
       duplicates: 0,
+      filled: 0,
     });
     pubsub.close();
   });
