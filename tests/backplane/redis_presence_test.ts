@@ -21,6 +21,7 @@ import {
 import { ioredisConnection } from "../../lib/backplane/_ioredis_connection.ts";
 import { createPubSub, type PresenceEvent, type PubSub, type Subscriber } from "../../lib/pubsub/pubsub.ts";
 import { type RedisServer, redisTest } from "../_redis.ts";
+import { serve, type WebSocketServer } from "../../lib/adapters/serve.ts";
 
 /** How often the test nodes batch presence. */
 const INTERVAL = 50;
@@ -311,6 +312,69 @@ describe("presence over the Redis backplane", () => {
       });
     },
     { timeout: 30_000 },
+  );
+
+  redisTest(
+    "over real sockets: two serve() servers, ws.subscribe(room, { presence: true }), the member list sent on each event",
+    async (server) => {
+      await withRedis(server, async (_redis, nodes) => {
+        const servers: WebSocketServer[] = [];
+        const clients: WebSocket[] = [];
+        try {
+          for (let i = 0; i < 2; i++) {
+            const n = await node(server);
+            nodes.push(n);
+            // The demo's pattern: on each batched event, the room's member list to the room (on this node).
+            n.pubsub.addEventListener("presence", (event) => {
+              const { topic } = event as PresenceEvent;
+              void n.pubsub.presence(topic).then((members) =>
+                n.pubsub.publish(topic, JSON.stringify(members.map((m) => m.id).sort()))
+              );
+            });
+            servers.push(
+              await serve({
+                port: 0,
+                hostname: "127.0.0.1",
+                pubsub: n.pubsub,
+                upgrade: (request) => ({ user: new URL(request.url).searchParams.get("user") ?? undefined }),
+                websocket: {
+                  open: (ws) => void ws.subscribe("room", { presence: true, presenceData: { server: i } }),
+                },
+              }),
+            );
+          }
+          /** Connects a user to a server; returns the member lists the client receives. */
+          const connect = async (user: string, to: number) => {
+            const lists: string[] = [];
+            const socket = new WebSocket(`${servers[to].url}?user=${user}`);
+            clients.push(socket);
+            socket.onmessage = (event) => lists.push(String(event.data));
+            await new Promise((resolve, reject) => {
+              socket.onopen = resolve;
+              socket.onerror = () => reject(new Error("Cannot connect"));
+            });
+            return lists;
+          };
+          const ada = await connect("ada", 0);
+          await connect("ada", 1);
+          const bob = await connect("bob", 1);
+          const both = JSON.stringify(["ada", "bob"]);
+          await until("ada (on server 0) gets the list with bob", () => ada.includes(both));
+          await until("bob (on server 1) gets the list with ada", () => bob.includes(both));
+          const members = sorted(await nodes[0].pubsub.presence("room"));
+          assert.deepEqual(members, [
+            { id: "ada", data: { server: 0 }, connections: 2 },
+            { id: "bob", data: { server: 1 }, connections: 1 },
+          ]);
+          // Bob's only socket closes: ada's client on server 0 gets the list without him.
+          clients[2].close();
+          await until("ada gets the list without bob", () => ada.at(-1) === JSON.stringify(["ada"]));
+        } finally {
+          for (const client of clients) client.close();
+          for (const s of servers) await s.close();
+        }
+      });
+    },
   );
 
   redisTest(
