@@ -28,6 +28,9 @@ import {
 import { PreparedMessage, type PreparedMessageOptions } from "./prepared_message.ts";
 import type { PublishOptions, Subscriber } from "./pubsub.ts";
 
+/** Reads of the history tried to fill a gap before it is reported (about 3 s in all). */
+const FILL_ATTEMPTS = 6;
+
 /** What the history needs of its {@linkcode PubSub}. */
 export interface HistoryHost {
   /** Hands a message to the topic's local subscribers but `except`. @returns How many took it. */
@@ -335,13 +338,15 @@ export class TopicHistory {
       [];
     this.#filling.set(topic, held);
     let read: HistoryRead | undefined, failure = "";
-    try {
-      const history = this.optionsFor(topic);
-      if (history !== undefined) {
+    const history = this.optionsFor(topic);
+    // The link may be back on one connection before the other: a few tries, 100 ms to 1.6 s apart.
+    for (let attempt = 0; history !== undefined && read === undefined && attempt < FILL_ATTEMPTS; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** (attempt - 1)));
+      try {
         read = await this.#backplane!.read(topic, last.offset, history.size, history);
+      } catch (error) {
+        failure = `: ${(error as Error).message}`;
       }
-    } catch (error) {
-      failure = `: ${(error as Error).message}`;
     }
     this.#filling.delete(topic);
     if (read !== undefined && checkRecovery(read, last).recovered) {

@@ -117,7 +117,9 @@ export interface PubSubStats {
 /**
  * Fired when a topic gets its first subscriber (`"topicopen"`) and when its last leaves (`"topicclose"`):
  * what a backplane needs to follow, to receive a topic's messages only while someone here wants them; and
- * (`"gap"`) when the backplane may have missed messages of a topic (`reason` says why).
+ * (`"gap"`) when the backplane may have missed messages of a topic (`reason` says why). On a topic with
+ * history, what was missed is first read from the history and delivered in order: `"gap"` then comes only
+ * for what the history no longer has, naming the offsets.
  */
 export class TopicEvent extends Event {
   /** The topic. */

@@ -407,50 +407,61 @@ class PersistentRedis {
 }
 
 describe("history on a Redis that keeps its data", () => {
-  test("Redis killed and restarted mid-run: a subscriber cut off across it recovers everything, same epoch", {
-    skip: REDIS_MISSING !== undefined && process.env.REQUIRE_PEERS !== "1" ? REDIS_MISSING : false,
-    timeout: 30_000,
-  }, async () => {
-    const redis = new PersistentRedis();
-    const nodes: Node[] = [];
-    try {
-      await redis.start();
-      for (let i = 0; i < 2; i++) {
-        const backplane = await redisBackplane({ url: redis.url });
-        const pubsub = createPubSub({ backplane, history: { size: 100 } });
-        const gaps: string[] = [];
-        pubsub.addEventListener("gap", (event) => gaps.push((event as TopicEvent).reason));
-        nodes.push({ backplane, pubsub, gaps });
+  test(
+    "Redis killed and restarted mid-run: subscribers, live or cut off across it, get everything, same epoch",
+    {
+      skip: REDIS_MISSING !== undefined && process.env.REQUIRE_PEERS !== "1" ? REDIS_MISSING : false,
+      timeout: 30_000,
+    },
+    async () => {
+      const redis = new PersistentRedis();
+      const nodes: Node[] = [];
+      try {
+        await redis.start();
+        for (let i = 0; i < 2; i++) {
+          const backplane = await redisBackplane({ url: redis.url });
+          const pubsub = createPubSub({ backplane, history: { size: 100 } });
+          const gaps: string[] = [];
+          pubsub.addEventListener("gap", (event) => gaps.push((event as TopicEvent).reason));
+          nodes.push({ backplane, pubsub, gaps });
+        }
+        const [a, b] = nodes;
+        const live = recorder();
+        b.pubsub.subscribe(live, "room");
+        await b.backplane.flush();
+        for (let i = 0; i < 5; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
+        const position = await b.pubsub.position("room");
+        for (let i = 0; i < 20; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
+        await redis.kill();
+        await assert.rejects(
+          a.pubsub.append("room", "lost"),
+          "an append while Redis is down is refused, not lost silently",
+        );
+        await redis.start();
+        await until("both nodes back", () => a.backplane.connected && b.backplane.connected);
+        let appended: StreamPosition | undefined;
+        for (
+          const started = Date.now();
+          appended === undefined && Date.now() - started < 10_000;
+          await pause(20)
+        ) {
+          appended = await a.pubsub.append("room", (at) => `m${at.offset}`).catch(() => undefined);
+        }
+        assert.deepEqual(appended, { epoch: position.epoch, offset: 26 }, "the same epoch, the next offset");
+        const late = recorder();
+        const recovery = await b.pubsub.subscribe(late, "room", { since: position });
+        assert.deepEqual([recovery.recovered, recovery.replayed], [true, 21]);
+        assert.deepEqual(late.texts, range(6, 26));
+        assert.equal(a.pubsub.historyStats?.failedAppends, 1);
+        // B's live subscriber, subscribed all along, has every offset too (what it missed filled from history).
+        await until("the live subscriber gets offset 26", () => live.texts.at(-1) === "m26");
+        assert.deepEqual(live.texts, range(1, 26));
+        assert.deepEqual(b.gaps, []);
+      } finally {
+        for (const node of nodes) node.pubsub.close();
+        await Promise.all(nodes.map((node) => node.backplane.close()));
+        await redis.stop();
       }
-      const [a, b] = nodes;
-      for (let i = 0; i < 5; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
-      const position = await b.pubsub.position("room");
-      for (let i = 0; i < 20; i++) await a.pubsub.append("room", (at) => `m${at.offset}`);
-      await redis.kill();
-      await assert.rejects(
-        a.pubsub.append("room", "lost"),
-        "an append while Redis is down is refused, not lost silently",
-      );
-      await redis.start();
-      await until("both nodes back", () => a.backplane.connected && b.backplane.connected);
-      let appended: StreamPosition | undefined;
-      for (
-        const started = Date.now();
-        appended === undefined && Date.now() - started < 10_000;
-        await pause(20)
-      ) {
-        appended = await a.pubsub.append("room", (at) => `m${at.offset}`).catch(() => undefined);
-      }
-      assert.deepEqual(appended, { epoch: position.epoch, offset: 26 }, "the same epoch, the next offset");
-      const late = recorder();
-      const recovery = await b.pubsub.subscribe(late, "room", { since: position });
-      assert.deepEqual([recovery.recovered, recovery.replayed], [true, 21]);
-      assert.deepEqual(late.texts, range(6, 26));
-      assert.equal(a.pubsub.historyStats?.failedAppends, 1);
-    } finally {
-      for (const node of nodes) node.pubsub.close();
-      await Promise.all(nodes.map((node) => node.backplane.close()));
-      await redis.stop();
-    }
-  });
+    },
+  );
 });
