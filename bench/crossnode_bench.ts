@@ -42,7 +42,8 @@
  *     [--lib tree|head] [--out bench/results/crossnode-DATE.md]
  *
  * Servers (`--servers`, `--fanin-servers`, `--fault-servers`): ours-bun, ours-deno, ours-node (the build in
- * dist/: `npm run build` first), ours-bun-classic (classic PUBLISH/SUBSCRIBE), sio-classic, sio-sharded,
+ * dist/: `npm run build` first) (serve() on each), ours-bun-listen (listenBun: Bun.listen's sockets),
+ * ours-bun-classic (serve() on Bun, classic PUBLISH/SUBSCRIBE), sio-classic, sio-sharded,
  * sio-streams. Ours on Bun and Deno runs the TypeScript in lib/ as it is in the working tree (on Node the
  * build in dist/), or with `--lib head` lib/ as committed, exported to a temporary folder (on Node built
  * there with tsc -p tsconfig.json), which others' unfinished edits do not reach.
@@ -127,11 +128,12 @@ const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "
 
 /** Ours: channels `${prefix}${topic}`; each kind a prefix of its own (the cross-node kinds run side by side). */
 const ours =
-  (runtime: "bun" | "deno" | "node", prefix: string, sharded = true): Kind["command"] => (url, id) => {
+  (runtime: "bun" | "deno" | "node", prefix: string, sharded = true, adapter = "serve"): Kind["command"] =>
+  (url, id) => {
     const args = ["bench/crossnode/ours_server.mjs", "0", url, id, sharded ? "1" : "0"];
     const source = snapshot ?? "src";
     return runtime === "bun"
-      ? [bun, [...args, source, prefix]]
+      ? [bun, [...args, source, prefix, adapter]]
       : runtime === "deno"
       ? [deno, ["run", "-A", ...args, source, prefix]]
       : ["node", [...args, snapshot === undefined ? "dist" : `dist:${snapshot}`, prefix]];
@@ -166,6 +168,14 @@ const KINDS: Kind[] = [
     channels: "sharded",
     prefix: "on:",
     command: ours("node", "on:"),
+  },
+  {
+    key: "ours-bun-listen",
+    name: "ours: listenBun (Bun.listen)",
+    protocol: "ws",
+    channels: "sharded",
+    prefix: "ol:",
+    command: ours("bun", "ol:", true, "listenBun"),
   },
   {
     key: "ours-bun-classic",

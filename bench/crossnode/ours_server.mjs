@@ -6,7 +6,10 @@
 //   bun bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) src [PREFIX]
 //   deno run -A bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) src [PREFIX]
 //
-// PREFIX: the backplane's channel prefix (default "ws:").
+// PREFIX: the backplane's channel prefix (default "ws:"). ADAPTER: serve (default) or listenBun (Bun.listen's
+// sockets, no node:net).
+//
+//   bun bench/crossnode/ours_server.mjs PORT REDIS_URL NODE_ID SHARDED(1|0) src PREFIX listenBun
 //
 // A socket's role is in its URL's query: `role=sub&room=rK` subscribes it to rK; `role=sub&topics=F:N` to
 // tF..t(F+N-1); `role=pub&room=rK` publishes what it sends to rK (ws.publish: the sender left out, and it is
@@ -16,7 +19,8 @@
 // (`gapEvents`; `gapTopics`: the topics with one since the previous counters line, when there are any).
 import process from "node:process";
 
-const [port, redisUrl, nodeId, shardedArg, source = "src", prefix = "ws:"] = process.argv.slice(2);
+const [port, redisUrl, nodeId, shardedArg, source = "src", prefix = "ws:", adapter = "serve"] = process.argv
+  .slice(2);
 // SOURCE: dist (the build), src (lib/ of this checkout), the absolute path of a folder holding a lib/, or
 // dist: and such a path (its build in dist/lib/).
 const [base, ext] = source === "dist"
@@ -26,7 +30,9 @@ const [base, ext] = source === "dist"
   : source.startsWith("dist:")
   ? [`file://${source.slice(5)}/dist/lib/`, ".js"]
   : [`file://${source}/lib/`, ".ts"];
-const { serve } = await import(`${base}adapters/serve${ext}`);
+const serve = adapter === "listenBun"
+  ? (await import(`${base}adapters/bun_listen${ext}`)).listenBun
+  : (await import(`${base}adapters/serve${ext}`)).serve;
 const { createPubSub } = await import(`${base}pubsub/pubsub${ext}`);
 const { redisBackplane } = await import(`${base}backplane/redis_backplane${ext}`);
 
