@@ -36,6 +36,24 @@ interface BufferConstructor {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/**
+ * ioredis 6 keeps, per slot, every channel each `SSUBSCRIBE` named (to subscribe them again on a new
+ * subscriber connection), repeats included: the backplane subscribing its topics again after each reconnect
+ * would grow those lists by every topic each time. Keeps each of the slots' lists to one of each channel.
+ *
+ * @param cluster The subscriber's cluster client.
+ * @param channels The channels just subscribed.
+ */
+function dropRepeats(cluster: Cluster, channels: readonly string[]): void {
+  const group = (cluster as unknown as { shardedSubscribers?: { channels?: unknown } }).shardedSubscribers;
+  const bySlot = group?.channels;
+  if (!(bySlot instanceof Map)) return;
+  for (const slot of new Set(channels.map(clusterSlot))) {
+    const list: unknown = bySlot.get(slot);
+    if (Array.isArray(list)) bySlot.set(slot, [...new Set(list)]);
+  }
+}
+
 /** @returns A `Buffer` over the same memory. */
 function asBuffer(bytes: Uint8Array): Uint8Array {
   const { Buffer } = globalThis as unknown as { Buffer: BufferConstructor };
@@ -205,6 +223,7 @@ export function ioredisClusterConnection(urls: readonly string[]): RedisConnecti
         if (channels.length === 0) return;
         if (!sharded) return void await cluster.subscribe(...channels);
         await Promise.all(bySlot(channels).map((group) => cluster.ssubscribe(...group)));
+        dropRepeats(cluster, channels);
       },
       async unsubscribe(channels, sharded) {
         if (channels.length === 0) return;
