@@ -67,7 +67,9 @@ function arg(name: string, fallback: string): string {
 const list = (value: string) => value.split(",").map((v) => v.trim()).filter(Boolean);
 
 const scenarios = list(arg("scenarios", "crossnode,fanin,faults"));
-const servers = list(arg("servers", "ours-bun,ours-deno,ours-node,sio-classic,sio-sharded,sio-streams"));
+const servers = list(
+  arg("servers", "ours-bun,ours-bun-listen,ours-deno,ours-node,sio-classic,sio-sharded,sio-streams"),
+);
 const sizes = list(arg("sizes", "64,1024")).map(Number);
 const rooms = Number(arg("rooms", "100"));
 const members = Number(arg("members", "10"));
