@@ -8,13 +8,102 @@
  */
 
 // RFC 1951 §3.2.5: lengths 3..258 (codes 257..285) and distances 1..32768 (codes 0..29), base and extra bits.
-const LENGTH_BASE = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258];
+const LENGTH_BASE = [
+  3,
+  4,
+  5,
+  6,
+  7,
+  8,
+  9,
+  10,
+  11,
+  13,
+  15,
+  17,
+  19,
+  23,
+  27,
+  31,
+  35,
+  43,
+  51,
+  59,
+  67,
+  83,
+  99,
+  115,
+  131,
+  163,
+  195,
+  227,
+  258,
+];
 const LENGTH_EXTRA = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
 const DISTANCE_BASE = [
-  1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049, 3073, 4097, 6145,
-  8193, 12289, 16385, 24577,
+  1,
+  2,
+  3,
+  4,
+  5,
+  7,
+  9,
+  13,
+  17,
+  25,
+  33,
+  49,
+  65,
+  97,
+  129,
+  193,
+  257,
+  385,
+  513,
+  769,
+  1025,
+  1537,
+  2049,
+  3073,
+  4097,
+  6145,
+  8193,
+  12289,
+  16385,
+  24577,
 ];
-const DISTANCE_EXTRA = [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+const DISTANCE_EXTRA = [
+  0,
+  0,
+  0,
+  0,
+  1,
+  1,
+  2,
+  2,
+  3,
+  3,
+  4,
+  4,
+  5,
+  5,
+  6,
+  6,
+  7,
+  7,
+  8,
+  8,
+  9,
+  9,
+  10,
+  10,
+  11,
+  11,
+  12,
+  12,
+  13,
+  13,
+];
 // §3.2.7: the order in which the code length code lengths come.
 const CODE_LENGTH_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
 
@@ -101,7 +190,9 @@ export function inflateRaw(input: Uint8Array, size: number): Uint8Array<ArrayBuf
       bitCount = 0;
       if (position + 4 > input.length) fail("the stream ends early");
       const length = input[position] | (input[position + 1] << 8);
-      if ((length ^ (input[position + 2] | (input[position + 3] << 8))) !== 0xffff) fail("a stored block's length is invalid");
+      if ((length ^ (input[position + 2] | (input[position + 3] << 8))) !== 0xffff) {
+        fail("a stored block's length is invalid");
+      }
       position += 4;
       if (position + length > input.length) fail("the stream ends early");
       for (let i = 0; i < length; i++) put(input[position++]);
@@ -128,7 +219,11 @@ export function inflateRaw(input: Uint8Array, size: number): Uint8Array<ArrayBuf
           continue;
         }
         if (symbol === 16 && i === 0) fail("a length repeats nothing");
-        const [value, repeat] = symbol === 16 ? [lengths[i - 1], read(2) + 3] : symbol === 17 ? [0, read(3) + 3] : [0, read(7) + 11];
+        const [value, repeat] = symbol === 16
+          ? [lengths[i - 1], read(2) + 3]
+          : symbol === 17
+          ? [0, read(3) + 3]
+          : [0, read(7) + 11];
         if (i + repeat > lengths.length) fail("code lengths overflow");
         lengths.fill(value, i, i + repeat);
         i += repeat;

@@ -10,13 +10,19 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import zlib from "node:zlib";
 import { inflateRaw } from "../../lib/deflate/_inflate_raw.ts";
-import { ZLIB_WASM_DEFLATED_BASE64, ZLIB_WASM_SHA256, ZLIB_WASM_SIZE } from "../../lib/deflate/_zlib_wasm_binary.ts";
+import {
+  ZLIB_WASM_DEFLATED_BASE64,
+  ZLIB_WASM_SHA256,
+  ZLIB_WASM_SIZE,
+} from "../../lib/deflate/_zlib_wasm_binary.ts";
 import { pseudoRandomBytes } from "../_vectors.ts";
 
 /** JSON-like text of `length` bytes. */
 function text(length: number): Uint8Array {
   let s = "";
-  for (let i = 0; s.length < length; i++) s += JSON.stringify({ id: i, user: `user${i % 97}`, text: `message ${i * 7919 % 10007}` });
+  for (let i = 0; s.length < length; i++) {
+    s += JSON.stringify({ id: i, user: `user${i % 97}`, text: `message ${i * 7919 % 10007}` });
+  }
   return new TextEncoder().encode(s.slice(0, length));
 }
 
@@ -39,7 +45,10 @@ describe("inflateRaw", () => {
     }
     // A short input at level 6 is one fixed-Huffman block: "Hello" is f3 48 cd c9 c9 07 00.
     assert.deepEqual([...zlib.deflateRawSync("Hello")], [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00]);
-    assert.equal(new TextDecoder().decode(inflateRaw(Uint8Array.of(0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00), 5)), "Hello");
+    assert.equal(
+      new TextDecoder().decode(inflateRaw(Uint8Array.of(0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00), 5)),
+      "Hello",
+    );
   });
 
   test("throws a RangeError for a corrupt, truncated or wrongly sized stream", () => {
