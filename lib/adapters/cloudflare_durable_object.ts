@@ -94,7 +94,10 @@ export interface DurableObjectServer<T = unknown> {
    * @returns How many subscribers it was handed to.
    */
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
-  /** @returns How many of the object's sockets are subscribed to the topic. */
+  /**
+   * Counts the object's sockets subscribed to a topic.
+   * @returns How many of the object's sockets are subscribed to the topic.
+   */
   subscriberCount(topic: string): number;
   /**
    * Closes every open socket of a user.

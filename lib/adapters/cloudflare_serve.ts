@@ -52,7 +52,10 @@ export interface CloudflareServeHandler {
    * @returns How many subscribers it was handed to.
    */
   publish(topic: string, data: string | Uint8Array, options?: PublishOptions): number;
-  /** @returns How many sockets of this isolate are subscribed to the topic. */
+  /**
+   * Counts the sockets of this isolate subscribed to a topic.
+   * @returns How many sockets of this isolate are subscribed to the topic.
+   */
   subscriberCount(topic: string): number;
   /**
    * Closes every open socket of a user in this isolate.

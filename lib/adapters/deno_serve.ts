@@ -76,7 +76,10 @@ export interface DenoServeHandler {
    * @returns How many subscribers it was handed to.
    */
   publish(topic: string, data: PublishData, options?: PublishOptions): number;
-  /** @returns How many sockets are subscribed to the topic (a lookup, not a loop). */
+  /**
+   * Counts the sockets subscribed to a topic.
+   * @returns How many sockets are subscribed to the topic (a lookup, not a loop).
+   */
   subscriberCount(topic: string): number;
   /**
    * Closes every open socket of a user (the `user` the `upgrade` hook gave them).

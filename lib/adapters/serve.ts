@@ -64,6 +64,8 @@ export interface WebSocketServer {
    */
   publish(topic: string, data: PublishData, options?: PublishOptions): number;
   /**
+   * Counts the sockets subscribed to a topic.
+   *
    * @param topic The topic.
    * @returns How many sockets are subscribed to it (a lookup, not a loop).
    */
