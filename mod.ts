@@ -34,6 +34,8 @@
  * | `@wsengine/wsengine/bun-serve` | `bunServe()`, spread into `Bun.serve` | Bun |
  * | `@wsengine/wsengine/deno-serve` | `denoServe()`, the handler of `Deno.serve` | Deno |
  * | `@wsengine/wsengine/deno-listen` | `listenDeno()`: a server on `Deno.listen` (this library's permessage-deflate, no `node:`) | Deno |
+ * | `@wsengine/wsengine/bun-listen` | `listenBun()`: a server on `Bun.listen` (this library's permessage-deflate, no `node:`) | Bun |
+ * | `@wsengine/wsengine/cloudflare` | `cloudflareServe()` on a Worker's `WebSocketPair`, `durableObjectServe()` for a Durable Object (hibernation API) | Cloudflare Workers |
  * | `@wsengine/wsengine/node-http` | `handleNodeUpgrade()` for a `node:http` server's `upgrade` event | Deno, Bun, Node |
  * | `@wsengine/wsengine/node-client` | `connectNode()`: a client connection over `node:net`/`node:tls` | Deno, Bun, Node |
  * | `@wsengine/wsengine/node-socket` | `socketToTransport()`: a `node:net` socket as a transport | Deno, Bun, Node |
