@@ -47,6 +47,43 @@ function asBuffer(bytes: Uint8Array): Uint8Array {
 }
 
 /**
+ * What {@linkcode runScript} uses of an ioredis client (a `Redis`, or a `Cluster`, which routes by the keys):
+ * the `Buffer` variants of `EVALSHA` and `EVAL`, which ioredis has but its typings leave out.
+ */
+interface ScriptClient {
+  evalshaBuffer(...args: unknown[]): Promise<unknown>;
+  evalBuffer(...args: unknown[]): Promise<unknown>;
+}
+
+/**
+ * Runs a Lua script with an ioredis client: `EVALSHA`, then `EVAL` if Redis answers `NOSCRIPT`.
+ *
+ * @param client The client.
+ * @param source The script.
+ * @param keys Its keys.
+ * @param args Its arguments (bytes sent as they are).
+ * @returns Its reply, bulk strings as bytes.
+ */
+export async function runScript(
+  client: object,
+  source: string,
+  keys: readonly string[],
+  args: readonly (string | Uint8Array)[],
+): Promise<unknown> {
+  const sha = shas.get(source) ?? await sha1(source);
+  shas.set(source, sha);
+  const rest = [keys.length, ...keys, ...args.map((arg) => typeof arg === "string" ? arg : asBuffer(arg))];
+  // Bytes go as the Buffers asBuffer made: ioredis's types know them as Node's Buffer.
+  const scripts = client as ScriptClient;
+  try {
+    return await scripts.evalshaBuffer(sha, ...rest);
+  } catch (error) {
+    if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
+    return await scripts.evalBuffer(source, ...rest);
+  }
+}
+
+/**
  * @param attempt The attempt, from 1.
  * @returns The wait before it: 50 ms doubling up to 1 s, less up to a quarter at random (so that the nodes
  * of a deployment do not all come back in the same millisecond after a restart of Redis).
@@ -147,25 +184,17 @@ export const ioredisConnection: RedisConnectionFactory = async (
     },
     async commands(batch) {
       const results = await redis.pipeline(
-        batch.map((words) => ["call", ...words.map((word) => typeof word === "string" ? word : asBuffer(word))]),
+        batch.map((
+          words,
+        ) => ["call", ...words.map((word) => typeof word === "string" ? word : asBuffer(word))]),
       ).exec();
       if (results === null) throw new Error("Cannot send the commands: the pipeline was not run");
-      if (results.length > 0 && results.every(([error]) => error !== null) && state !== "up") throw results[0][0];
+      if (results.length > 0 && results.every(([error]) => error !== null) && state !== "up") {
+        throw results[0][0];
+      }
       return results.map(([error, reply]) => error ?? reply);
     },
-    async script(source, keys, args) {
-      const sha = shas.get(source) ?? await sha1(source);
-      shas.set(source, sha);
-      const rest = [keys.length, ...keys, ...args.map((arg) => typeof arg === "string" ? arg : asBuffer(arg))];
-      // Bytes go as the Buffers asBuffer made: ioredis's types know them as Node's Buffer.
-      const call = redis.callBuffer.bind(redis) as (command: string, ...args: unknown[]) => Promise<unknown>;
-      try {
-        return await call("EVALSHA", sha, ...rest);
-      } catch (error) {
-        if (!String((error as Error).message).startsWith("NOSCRIPT")) throw error;
-        return await call("EVAL", source, ...rest);
-      }
-    },
+    script: (source, keys, args) => runScript(redis, source, keys, args),
     async close() {
       state = "closed";
       // QUIT waits for Redis to answer: a stalled link is dropped after a second.
