@@ -214,6 +214,7 @@ export function openStreamSession(
       await fragmenter.writable.close().catch(() => {});
       await dataSent.catch(() => {});
     }
+    if (ended) return closed;
     sendClose(code, reason);
     timer ??= setTimeout(() => end({ code: CloseCode.AbnormalClosure, reason: "no Close from the peer in time", wasClean: false }), closeTimeout);
     return closed;
