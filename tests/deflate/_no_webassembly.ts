@@ -1,12 +1,20 @@
 /**
- * Run in a child process by default_codec_test.ts: a runtime where WebAssembly cannot be compiled (as on
- * Cloudflare's workerd), made by removing `WebAssembly` before the library is loaded. Prints one JSON line:
- * what the default codec did before and after a server handshake negotiated permessage-deflate.
+ * Run in a child process by default_codec_test.ts: a runtime where WebAssembly cannot be compiled at run
+ * time, as on Cloudflare's workerd, where `new WebAssembly.Module(bytes)` throws "Wasm code generation
+ * disallowed by embedder" (made so before the library is loaded; `WebAssembly` itself stays, as Node's own
+ * fetch compiles its HTTP parser with it). Prints one JSON line: what the default codec did before and
+ * after a server handshake negotiated permessage-deflate.
  *
  * @module
  */
 
-Reflect.deleteProperty(globalThis, "WebAssembly");
+Object.defineProperty(WebAssembly, "Module", {
+  value: function Module(): never {
+    throw new WebAssembly.CompileError("Wasm code generation disallowed by embedder");
+  },
+  configurable: true,
+  writable: true,
+});
 
 const { defaultCodec, zlibWasmAvailable } = await import("../../lib/deflate/zlib_wasm_codec.ts");
 const { serverHandshake } = await import("../../lib/handshake/server_handshake.ts");

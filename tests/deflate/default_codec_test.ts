@@ -2,7 +2,7 @@
  * The default codec's choice: zlib in WebAssembly where it can be compiled, at once and synchronously;
  * elsewhere pako, loaded with a dynamic `import()` by the handshake that negotiates permessage-deflate (so
  * that a bundle of the client puts pako in a chunk of its own). The second case runs in a child process of
- * the runtime under test with `WebAssembly` removed, as on Cloudflare's workerd (where
+ * the runtime under test where `new WebAssembly.Module()` throws, as on Cloudflare's workerd (where
  * tests/interop_edge_test.ts runs the real thing).
  */
 
