@@ -199,7 +199,10 @@ describe("redisBackplane({ cluster }) on a 3-master Redis Cluster", () => {
         console.log(
           `cluster: a master killed and restarted; its shard delivered again ${
             Date.now() - started
-          } ms after the kill`,
+          } ms after the kill ` +
+            `(B: ${
+              b.backplane.stats.reconnects - reconnects
+            } down/ready cycles of its subscriber, ${b.gaps.length} gaps reported on ${topics.length} topics)`,
         );
         // Both nodes' subscriptions are on the restarted master again, as Redis counts them.
         await until("SHARDNUMSUB 2 on the restarted master", async () => {
