@@ -277,7 +277,7 @@ console.log(JSON.stringify(result));
 
 describe("the npm tarball, installed into an empty project", () => {
   test(
-    "packs the library alone, installs, imports every subpath on Node, Bun and Deno (npm:), and runs the wsengine command",
+    "packs the library alone, installs, imports every subpath on Node, Bun and Deno (npm:), runs the wsengine command; npm publish --dry-run keeps the bin",
     {
       skip: packOnce,
       timeout: 240_000,
@@ -356,6 +356,11 @@ describe("the npm tarball, installed into an empty project", () => {
             `${name}: every subpath and its exports`,
           );
         }
+
+        // npm's own checks of the manifest: a bin path it would strip, a private flag.
+        const publish = await run("npm", ["publish", "--dry-run", "--ignore-scripts"], repoPath("."), 60_000);
+        assert.equal(publish.code, 0, publish.stdout + publish.stderr);
+        assert.doesNotMatch(publish.stderr, /invalid and removed|private/i, publish.stderr);
 
         const help = await run(join(app, "node_modules/.bin/wsengine"), ["--help"], app, 30_000);
         assert.equal(help.code, 0, help.stderr);
