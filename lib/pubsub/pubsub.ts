@@ -332,7 +332,7 @@ export class PubSub extends EventTarget {
    * `"presence"` events ({@linkcode PresenceEvent}), batched per `presence.interval`.
    *
    * @param topic The topic.
-   * @returns Its members.
+   * @returns Its members; rejects if the backplane cannot be read (the link to Redis is down).
    * @example
    * ```ts
    * import assert from "node:assert/strict";
