@@ -803,9 +803,10 @@ if (crossRows.length > 0) {
     `Each cell: median of ${repeats} runs of ${seconds} s after ${warmup} s; in flight at most ${window} messages and ${queueMs} ms ` +
       `of work, a message leaving once ${
         quorum * 100
-      }% of its room has it. CPU: us per delivered message, of both ` +
-      `nodes and of Redis; "others": every other process on the machine meanwhile, % of one core. Reads: messages ` +
-      `(bytes) a node read from Redis per message published (warmup included).`,
+      }% of its room has it. Message i goes to room i mod ${rooms}; every delivery crosses Redis. The kinds ran side ` +
+      `by side, their runs taking turns. CPU us/delivered: of both nodes, and of Redis (/proc, user + system). CPU %: ` +
+      `of one core (of ${os.cpus().length}) over a run; "others": every other process on the machine meanwhile (the ` +
+      `idle kinds' included). Reads: messages (bytes) a node read from Redis per message published (warmup included).`,
   );
   print();
   print(
