@@ -51,6 +51,7 @@ async function until(what: string, condition: () => boolean | Promise<boolean>, 
 async function withNodes(
   cluster: RedisCluster,
   body: (nodes: Node[], masters: Redis[]) => Promise<void>,
+  sharded = true,
 ): Promise<void> {
   const nodes: Node[] = [];
   const masters = cluster.nodes.map((node) =>
@@ -60,7 +61,7 @@ async function withNodes(
   try {
     await Promise.all(masters.map((master) => master.connect()));
     for (let i = 0; i < 2; i++) {
-      const backplane = await redisBackplane({ cluster: cluster.urls, presenceTtl: 3000 });
+      const backplane = await redisBackplane({ cluster: cluster.urls, presenceTtl: 3000, sharded });
       const pubsub = createPubSub({ backplane, presence: { interval: 50 } });
       const node: Node = { backplane, pubsub, gaps: [], presence: [] };
       pubsub.addEventListener("gap", (event) => node.gaps.push((event as TopicEvent).topic));
@@ -162,6 +163,41 @@ describe("redisBackplane({ cluster }) on a 3-master Redis Cluster", () => {
         assert.equal(a.backplane.stats.failedPublishes + b.backplane.stats.failedPublishes, 0);
         assert.equal(a.backplane.stats.echoes, 3);
       });
+    },
+  );
+
+  redisClusterTest(
+    "classic pub/sub (sharded: false) on the cluster: topics of every shard reach the other node",
+    async (cluster) => {
+      await withNodes(cluster, async ([a, b], masters) => {
+        const topics = await topicPerMaster(masters, cluster.nodes.map((node) => node.port));
+        const onA = recorder(), onB = recorder();
+        for (const topic of topics) {
+          a.pubsub.subscribe(onA, topic);
+          b.pubsub.subscribe(onB, topic);
+        }
+        await Promise.all([a.backplane.flush(), b.backplane.flush()]);
+        // Classic subscriptions: counted by the node each subscriber is connected to, summed over the masters.
+        for (const topic of topics) {
+          let total = 0;
+          for (const master of masters) {
+            total += Number((await master.call("PUBSUB", "NUMSUB", `ws:${topic}`) as unknown[])[1]);
+          }
+          assert.equal(total, 2, `ws:${topic}`);
+        }
+        for (const topic of topics) {
+          a.pubsub.publish(topic, `from A to ${topic}`);
+          b.pubsub.publish(topic, `from B to ${topic}`);
+        }
+        await until(
+          "each node gets the other's three",
+          () => onA.received.length === 6 && onB.received.length === 6,
+        );
+        assert.deepEqual(
+          onB.received.filter((r) => r.includes("from A")).sort(),
+          topics.map((t) => `${t}: from A to ${t}`).sort(),
+        );
+      }, false);
     },
   );
 
