@@ -95,7 +95,13 @@ export {
   type ZlibWasmMemory,
   zlibWasmMemory,
 } from "./lib/deflate/zlib_wasm_codec.ts";
-export { PerMessageDeflate, type PerMessageDeflateOptions } from "./lib/deflate/permessage_deflate.ts";
+export {
+  DEFAULT_PARALLEL_THRESHOLD,
+  type ParallelDeflateOptions,
+  PerMessageDeflate,
+  type PerMessageDeflateOptions,
+} from "./lib/deflate/permessage_deflate.ts";
+export { closeDeflateWorkers } from "./lib/deflate/parallel_deflate.ts";
 export { CloseCode, isValidCloseCode } from "./lib/core/close_code.ts";
 export { consoleLogger, debugEnabled, type Logger, type LogFields } from "./lib/core/logger.ts";
 export {

@@ -221,6 +221,7 @@ export class Connection {
   #finished = false;
   #errorReported = false;
   #streaming: Promise<void> | undefined;
+  #prepared: { data: string | Uint8Array; options: SendOptions | undefined; sent: boolean } | undefined; // see #sendPrepared
   #lastWrite: Promise<void> = Promise.resolve();
   #outbox: Uint8Array[] = []; // frames taken from the protocol, not yet handed to the writer
   #outboxBytes = 0;
@@ -353,9 +354,45 @@ export class Connection {
         this.#drainQueue();
       });
     }
+    const prepared = this.#sendPrepared(data, options);
+    if (prepared !== undefined) return prepared;
     this.#protocol.send(data, options);
     this.#flush();
     return this.#ready();
+  }
+
+  /**
+   * A large message that an extension prepares off the event loop (permessage-deflate on workers): like a
+   * streamed message, it owns the data frames until it is sent, so later sends and published messages
+   * queue behind it, in order; other connections carry on meanwhile.
+   *
+   * @returns `undefined` when no extension prepares this message: it is sent at once.
+   */
+  #sendPrepared(data: string | Uint8Array, options: SendOptions | undefined): Promise<void> | undefined {
+    if (this.#protocol.state !== ReadyState.Open) return undefined; // send() throws as usual
+    let pending: Promise<Uint8Array> | undefined;
+    for (const extension of this.#protocol.extensions) {
+      pending = extension.prepare?.(data, options);
+      if (pending !== undefined) break;
+    }
+    if (pending === undefined) return undefined;
+    const prepared = { data, options, sent: false };
+    this.#prepared = prepared;
+    const sending = pending.then((payload) => {
+      if (prepared.sent) return; // close() sent it already
+      prepared.sent = true;
+      this.#prepared = undefined;
+      // The connection failed or closed meanwhile: the message is lost with the transport, as a message
+      // handed to a transport that then fails.
+      if (this.#protocol.state !== ReadyState.Open) return;
+      this.#protocol.send(payload, { ...options, binary: options?.binary ?? typeof data !== "string" });
+      this.#flush();
+    });
+    const done = sending.then(() => {}, () => {}).finally(() => {
+      if (this.#streaming === done) this.#streaming = undefined;
+    });
+    this.#streaming = done;
+    return sending.then(() => this.#ready());
   }
 
   /**
@@ -452,6 +489,12 @@ export class Connection {
    */
   publish(message: PublishedMessage): boolean {
     if (this.#protocol.state !== ReadyState.Open || this.#finished) return false;
+    // A message being deflated on a worker owns the data frames: what is published after it goes after it,
+    // in call order with the sends waiting for it.
+    if (this.#prepared !== undefined) {
+      this.#streaming!.then(() => this.publish(message));
+      return true;
+    }
     const queued: Queued = { ...message, topic: message.topic };
     if (this.#queue.length === 0 && this.#canWriteNow()) {
       this.#writeQueued(queued);
@@ -610,8 +653,17 @@ export class Connection {
    */
   close(code?: number, reason?: string): Promise<CloseResult> {
     const before = this.#protocol.state;
-    // What was accepted for sending goes before the close frame (the close timeout bounds the wait).
-    if (before === ReadyState.Open) this.#releaseQueue();
+    // What was accepted for sending goes before the close frame (the close timeout bounds the wait); a
+    // message being deflated on a worker is deflated here instead.
+    if (before === ReadyState.Open) {
+      const prepared = this.#prepared;
+      if (prepared !== undefined && !prepared.sent) {
+        prepared.sent = true;
+        this.#prepared = undefined;
+        this.#protocol.send(prepared.data, prepared.options);
+      }
+      this.#releaseQueue();
+    }
     this.#protocol.close(code, reason);
     // The peer's close frame must be read, whatever the consumer's backpressure.
     this.resumeReading();

@@ -13,6 +13,7 @@
 
 import type { Duplex } from "node:stream";
 import type { Transport } from "../connection.ts";
+import { useNodeDeflateWorkers } from "./node_worker_pool.ts";
 
 /**
  * Bytes queued for the socket beyond which `writer.ready` waits: backpressure is counted in bytes, so a few
@@ -30,6 +31,7 @@ const WRITE_HIGH_WATER_MARK = 256 * 1024;
  * or aborted, at once if it already is.
  */
 export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport {
+  useNodeDeflateWorkers(); // large compressed messages deflated on worker_threads (Node has no global Worker)
   // The peer's FIN ends our reading, not our writing: with allowHalfOpen false (the default of `net.connect`
   // and `net.createServer`) the runtime ends the writing half itself when the FIN arrives, and whatever was
   // still queued behind a pending write (a close frame) was never written, while the close looked clean.

@@ -37,6 +37,16 @@ export interface Extension {
    * @returns The frame to put on the wire.
    */
   encode(frame: Frame, options?: EncodeOptions): Frame;
+  /**
+   * Optional: starts work on a whole message about to be sent that is better done off the event loop
+   * (permessage-deflate deflates large messages on worker threads). The driver sends no other data frame
+   * until it settles, then sends the bytes it resolved to (text stays text): their `encode` uses the work.
+   *
+   * @param data The message.
+   * @param options Per-message choices.
+   * @returns `undefined` when the message is to be encoded as usual, at once.
+   */
+  prepare?(data: string | Uint8Array, options?: EncodeOptions): Promise<Uint8Array> | undefined;
   /** Releases what the extension holds: the connection has ended. */
   release?(): void;
 }

@@ -30,6 +30,13 @@ export interface Compressor {
    * peer keeps (context takeover, §7.2.1) stays valid. Costs a rebuild of the hash chains on wake.
    */
   hibernate?(): void;
+  /**
+   * Between messages: forgets the window and starts it again from `dictionary` (its last `2^windowBits`
+   * bytes count), as if those bytes had just been compressed. After a message that was deflated elsewhere
+   * (on a worker), priming with that message's tail makes this compressor's window what the peer's
+   * window holds, so later messages may refer to it (context takeover, RFC 7692 §7.2.1).
+   */
+  prime?(dictionary: Uint8Array): void;
 }
 
 /** Decompresses messages for one direction of one connection. */

@@ -14,6 +14,20 @@ import { Opcode } from "../core/opcode.ts";
 import { type IdleReleaser, idleReleaser } from "./idle_release.ts";
 import { ProtocolError } from "../core/protocol_error.ts";
 import { defaultCodec } from "./zlib_wasm_codec.ts";
+import { DEFAULT_CHUNK_SIZE, defaultDeflateWorkers, sharedDeflatePool } from "./parallel_deflate.ts";
+
+/** Where large messages are deflated off the event loop (see {@linkcode PerMessageDeflateOptions.parallel}). */
+export interface ParallelDeflateOptions {
+  /** Messages of at least this many bytes go to the workers. @default {DEFAULT_PARALLEL_THRESHOLD} */
+  threshold?: number;
+  /** Workers in the process's shared pool. @default {defaultDeflateWorkers()}: min(2, cores - 1) */
+  workers?: number;
+  /** Bytes per piece compressed in parallel (at least 1024). @default {DEFAULT_CHUNK_SIZE} */
+  chunkSize?: number;
+}
+
+/** Messages of at least this many bytes are deflated on workers, where there are any. */
+export const DEFAULT_PARALLEL_THRESHOLD = 64 * 1024;
 
 /** Codec settings for {@linkcode PerMessageDeflate}. */
 export interface PerMessageDeflateOptions {
@@ -40,6 +54,17 @@ export interface PerMessageDeflateOptions {
    * @default {DEFAULT_RELEASE_AFTER_IDLE}
    */
   releaseAfterIdle?: number;
+  /**
+   * Whole messages of at least `threshold` bytes are deflated off the event loop, on a pool of workers the
+   * process shares, in pieces of `chunkSize` compressed in parallel, each from the 32 KiB before it as a
+   * preset dictionary; the connection's compressor is then primed with the message's last `2^windowBits`
+   * bytes, so later messages still refer to it (context takeover). Other connections' messages do not
+   * wait meanwhile; this connection's later messages go after it, in order. Workers are Web Workers on
+   * Deno and Bun, `worker_threads` on Node (wired in by the Node adapters); where there are none (workerd,
+   * browsers), or with a codec that cannot be primed, messages are deflated inline. `false`: always inline.
+   * @default {{ threshold: DEFAULT_PARALLEL_THRESHOLD, workers: defaultDeflateWorkers(), chunkSize: DEFAULT_CHUNK_SIZE }}
+   */
+  parallel?: ParallelDeflateOptions | false;
 }
 
 /** Milliseconds of no messages after which a connection's codec state shrinks to its windows. */
@@ -90,6 +115,8 @@ export class PerMessageDeflate implements Extension {
   #inflating = false; // the message being received is compressed
   #deflating = false; // the message being sent (fragment by fragment) is compressed
   readonly #releaser: IdleReleaser | undefined;
+  readonly #parallel: Required<ParallelDeflateOptions> | undefined;
+  #prepared: { input: Uint8Array; output: Uint8Array | undefined } | undefined; // see prepare()
 
   /**
    * Makes the extension for one connection from what its handshake negotiated.
@@ -107,6 +134,15 @@ export class PerMessageDeflate implements Extension {
     const idle = options.releaseAfterIdle ?? DEFAULT_RELEASE_AFTER_IDLE;
     if (!(idle >= 0)) throw new RangeError(`Cannot configure ${PERMESSAGE_DEFLATE}: releaseAfterIdle ${idle} is not a number of milliseconds`);
     this.#releaser = idle === Infinity ? undefined : idleReleaser(idle);
+    const parallel = options.parallel ?? {};
+    if (parallel !== false) {
+      if (typeof parallel !== "object" || parallel === null) throw new TypeError(`Cannot configure ${PERMESSAGE_DEFLATE}: parallel is neither false nor an object`);
+      this.#parallel = {
+        threshold: checkInteger("parallel.threshold", parallel.threshold ?? DEFAULT_PARALLEL_THRESHOLD, 0, Number.MAX_SAFE_INTEGER),
+        workers: checkInteger("parallel.workers", parallel.workers ?? defaultDeflateWorkers(), 0, 256),
+        chunkSize: checkInteger("parallel.chunkSize", parallel.chunkSize ?? DEFAULT_CHUNK_SIZE, 1024, Number.MAX_SAFE_INTEGER),
+      };
+    }
     // §7: "client_" parameters configure the client's compressor and the server's decompressor;
     // "server_" parameters the server's compressor and the client's decompressor.
     const server = role === "server";
@@ -178,6 +214,11 @@ export class PerMessageDeflate implements Extension {
       return { ...frame, payload };
     }
     const payload = frame.payload;
+    const prepared = this.#prepared;
+    if (prepared !== undefined) {
+      this.#prepared = undefined;
+      if (prepared.input === payload && frame.fin && prepared.output !== undefined) return this.#sendPrepared(frame, prepared.output);
+    }
     if (options?.compress === false || (frame.fin && payload.length < this.#threshold)) {
       this.#deflating = false;
       return frame;
@@ -197,6 +238,41 @@ export class PerMessageDeflate implements Extension {
     const compressed = this.#ownCompressor().compress(payload, frame.fin);
     if (frame.fin) this.#endSentMessage();
     return { ...frame, rsv1: true, payload: compressed };
+  }
+
+  /**
+   * Starts deflating a large whole message on the shared worker pool (see
+   * {@linkcode PerMessageDeflateOptions.parallel}); the next {@linkcode PerMessageDeflate.encode} of the
+   * bytes it resolves to sends the result. If the workers fail, that encode deflates inline.
+   *
+   * @param data The message.
+   * @param options `compress: false` sends it uncompressed (nothing to prepare).
+   * @returns The message's bytes once deflated; `undefined` when it is deflated inline, as usual (too
+   * small, parallel off, no workers here, a fragmented message in progress, a codec that cannot be primed).
+   */
+  prepare(data: string | Uint8Array, options?: EncodeOptions): Promise<Uint8Array> | undefined {
+    const parallel = this.#parallel;
+    if (parallel === undefined || options?.compress === false || this.#deflating) return undefined;
+    const threshold = Math.max(parallel.threshold, this.#threshold);
+    // A string's UTF-8 takes 1 to 3 bytes a UTF-16 unit.
+    if (typeof data === "string" ? data.length * 3 < threshold : data.length < threshold) return undefined;
+    // §7.2.1 with context takeover: the next message refers to this one's window, which the compressor
+    // learns by being primed with the message's tail.
+    if (!this.#sendNoContext && this.#ownCompressor().prime === undefined) return undefined;
+    const pool = sharedDeflatePool(parallel.workers);
+    if (pool === undefined) return undefined;
+    const payload = typeof data === "string" ? encoder.encode(data) : data;
+    if (payload.length < threshold) return undefined;
+    const prepared: { input: Uint8Array; output: Uint8Array | undefined } = { input: payload, output: undefined };
+    this.#prepared = prepared;
+    const settings = { windowBits: this.#sendWindow, level: this.#level, memLevel: this.#memLevel };
+    return pool.deflate(payload, settings, parallel.chunkSize).then(
+      (output) => {
+        prepared.output = output;
+        return payload;
+      },
+      () => payload, // the workers failed or were closed: encode deflates it inline
+    );
   }
 
   /**
@@ -235,6 +311,23 @@ export class PerMessageDeflate implements Extension {
     return true;
   }
 
+  /** Sends a message deflated on the workers. */
+  #sendPrepared(frame: Frame, compressed: Uint8Array): Frame {
+    this.#deflating = false;
+    if (this.#sendNoContext) {
+      // Nothing depends on this message's window: when compression does not pay, send it as it is.
+      if (compressed.length >= frame.payload.length) return frame;
+      return { ...frame, rsv1: true, payload: compressed };
+    }
+    // §7.2.1: with context takeover the peer inflates the next message "using the LZ77 sliding window used
+    // to process the last compressed message": it ends with this message's bytes, so ours must hold them
+    // and nothing else (the pieces referred to no earlier message). The compressor keeps the tail that
+    // fits its window (2^windowBits; 512 bytes for 8, of which zlib refers back at most 250).
+    this.#ownCompressor().prime!(frame.payload);
+    this.#endSentMessage();
+    return { ...frame, rsv1: true, payload: compressed };
+  }
+
   #ownCompressor(): Compressor {
     return this.#compressor ??= this.#createCompressor();
   }
@@ -254,6 +347,8 @@ export class PerMessageDeflate implements Extension {
     }
   }
 }
+
+const encoder = new TextEncoder();
 
 function inflate(decompressor: Decompressor, payload: Uint8Array, maxSize: number): Uint8Array {
   try {

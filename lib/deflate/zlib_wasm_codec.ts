@@ -50,6 +50,8 @@ export const INSTANCE_SOFT_LIMIT = 32 * 1024 * 1024;
 const INSTANCE_KEEP_LIMIT = 4 * 1024 * 1024;
 /** As in pako_codec.ts: a hibernating compressor keeps this much history (a decompressor keeps all). */
 const COMPRESSOR_DICTIONARY_LIMIT = 8 * 1024;
+/** The largest LZ77 window (15 bits). */
+const MAX_WINDOW = 32 * 1024;
 /** §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message." */
 const TAIL = new Uint8Array([0x00, 0x00, 0xff, 0xff]);
 
@@ -372,6 +374,25 @@ class ZlibWasmCompressor implements Compressor {
 
   hibernate(): void {
     this.#slot.hibernate(COMPRESSOR_DICTIONARY_LIMIT);
+  }
+
+  prime(dictionary: Uint8Array): void {
+    const slot = this.#slot;
+    // zlib keeps at most a window's worth (the tail): 32 KiB covers every window size.
+    const window = dictionary.subarray(Math.max(0, dictionary.length - MAX_WINDOW));
+    if (slot.stream === 0) {
+      // Restored as the preset dictionary when the stream opens.
+      slot.window = window.length === 0 ? undefined : window.slice();
+      return;
+    }
+    const { zlib } = slot.instance!;
+    // deflateSetDictionary on a raw stream is allowed between flushes (no lookahead); after the reset the
+    // window holds the dictionary alone.
+    zlib.wz_deflate_reset(slot.stream);
+    slot.window = undefined;
+    if (window.length === 0) return;
+    const status = zlib.wz_deflate_set_dictionary(slot.stream, slot.instance!.stageDictionary(window), window.length);
+    if (status !== Z_OK) throw new Error(`Cannot prime compressor: zlib status ${status}`);
   }
 
   #open(): void {

@@ -1,0 +1,74 @@
+/**
+ * Node's `worker_threads` for permessage-deflate's parallel deflate (`deflate/parallel_deflate.ts`), which
+ * uses the global `Worker` where there is one (Deno, Bun) and this where there is not (Node). The Node
+ * adapters call {@linkcode useNodeDeflateWorkers} when they make a connection; workers start only when a
+ * large compressed message is sent, and are unref'd (they never keep the process alive).
+ *
+ * @module
+ */
+
+import { Worker } from "node:worker_threads";
+import { availableParallelism } from "node:os";
+import { setDeflateWorkerSpawner, type SpawnDeflateWorker } from "../deflate/parallel_deflate.ts";
+import type { DeflateJobResult } from "../deflate/_deflate_job.ts";
+
+/**
+ * Spawns `worker_threads` workers running `node_deflate_worker.js` (`.ts` beside the sources).
+ *
+ * @example
+ * ```ts
+ * import { DeflateWorkerPool } from "../deflate/parallel_deflate.ts";
+ * import { nodeDeflateWorkerSpawner } from "./node_worker_pool.ts";
+ * const pool = new DeflateWorkerPool(nodeDeflateWorkerSpawner(), 1);
+ * pool.close();
+ * ```
+ *
+ * @returns The spawner.
+ */
+export function nodeDeflateWorkerSpawner(): SpawnDeflateWorker {
+  const here = import.meta.url;
+  const url = new URL(`./node_deflate_worker${here.endsWith(".ts") ? ".ts" : ".js"}`, here);
+  return (onResult, onError) => {
+    const worker = new Worker(url);
+    let failed = false;
+    const fail = (error: Error): void => {
+      if (failed) return;
+      failed = true;
+      onError(error);
+    };
+    worker.on("message", (result: DeflateJobResult) => onResult(result));
+    worker.on("error", (error) => fail(new Error(`Deflate worker failed: ${error.message}`)));
+    worker.on("exit", (code) => {
+      if (code !== 0) fail(new Error(`Deflate worker exited with code ${code}`));
+    });
+    return {
+      post: (job, transfer) => worker.postMessage(job, transfer),
+      terminate: () => {
+        failed = true; // its exit is expected
+        void worker.terminate();
+      },
+      ref: () => worker.ref(),
+      unref: () => worker.unref(),
+    };
+  };
+}
+
+let registered = false;
+
+/**
+ * Lets large compressed messages be deflated on `worker_threads` where there is no global `Worker`
+ * (Node); elsewhere does nothing (Deno and Bun use Web Workers). Idempotent and cheap: the Node adapters
+ * call it for every connection.
+ *
+ * @example
+ * ```ts
+ * import { useNodeDeflateWorkers } from "./node_worker_pool.ts";
+ * useNodeDeflateWorkers();
+ * ```
+ */
+export function useNodeDeflateWorkers(): void {
+  if (registered) return;
+  registered = true;
+  if (typeof (globalThis as { Worker?: unknown }).Worker === "function") return;
+  setDeflateWorkerSpawner(nodeDeflateWorkerSpawner(), availableParallelism());
+}

@@ -1,0 +1,374 @@
+/**
+ * Large messages deflated off the event loop, on a small pool of workers, in pieces compressed in
+ * parallel (the way pigz parallelises gzip): each piece is a raw DEFLATE stream started from the 32 KiB
+ * before it as a preset dictionary and ended with a sync flush, so the pieces, joined in order, are one
+ * valid message that refers to nothing the receiver's window lacks (RFC 7692 §7.2.1).
+ *
+ * The pool is shared by the process, started on first use, and never keeps a process alive: its workers
+ * are unref'd where the runtime can (Bun, Node), and where it cannot (Deno's Web Workers) they are
+ * terminated after {@linkcode POOL_IDLE_MS} without work and started again when needed. Workers are Web
+ * Workers on the global `Worker` (Deno, Bun); Node's `worker_threads` are wired in by
+ * `adapters/node_worker_pool.ts`; where there are none (workerd, browsers' bundles) large messages are
+ * deflated inline, as before.
+ *
+ * @module
+ */
+
+import type { CompressorOptions } from "./codec.ts";
+import type { DeflateJob, DeflateJobResult } from "./_deflate_job.ts";
+
+/** Milliseconds without a job after which workers that cannot be unref'd are terminated. */
+export const POOL_IDLE_MS = 1000;
+/** Bytes per piece: a 1 MiB message is deflated as 8 pieces, shared among the workers. */
+export const DEFAULT_CHUNK_SIZE = 128 * 1024;
+
+/** One worker, as the pool drives it (a Web Worker or a `worker_threads` Worker behind it). */
+export interface DeflateWorker {
+  /** Posts a job; the buffers in `transfer` move to the worker. */
+  post(job: DeflateJob, transfer: ArrayBuffer[]): void;
+  /** Ends the worker. */
+  terminate(): void;
+  /** Lets the worker keep the process alive (while it has jobs); absent where the runtime cannot. */
+  ref?(): void;
+  /** Lets the process exit while the worker lives; absent where the runtime cannot. */
+  unref?(): void;
+}
+
+/**
+ * Starts a worker that runs {@linkcode DeflateJob}s.
+ *
+ * @param onResult Called with each result the worker posts.
+ * @param onError Called once if the worker fails (it cannot load, or it crashed).
+ * @returns The worker.
+ */
+export type SpawnDeflateWorker = (
+  onResult: (result: DeflateJobResult) => void,
+  onError: (error: Error) => void,
+) => DeflateWorker;
+
+interface WebWorkerLike {
+  onmessage: ((event: { data: DeflateJobResult }) => void) | null;
+  onerror: ((event: { message?: string; preventDefault?(): void }) => void) | null;
+  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  terminate(): void;
+  ref?(): void;
+  unref?(): void;
+}
+
+type WebWorkerConstructor = new (url: URL, options: { type: "module" }) => WebWorkerLike;
+
+/**
+ * Spawns Web Workers on the global `Worker` running `parallel_deflate_worker.ts` (or `.js` beside a built
+ * copy): Deno and Bun. `undefined` where there is no global `Worker`, or where this module was not loaded
+ * from a file (a browser's bundle, workerd).
+ *
+ * @returns The spawner, or `undefined`.
+ */
+export function webDeflateWorkerSpawner(): SpawnDeflateWorker | undefined {
+  const WebWorker = (globalThis as { Worker?: WebWorkerConstructor }).Worker;
+  const here = import.meta.url;
+  if (typeof WebWorker !== "function" || !here.startsWith("file:")) return undefined;
+  const url = new URL(`./parallel_deflate_worker${here.endsWith(".js") ? ".js" : ".ts"}`, here);
+  return (onResult, onError) => {
+    const worker = new WebWorker(url, { type: "module" });
+    worker.onmessage = (event) => onResult(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      onError(new Error(`Deflate worker failed: ${event.message ?? "unknown error"}`));
+    };
+    return {
+      post: (job, transfer) => worker.postMessage(job, transfer),
+      terminate: () => worker.terminate(),
+      ref: typeof worker.ref === "function" ? () => worker.ref!() : undefined,
+      unref: typeof worker.unref === "function" ? () => worker.unref!() : undefined,
+    };
+  };
+}
+
+interface Slot {
+  worker: DeflateWorker;
+  busy: number; // jobs posted and not answered
+}
+
+interface Pending {
+  slot: Slot;
+  resolve: (output: Uint8Array) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * A pool of workers that deflate pieces of large messages. Workers start on the first job; a worker
+ * that fails fails its jobs and the pool (later calls reject at once, and callers deflate inline).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { inflateRawSync } from "node:zlib";
+ * import { DeflateWorkerPool, webDeflateWorkerSpawner } from "./parallel_deflate.ts";
+ * const spawn = webDeflateWorkerSpawner();
+ * if (spawn !== undefined) {
+ *   const pool = new DeflateWorkerPool(spawn, 2);
+ *   const message = new TextEncoder().encode("Hello, world. ".repeat(50_000));
+ *   const deflated = await pool.deflate(message, { windowBits: 15, level: 6, memLevel: 8 });
+ *   const tail = Uint8Array.of(0x00, 0x00, 0xff, 0xff); // RFC 7692 §7.2.2
+ *   assert.deepEqual(inflateRawSync(Buffer.concat([deflated, tail])), Buffer.from(message));
+ *   pool.close();
+ * }
+ * ```
+ */
+export class DeflateWorkerPool {
+  /** How many workers it runs at most. */
+  readonly size: number;
+  readonly #spawn: SpawnDeflateWorker;
+  #slots: Slot[] = [];
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #failure: Error | undefined;
+  #completed = 0;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Makes a pool; no worker starts until the first job.
+   *
+   * @param spawn Starts one worker.
+   * @param size Workers at most, 1 or more.
+   */
+  constructor(spawn: SpawnDeflateWorker, size: number) {
+    if (typeof spawn !== "function") {
+      throw new TypeError("Cannot create deflate pool: spawn is not a function");
+    }
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(`Cannot create deflate pool: size ${size} is not a positive integer`);
+    }
+    this.#spawn = spawn;
+    this.size = size;
+  }
+
+  /** Pieces deflated so far, for monitoring (and tests that must know the workers did the work). */
+  get completed(): number {
+    return this.#completed;
+  }
+
+  /** Why the pool failed, if it did (its jobs then reject at once). */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Deflates a whole message in pieces of `chunkSize` bytes, on the workers, in parallel: each piece from
+   * the `2^windowBits` bytes before it as a dictionary, each ended with a sync flush; the last loses its
+   * trailing `00 00 ff ff` (RFC 7692 §7.2.1). The message's bytes are copied (the caller keeps them).
+   *
+   * @param message The message's payload.
+   * @param options Window, level and memory settings of the receiving connection's compressor.
+   * @param chunkSize Bytes per piece. @default {DEFAULT_CHUNK_SIZE}
+   * @returns The compressed payload.
+   */
+  async deflate(
+    message: Uint8Array,
+    options: CompressorOptions,
+    chunkSize: number = DEFAULT_CHUNK_SIZE,
+  ): Promise<Uint8Array> {
+    if (!(message instanceof Uint8Array)) throw new TypeError("Cannot deflate: message is not a Uint8Array");
+    if (!Number.isInteger(chunkSize) || chunkSize < 1024) {
+      throw new RangeError(`Cannot deflate: chunkSize ${chunkSize} is not an integer of at least 1024`);
+    }
+    // zlib makes no raw stream with an 8-bit window; 9 bits never refer farther than 250 bytes, which an
+    // 8-bit window holds (as zlib_wasm_codec.ts does).
+    const windowBits = Math.max(options.windowBits, 9);
+    const window = 2 ** windowBits;
+    const pieces: Promise<Uint8Array>[] = [];
+    for (let start = 0; start < message.length || start === 0; start += chunkSize) {
+      const end = Math.min(start + chunkSize, message.length);
+      // Copies, transferred to the worker (no second copy by structured clone).
+      const input = message.slice(start, end);
+      const dictionary = message.slice(Math.max(0, start - window), start);
+      pieces.push(this.#run({
+        id: this.#nextId++,
+        input,
+        dictionary,
+        windowBits,
+        level: options.level,
+        memLevel: options.memLevel,
+        end: end === message.length,
+      }));
+    }
+    const outputs = await Promise.all(pieces);
+    if (outputs.length === 1) return outputs[0];
+    let length = 0;
+    for (const output of outputs) length += output.length;
+    const joined = new Uint8Array(length);
+    let offset = 0;
+    for (const output of outputs) {
+      joined.set(output, offset);
+      offset += output.length;
+    }
+    return joined;
+  }
+
+  /** Terminates the workers; jobs not answered reject. A later job starts workers again. */
+  close(): void {
+    this.#shutDown(new Error("Cannot deflate: the worker pool was closed"));
+  }
+
+  #shutDown(error: Error): void {
+    this.#stopIdleTimer();
+    const slots = this.#slots;
+    this.#slots = [];
+    for (const slot of slots) slot.worker.terminate();
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const each of pending) each.reject(error);
+  }
+
+  #run(job: DeflateJob): Promise<Uint8Array> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    let slot: Slot;
+    try {
+      slot = this.#pick();
+    } catch (error) {
+      this.#fail(error instanceof Error ? error : new Error(String(error)));
+      return Promise.reject(this.#failure);
+    }
+    this.#stopIdleTimer();
+    if (slot.busy++ === 0) slot.worker.ref?.();
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.#pending.set(job.id, { slot, resolve, reject });
+      slot.worker.post(job, [job.input.buffer as ArrayBuffer, job.dictionary.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** The least busy worker, starting one while there are fewer than `size` and all are busy. */
+  #pick(): Slot {
+    let best: Slot | undefined;
+    for (const slot of this.#slots) if (best === undefined || slot.busy < best.busy) best = slot;
+    if (best !== undefined && (best.busy === 0 || this.#slots.length >= this.size)) return best;
+    const slot: Slot = { worker: undefined!, busy: 0 };
+    slot.worker = this.#spawn(
+      (result) => this.#settle(result),
+      (error) => this.#fail(error),
+    );
+    slot.worker.unref?.();
+    this.#slots.push(slot);
+    return slot;
+  }
+
+  #settle(result: DeflateJobResult): void {
+    const pending = this.#pending.get(result.id);
+    if (pending === undefined) return;
+    this.#pending.delete(result.id);
+    this.#release(pending.slot);
+    if (result.output !== undefined) {
+      this.#completed++;
+      pending.resolve(result.output);
+    } else pending.reject(new Error(`Cannot deflate: ${result.error ?? "no output"}`));
+  }
+
+  #release(slot: Slot): void {
+    if (--slot.busy === 0) slot.worker.unref?.();
+    if (this.#pending.size !== 0 || this.#slots.length === 0) return;
+    // Workers that cannot be unref'd would keep the process alive: they end after a while without work.
+    if (this.#slots.some((each) => each.worker.unref === undefined)) {
+      this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = undefined;
+        if (this.#pending.size === 0) this.close();
+      }, POOL_IDLE_MS);
+    }
+  }
+
+  #stopIdleTimer(): void {
+    if (this.#idleTimer === undefined) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  #fail(error: Error): void {
+    this.#failure ??= error;
+    this.#shutDown(this.#failure);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The process's pools
+
+let registeredSpawner: SpawnDeflateWorker | undefined;
+let registeredCores: number | undefined;
+const pools = new Map<number, DeflateWorkerPool>();
+
+/**
+ * Sets how this process starts deflate workers, for runtimes with no global `Worker` (Node's
+ * `worker_threads`: `adapters/node_worker_pool.ts` calls it). Pools already started keep theirs.
+ *
+ * @example
+ * ```ts
+ * import { setDeflateWorkerSpawner, webDeflateWorkerSpawner } from "./parallel_deflate.ts";
+ * const spawn = webDeflateWorkerSpawner();
+ * if (spawn !== undefined) setDeflateWorkerSpawner(spawn, 2);
+ * ```
+ *
+ * @param spawn Starts one worker.
+ * @param cores CPU cores of the machine, for the default pool size. @default {navigator.hardwareConcurrency}
+ */
+export function setDeflateWorkerSpawner(spawn: SpawnDeflateWorker, cores?: number): void {
+  if (typeof spawn !== "function") {
+    throw new TypeError("Cannot set deflate worker spawner: spawn is not a function");
+  }
+  registeredSpawner = spawn;
+  registeredCores = cores;
+}
+
+/**
+ * Workers in the shared pool unless told otherwise: `min(2, cores - 1)`, 0 on one core (the event loop's
+ * own core does the rest of the work).
+ *
+ * @returns The default pool size.
+ */
+export function defaultDeflateWorkers(): number {
+  const cores = registeredCores ??
+    (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  return Math.max(0, Math.min(2, cores - 1));
+}
+
+/**
+ * The process's shared pool of `workers` workers, started lazily; `undefined` where no worker can run
+ * here (workerd, browsers) or for 0 workers, or once that pool has failed.
+ *
+ * @example
+ * ```ts
+ * import { closeDeflateWorkers, sharedDeflatePool } from "./parallel_deflate.ts";
+ * const pool = sharedDeflatePool(); // Deno, Bun; Node once adapters/node_worker_pool.ts is loaded
+ * closeDeflateWorkers();
+ * ```
+ *
+ * @param workers Pool size. @default {defaultDeflateWorkers()}
+ * @returns The pool, or `undefined`.
+ */
+export function sharedDeflatePool(workers: number = defaultDeflateWorkers()): DeflateWorkerPool | undefined {
+  if (!Number.isInteger(workers) || workers < 0) {
+    throw new RangeError(`Cannot start deflate workers: ${workers} is not a count`);
+  }
+  if (workers === 0) return undefined;
+  let pool = pools.get(workers);
+  if (pool === undefined) {
+    const spawn = registeredSpawner ?? webDeflateWorkerSpawner();
+    if (spawn === undefined) return undefined;
+    pool = new DeflateWorkerPool(spawn, workers);
+    pools.set(workers, pool);
+  }
+  return pool.failure === undefined ? pool : undefined;
+}
+
+/**
+ * Terminates the shared pools' workers (a later large message starts them again): for a clean shutdown
+ * or the end of a test. Messages being deflated on them are deflated inline instead.
+ *
+ * @example
+ * ```ts
+ * import { closeDeflateWorkers } from "./parallel_deflate.ts";
+ * closeDeflateWorkers();
+ * ```
+ */
+export function closeDeflateWorkers(): void {
+  for (const pool of pools.values()) pool.close();
+  pools.clear();
+}
