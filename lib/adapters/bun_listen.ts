@@ -216,9 +216,14 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
 
   const shown = listener.hostname.includes(":") ? `[${listener.hostname}]` : listener.hostname;
   let closing: Promise<void> | undefined;
+  // disconnectUser reaches this server's sockets through the registry, from any server or node.
+  const removeUserCloser = pubsub.addUserCloser((user, code, reason) =>
+    disconnectUser(sockets as Set<ServerSocket>, user, code, reason)
+  );
   const close = () =>
     closing ??= (async () => {
       stopping = true;
+      removeUserCloser();
       listener.stop(false);
       for (const socket of pending) socket.terminate();
       await Promise.all([...sockets].map((ws) => ws.connection?.close(1001, "server shutting down")));
@@ -233,7 +238,7 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
     pubsub,
     publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic) => pubsub.subscriberCount(topic),
-    disconnectUser: (user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason),
+    disconnectUser: (user, code, reason) => pubsub.disconnectUser(user, code, reason),
     close,
   });
 }

@@ -156,9 +156,12 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
   const compress = perMessageDeflate !== false &&
     !(typeof perMessageDeflate === "object" && (perMessageDeflate.compress === false || perMessageDeflate.compress === "disable"));
   const sockets = new Set<ServerSocket<T>>();
+  // disconnectUser reaches these sockets through the registry, from any server or node (for as long as the
+  // handlers live: there is no close to unregister at).
+  pubsub.addUserCloser((user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason));
   return {
     pubsub,
-    disconnectUser: (user, code, reason) => disconnectUser(sockets, user, code, reason),
+    disconnectUser: (user, code, reason) => pubsub.disconnectUser(user, code, reason),
     publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic) => pubsub.subscriberCount(topic),
     async fetch(request, server) {

@@ -79,6 +79,9 @@ export interface CloudflareServeHandler {
 export function cloudflareServe<T = unknown>(options: CloudflareServeOptions<T>): CloudflareServeHandler {
   const { websocket, pubsub = createPubSub(), ...handshake } = options;
   const sockets = new Set<ServerSocket<T>>();
+  // disconnectUser reaches these sockets through the registry, from any server or node (for as long as the
+  // handlers live: there is no close to unregister at).
+  pubsub.addUserCloser((user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason));
   const handler = async (request: Request): Promise<Response> => {
     const result = await checkUpgrade(request, handshake);
     if (!result.ok) return result.response;
@@ -189,7 +192,6 @@ export function cloudflareServe<T = unknown>(options: CloudflareServeOptions<T>)
     publish: (topic: string, data: string | Uint8Array, publishOptions?: PublishOptions) =>
       pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic: string) => pubsub.subscriberCount(topic),
-    disconnectUser: (user: string, code?: number, reason?: string) =>
-      disconnectUser(sockets, user, code, reason),
+    disconnectUser: (user: string, code?: number, reason?: string) => pubsub.disconnectUser(user, code, reason),
   });
 }

@@ -136,9 +136,14 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
   const address = listener.addr as Deno.NetAddr;
   const shown = address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname;
   let closing: Promise<void> | undefined;
+  // disconnectUser reaches this server's sockets through the registry, from any server or node.
+  const removeUserCloser = pubsub.addUserCloser((user, code, reason) =>
+    disconnectUser(sockets as Set<ServerSocket>, user, code, reason)
+  );
   const close = () =>
     closing ??= (async () => {
       stopping = true;
+      removeUserCloser();
       listener.close();
       for (const conn of pending) closeQuietly(conn);
       await Promise.all([...sockets].map((ws) => ws.connection?.close(1001, "server shutting down")));
@@ -153,7 +158,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
     pubsub,
     publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic) => pubsub.subscriberCount(topic),
-    disconnectUser: (user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason),
+    disconnectUser: (user, code, reason) => pubsub.disconnectUser(user, code, reason),
     close,
   });
 }

@@ -104,6 +104,9 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
   const logger = given ?? debugLogger("server");
   const isAutoRequest = autoResponder(websocket); // a malformed option is a TypeError now, not per connection
   const sockets = new Set<ServerSocket<T>>();
+  // disconnectUser reaches these sockets through the registry, from any server or node (for as long as the
+  // handlers live: there is no close to unregister at).
+  pubsub.addUserCloser((user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason));
   const handler = async (request: Request): Promise<Response> => {
     if (request.headers.get("upgrade") === null) {
       if (fetch !== undefined) return await fetch(request);
@@ -184,6 +187,6 @@ export function denoServe<T = unknown>(options: DenoServeOptions<T>): DenoServeH
     pubsub,
     publish: (topic: string, data: PublishData, publishOptions?: PublishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic: string) => pubsub.subscriberCount(topic),
-    disconnectUser: (user: string, code?: number, reason?: string) => disconnectUser(sockets, user, code, reason),
+    disconnectUser: (user: string, code?: number, reason?: string) => pubsub.disconnectUser(user, code, reason),
   });
 }

@@ -133,8 +133,13 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
   const address = server.address() as AddressInfo;
   const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
   let closing: Promise<void> | undefined;
+  // disconnectUser reaches this server's sockets through the registry, from any server or node.
+  const removeUserCloser = pubsub.addUserCloser((user, code, reason) =>
+    disconnectUser(sockets as Set<ServerSocket>, user, code, reason)
+  );
   const close = () =>
     closing ??= (async () => {
+      removeUserCloser();
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...sockets].map((ws) => ws.connection?.close(1001, "server shutting down")));
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
@@ -153,7 +158,7 @@ export async function serve<T = unknown>(options: ServeOptions<T>): Promise<WebS
     pubsub,
     publish: (topic, data, publishOptions) => pubsub.publish(topic, data, publishOptions),
     subscriberCount: (topic) => pubsub.subscriberCount(topic),
-    disconnectUser: (user, code, reason) => disconnectUser(sockets as Set<ServerSocket>, user, code, reason),
+    disconnectUser: (user, code, reason) => pubsub.disconnectUser(user, code, reason),
     close,
   };
 }

@@ -158,7 +158,21 @@ export class TopicEvent extends Event {
  * assert.deepEqual(received, ["hello"]);
  * ```
  */
+/**
+ * Closes the local sockets of a user (a server registers one with {@linkcode PubSub.addUserCloser}).
+ * @returns How many were closed.
+ */
+export type UserCloser = (user: string, code: number, reason: string) => number;
+
+/**
+ * The backplane topic that carries `disconnectUser` to the other nodes. Reserved: no application topic may
+ * have this name.
+ */
+export const USER_CONTROL_TOPIC = "\u0000wsengine:disconnect-user";
+
 export class PubSub extends EventTarget {
+  readonly #userClosers = new Set<UserCloser>();
+  #followsUserControl = false;
   readonly #topics = new Map<string, Set<Subscriber>>();
   readonly #subscriptions = new WeakMap<Subscriber, Set<string>>();
   readonly #maxTopicLength: number;
@@ -182,6 +196,7 @@ export class PubSub extends EventTarget {
     if (backplane !== undefined) {
       backplane.attach({
         message: ({ topic, payload, binary, position, context }) => {
+          if (topic === USER_CONTROL_TOPIC) return this.#userControl(payload);
           if (position !== undefined && this.#history !== undefined) {
             if (context === undefined) this.#stats.remote++;
             return this.#history.remote({ topic, payload, binary, position, context });
@@ -190,6 +205,8 @@ export class PubSub extends EventTarget {
           this.#deliver(topic, new PreparedMessage(payload, { binary }), undefined);
         },
         gap: (topic, reason) => {
+          // A disconnectUser lost while the link was down cannot be replayed: the token expiry is the backstop.
+          if (topic === USER_CONTROL_TOPIC) return;
           // A topic with history is filled from it (the event comes only if that cannot be done).
           if (this.#history?.optionsFor(topic) !== undefined) this.#history.gap(topic, reason);
           else this.dispatchEvent(new TopicEvent("gap", topic, reason));
@@ -362,6 +379,99 @@ export class PubSub extends EventTarget {
     return (await this.presence(topic)).length;
   }
 
+  /**
+   * Registers how a server closes its sockets of a user: every server path does so for its registry, so that
+   * {@linkcode PubSub.disconnectUser} reaches them all.
+   *
+   * @param closer Closes the server's sockets of a user; returns how many.
+   * @returns Unregisters it (when the server closes).
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createPubSub } from "./pubsub.ts";
+   * const pubsub = createPubSub();
+   * const remove = pubsub.addUserCloser((user) => (user === "ada" ? 2 : 0));
+   * assert.equal(pubsub.disconnectUser("ada"), 2);
+   * remove();
+   * assert.equal(pubsub.disconnectUser("ada"), 0);
+   * ```
+   */
+  addUserCloser(closer: UserCloser): () => void {
+    if (typeof closer !== "function") throw new TypeError("Cannot add a user closer: not a function");
+    // A node with servers follows the control topic, subscribers or not, so that disconnectUser reaches it.
+    if (this.#userClosers.size === 0 && !this.#followsUserControl) {
+      this.#followsUserControl = true;
+      this.#backplane?.subscribe(USER_CONTROL_TOPIC);
+    }
+    this.#userClosers.add(closer);
+    return () => void this.#userClosers.delete(closer);
+  }
+
+  /**
+   * Closes every socket of a user (the `user` the `upgrade` hook gave them) on every server of this
+   * registry, and, with a backplane, on every other node: they receive it on a control topic of the
+   * backplane and close theirs. A node that was cut off from the backplane at that moment does not hear it
+   * (no replay): keep credentials short-lived (`expiresAt`) as the backstop.
+   *
+   * @param user The user.
+   * @param code The close code: 1000, or 3000-4999. @default {1008} (Policy Violation: a reconnecting client stops)
+   * @param reason The close reason (at most 123 bytes of UTF-8). @default {"disconnected"}
+   * @returns How many sockets were closed in this process (other nodes close theirs without telling).
+   * @throws {TypeError} For a user that is not a string; {RangeError} for a code or reason the protocol
+   * does not allow.
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createPubSub } from "./pubsub.ts";
+   * const pubsub = createPubSub(); // with { backplane }, the other nodes close theirs too
+   * pubsub.addUserCloser((user, code) => (user === "ada" && code === 4403 ? 1 : 0));
+   * assert.equal(pubsub.disconnectUser("ada", 4403, "banned"), 1);
+   * ```
+   */
+  disconnectUser(user: string, code = 1008, reason = "disconnected"): number {
+    if (typeof user !== "string") throw new TypeError("Cannot disconnect a user: the user is not a string");
+    // RFC 6455 §7.4.1: 1000, and 3000-4999 (registered and private codes) are what an endpoint may send here.
+    if (!Number.isInteger(code) || !(code === 1000 || code === 1008 || (code >= 3000 && code <= 4999))) {
+      throw new RangeError(`Cannot disconnect a user: close code ${code} is not 1000, 1008 or 3000-4999`);
+    }
+    const reasonBytes = new TextEncoder().encode(reason);
+    // §5.5: control frames carry at most 125 bytes, 2 of them the code.
+    if (reasonBytes.length > 123) {
+      throw new RangeError(
+        `Cannot disconnect a user: the reason is ${reasonBytes.length} bytes of UTF-8, over 123`,
+      );
+    }
+    this.#backplane?.publish(
+      USER_CONTROL_TOPIC,
+      new TextEncoder().encode(JSON.stringify({ user, code, reason })),
+      false,
+    );
+    return this.#closeUser(user, code, reason);
+  }
+
+  #closeUser(user: string, code: number, reason: string): number {
+    let closed = 0;
+    for (const closer of this.#userClosers) closed += closer(user, code, reason);
+    return closed;
+  }
+
+  /** Another node's disconnectUser; a message that is not one (another library's node) is ignored. */
+  #userControl(payload: Uint8Array): void {
+    let order: { user?: unknown; code?: unknown; reason?: unknown };
+    try {
+      order = JSON.parse(new TextDecoder().decode(payload));
+    } catch {
+      return;
+    }
+    const { user, code, reason } = order ?? {};
+    if (typeof user !== "string" || typeof code !== "number" || typeof reason !== "string") return;
+    try {
+      this.#closeUser(user, code, reason);
+    } catch {
+      // A code another node accepted: nothing to tell it.
+    }
+  }
+
   /** Stops the presence timer (presence events still pending are not emitted). The backplane is not closed. */
   close(): void {
     this.#presence.close();
@@ -496,6 +606,7 @@ export class PubSub extends EventTarget {
   #checkTopic(what: string, topic: string): void {
     if (typeof topic !== "string") throw new TypeError(`Cannot ${what}: the topic is not a string`);
     if (topic === "") throw new TypeError(`Cannot ${what}: the topic is empty`);
+    if (topic === USER_CONTROL_TOPIC) throw new TypeError(`Cannot ${what}: the topic is reserved for disconnectUser`);
     if (topic.length > this.#maxTopicLength) {
       throw new RangeError(`Cannot ${what}: the topic is ${topic.length} code units long, over ${this.#maxTopicLength}`);
     }
