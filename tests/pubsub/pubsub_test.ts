@@ -38,6 +38,54 @@ describe("PubSub: subscriptions", () => {
     assert.deepEqual(pubsub.subscriptionsOf(b), []);
   });
 
+  test("one subscriber or topic, then several, then one again: counts, order, membership and delivery hold", () => {
+    const pubsub = createPubSub();
+    const a = recorder(), b = recorder(), c = recorder();
+    // A subscriber that is itself a Set (it is kept in a Set of its own, never taken for one).
+    const setLike = Object.assign(new Set<string>(), { deliver: () => true }) as unknown as Subscriber;
+    for (const topic of ["t1", "t2", "t3"]) assert.equal(pubsub.subscribe(a, topic), true);
+    assert.equal(pubsub.unsubscribe(a, "t1"), true);
+    assert.equal(pubsub.unsubscribe(a, "t3"), true);
+    assert.deepEqual(pubsub.subscriptionsOf(a), ["t2"]);
+    assert.equal(pubsub.isSubscribed(a, "t2"), true);
+    assert.equal(pubsub.isSubscribed(a, "t1"), false);
+    assert.equal(pubsub.subscribe(a, "t2"), false);
+    assert.equal(pubsub.unsubscribe(a, "t1"), false);
+    assert.equal(pubsub.subscribe(a, "t4"), true);
+    assert.deepEqual(pubsub.subscriptionsOf(a), ["t2", "t4"]);
+    assert.equal(pubsub.subscribe(setLike, "s"), true);
+    assert.equal(pubsub.subscriberCount("s"), 1);
+    assert.equal(pubsub.publish("s", "to the set"), 1);
+    assert.equal(pubsub.publish("s", "left out", { except: setLike }), 0);
+    assert.equal(pubsub.subscribe(b, "s"), true);
+    assert.equal(pubsub.subscriberCount("s"), 2);
+    assert.equal(pubsub.unsubscribe(setLike, "s"), true);
+    assert.equal(pubsub.subscriberCount("s"), 1);
+    assert.equal(pubsub.subscribe(c, "s"), true);
+    assert.equal(pubsub.publish("s", "two", { except: c }), 1);
+    assert.deepEqual(b.received.map((r) => text(r.message)), ["two"]);
+    assert.deepEqual(c.received, []);
+    pubsub.unsubscribeAll(b);
+    pubsub.unsubscribeAll(c);
+    pubsub.unsubscribeAll(a);
+    assert.equal(pubsub.topicCount, 0);
+    assert.deepEqual(pubsub.subscriptionsOf(a), []);
+  });
+
+  test("a subscriber that leaves during a publish is not delivered to after it left", () => {
+    const pubsub = createPubSub();
+    const received: string[] = [];
+    const a: Subscriber = { deliver: () => (received.push("a"), pubsub.unsubscribe(b, "room"), true) };
+    const b: Subscriber = { deliver: () => received.push("b") > 0 };
+    pubsub.subscribe(a, "room");
+    pubsub.subscribe(b, "room");
+    assert.equal(pubsub.publish("room", "x"), 1);
+    assert.deepEqual(received, ["a"]);
+    assert.equal(pubsub.subscriberCount("room"), 1);
+    assert.equal(pubsub.publish("room", "y"), 1);
+    assert.deepEqual(received, ["a", "a"]);
+  });
+
   test("topicopen on a topic's first subscriber, topicclose when its last leaves (what a backplane follows)", () => {
     const pubsub = createPubSub();
     const events: string[] = [];
@@ -62,13 +110,22 @@ describe("PubSub: subscriptions", () => {
     const a = recorder();
     assert.equal(pubsub.subscribe(a, "x".repeat(256)), true);
     assert.equal(pubsub.subscribe(a, "salle de séjour 🛋️"), true, "non-ASCII is fine");
-    assert.throws(() => pubsub.subscribe(a, ""), { name: "TypeError", message: "Cannot subscribe: the topic is empty" });
+    assert.throws(() => pubsub.subscribe(a, ""), {
+      name: "TypeError",
+      message: "Cannot subscribe: the topic is empty",
+    });
     assert.throws(() => pubsub.subscribe(a, "x".repeat(64 * 1024)), {
       name: "RangeError",
       message: "Cannot subscribe: the topic is 65536 code units long, over 256",
     });
-    assert.throws(() => pubsub.publish("\ud800", "x"), { name: "TypeError", message: "Cannot publish: the topic is not well-formed UTF-16" });
-    assert.throws(() => pubsub.unsubscribe(a, 42 as unknown as string), { name: "TypeError", message: "Cannot unsubscribe: the topic is not a string" });
+    assert.throws(() => pubsub.publish("\ud800", "x"), {
+      name: "TypeError",
+      message: "Cannot publish: the topic is not well-formed UTF-16",
+    });
+    assert.throws(() => pubsub.unsubscribe(a, 42 as unknown as string), {
+      name: "TypeError",
+      message: "Cannot unsubscribe: the topic is not a string",
+    });
     assert.equal(createPubSub({ maxTopicLength: 65536 }).subscribe(a, "x".repeat(64 * 1024)), true);
     assert.throws(() => createPubSub({ maxTopicLength: 0 }), RangeError);
   });
@@ -108,7 +165,10 @@ describe("PubSub: publish", () => {
     pubsub.publish("t", "héllo");
     pubsub.publish("t", new TextEncoder().encode("héllo"), { binary: false });
     pubsub.publish("t", "as binary", { binary: true });
-    assert.deepEqual(a.received.map((r) => [text(r.message), r.message.binary]), [["héllo", false], ["héllo", false], ["as binary", true]]);
+    assert.deepEqual(a.received.map((r) => [text(r.message), r.message.binary]), [["héllo", false], [
+      "héllo",
+      false,
+    ], ["as binary", true]]);
     assert.throws(() => pubsub.publish("t", new Uint8Array([0xff]), { binary: false }), {
       name: "TypeError",
       message: "Cannot publish: bytes sent as text are not UTF-8",
@@ -143,7 +203,9 @@ function bus(): () => Backplane & { topics: Set<string>; log: string[] } {
         node.topics.delete(topic);
       },
       publish(topic, payload, binary) {
-        for (const other of nodes) if (other !== node && other.topics.has(topic)) other.receiver.message({ topic, payload, binary });
+        for (const other of nodes) {
+          if (other !== node && other.topics.has(topic)) other.receiver.message({ topic, payload, binary });
+        }
       },
       close: () => Promise.resolve(),
     };
@@ -163,7 +225,11 @@ describe("PubSub with a backplane", () => {
     // ws.publish on node A: the sender is left out on A; B's subscriber gets it from the backplane.
     assert.equal(nodeA.publish("room", "hello", { except: a1 }), 1);
     assert.deepEqual(a1.received.map((r) => text(r.message)), []);
-    assert.deepEqual(a2.received.map((r) => text(r.message)), ["hello"], "once, not again from the backplane");
+    assert.deepEqual(
+      a2.received.map((r) => text(r.message)),
+      ["hello"],
+      "once, not again from the backplane",
+    );
     assert.deepEqual(b1.received.map((r) => [text(r.message), r.message.binary]), [["hello", false]]);
     nodeB.publish("room", new Uint8Array([1, 2]));
     assert.deepEqual([...a1.received[0].message.payload], [1, 2]);
@@ -188,7 +254,10 @@ describe("PubSub with a backplane", () => {
       },
     });
     const gaps: string[] = [];
-    pubsub.addEventListener("gap", (event) => gaps.push(`${(event as TopicEvent).topic}: ${(event as TopicEvent).reason}`));
+    pubsub.addEventListener(
+      "gap",
+      (event) => gaps.push(`${(event as TopicEvent).topic}: ${(event as TopicEvent).reason}`),
+    );
     receiver!.gap("room", "the link to the broker was down");
     assert.deepEqual(gaps, ["room: the link to the broker was down"]);
   });
