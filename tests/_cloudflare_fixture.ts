@@ -113,6 +113,24 @@ export class TestRoom {
                 count: command.topic === undefined ? null : server.subscriberCount(command.topic),
                 sockets: server.sockets().length,
               });
+            case "refusals": {
+              // What a Durable Object cannot keep across hibernation is refused, not ignored.
+              const outcome = async (attempt: () => unknown) => {
+                try {
+                  await attempt();
+                  return "accepted";
+                } catch (error) {
+                  return (error as Error).name;
+                }
+              };
+              return void (async () =>
+                reply({
+                  op: "refusals",
+                  since: await outcome(() => socket.subscribe("a", { since: { epoch: "e", offset: 1 } })),
+                  presence: await outcome(() => socket.subscribe("b", { presence: true })),
+                  subscriptions: socket.subscriptions.filter((t) => t === "a" || t === "b"),
+                }))();
+            }
             case "throw":
               throw new Error("the handler threw on purpose");
           }

@@ -435,6 +435,13 @@ describe(`Cloudflare adapters in workerd (${availability.version || "not install
       await closeAll(a);
     });
 
+    cfTest("subscribe with since or presence, which hibernation would lose, is a TypeError and subscribes nothing", async () => {
+      const a = await ours("/do/lost-on-hibernation-1?token=secret&name=alice");
+      a.send(JSON.stringify({ op: "refusals" }));
+      assert.deepEqual(await a.json(), { op: "refusals", since: "TypeError", presence: "TypeError", subscriptions: [] });
+      await closeAll(a);
+    });
+
     cfTest("a handler that throws closes its socket with 1011, and the others stay", async () => {
       const a = await ours("/do/throw-1?token=secret&name=alice");
       const b = await wsClient("/do/throw-1?token=secret&name=bob");

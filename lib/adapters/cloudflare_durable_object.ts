@@ -238,9 +238,13 @@ export function durableObjectServe<T = unknown>(
       },
       close,
       ping: pingNotSupported,
-      subscribe: ((topic: string, options?: { since?: unknown }) => {
+      subscribe: ((topic: string, options?: { since?: unknown; presence?: unknown }) => {
         if (options?.since !== undefined) {
           return Promise.reject(new TypeError("Cannot recover: a Durable Object keeps no history"));
+        }
+        // Presence would be lost when the object hibernates: refused rather than silently ignored.
+        if (options?.presence !== undefined && options.presence !== false) {
+          throw new TypeError("Cannot subscribe with presence: a Durable Object keeps none (list ctx.getWebSockets(tag))");
         }
         if (!(websocket.authorizeSubscribe?.(socket, topic) ?? true)) return false;
         if (!topics.subscribe(topic)) return false;
