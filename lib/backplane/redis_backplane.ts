@@ -82,6 +82,13 @@ export interface RedisBackplaneOptions {
    */
   maxPendingBytes?: number;
   /**
+   * How long {@linkcode RedisBackplane.flush} waits for Redis's answers, in milliseconds: ioredis leaves a
+   * command unsettled when the link dies under it (an `SUNSUBSCRIBE` in flight when Redis is killed), and
+   * flush resolves then rather than hang; the resubscription after the reconnect is checked on its own.
+   * @default {10000}
+   */
+  flushTimeout?: number;
+  /**
    * Presence (`subscribe(topic, { presence })`): how long a node's members stay on Redis without being
    * refreshed (each live node refreshes them every third of it), in milliseconds. A node that dies takes its
    * members out of every topic within this time and a third (the other nodes check every third of it),
@@ -134,7 +141,7 @@ export interface RedisBackplane extends Backplane {
   readonly lastError: string;
   /**
    * Sends now the subscriptions and publishes waiting for their batch, and resolves when Redis has answered
-   * every command sent so far: after it, the topics followed are live on Redis.
+   * every command sent so far (after it, the topics followed are live on Redis), or after `flushTimeout`.
    */
   flush(): Promise<void>;
 }
@@ -165,6 +172,7 @@ const KNOWN_OPTIONS = new Set([
   "maxPendingBytes",
   "cluster",
   "presenceTtl",
+  "flushTimeout",
 ]);
 
 /** A sequence counter, and the sweeps since it was last used. */
@@ -211,6 +219,7 @@ interface Settings {
   nodeId: string;
   maxPendingBytes: number;
   presenceTtl: number;
+  flushTimeout: number;
 }
 
 class RedisBackplaneImpl implements RedisBackplane {
@@ -442,9 +451,11 @@ class RedisBackplaneImpl implements RedisBackplane {
       this.#batchTimer = undefined;
       this.#sendBatch();
     }
-    // Commands sent while waiting (a resubscription after a reconnect) are waited for too.
-    while (this.#commands.size > 0 || this.#batches.size > 0) {
-      await Promise.allSettled([...this.#commands, ...this.#batches]);
+    // Commands sent while waiting (a resubscription after a reconnect) are waited for too, for at most
+    // flushTimeout: a command whose link died under it may never settle (ioredis).
+    const deadline = Date.now() + this.#settings.flushTimeout;
+    while ((this.#commands.size > 0 || this.#batches.size > 0) && Date.now() < deadline) {
+      await within(Promise.allSettled([...this.#commands, ...this.#batches]), deadline - Date.now());
     }
   }
 
@@ -749,6 +760,7 @@ function settingsOf(options: RedisBackplaneOptions): Settings {
     nodeId = randomNodeId(),
     maxPendingBytes = 8 * 1024 * 1024,
     presenceTtl = 30_000,
+    flushTimeout = 10_000,
   } = options;
   if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
     throw new TypeError(`Cannot create the Redis backplane: url is not a redis:// or rediss:// URL`);
@@ -781,7 +793,10 @@ function settingsOf(options: RedisBackplaneOptions): Settings {
       `Cannot create the Redis backplane: presenceTtl ${presenceTtl} is not an integer of 3 ms or more`,
     );
   }
-  return { url, prefix, sharded, nodeId, maxPendingBytes, presenceTtl };
+  if (typeof flushTimeout !== "number" || !(flushTimeout >= 0)) {
+    throw new TypeError(`Cannot create the Redis backplane: flushTimeout ${flushTimeout} is not a duration`);
+  }
+  return { url, prefix, sharded, nodeId, maxPendingBytes, presenceTtl, flushTimeout };
 }
 
 /**
