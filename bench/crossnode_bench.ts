@@ -18,6 +18,9 @@
  *   p50/p99 publish-to-receive, CPU per delivered message (both nodes, and Redis), messages and bytes each
  *   node read from Redis per published message (ours: its backplane's `received`; socket.io: counted in its
  *   script; bytes: the kernel's bytes_received of the node's sockets to Redis, `ss -tip`).
+ * - broadcast: the same with one room of `--broadcast-members` subscribers (one publisher), at most
+ *   `--broadcast-window` messages in flight, a message leaving once `--broadcast-quorum` of them have it (as in
+ *   the fan-out bench's broadcast): the fan-out after Redis, one Redis message per publish.
  * - fanin: `--fanin-nodes` nodes, `--fanin-rooms` rooms of `--fanin-members` members, room r homed on node
  *   r mod N (all its members there), its publisher on node r+1 mod N; `--fanin-per-room` messages per room.
  *   Per node: the messages (and bytes) it read from Redis against its own rooms' traffic (messages published
@@ -33,9 +36,10 @@
  *   has no such signal); topics that lost a message, and how many of those got a gap. One row per restart
  *   (`--fault-repeats` on the same nodes).
  *
- *   deno run -A bench/crossnode_bench.ts [--scenarios crossnode,fanin,faults] [--servers ours-bun,...]
+ *   deno run -A bench/crossnode_bench.ts [--scenarios crossnode,broadcast,fanin,faults] [--servers ours-bun,...]
  *     [--sizes 64,1024] [--rooms 100] [--members 10] [--seconds 2] [--warmup 0.3] [--repeats 3]
- *     [--window 64] [--queue-ms 200] [--quorum 1] [--fanin-servers ...] [--fanin-nodes 4]
+ *     [--window 64] [--queue-ms 200] [--quorum 1] [--broadcast-members 1000] [--broadcast-window 16]
+ *     [--broadcast-quorum 0.95] [--fanin-servers ...] [--fanin-nodes 4]
  *     [--fanin-rooms 1000] [--fanin-members 10] [--fanin-per-room 10] [--fault-servers ...]
  *     [--fault-topics 10000] [--fault-per-connection 1000] [--fault-rate 2000] [--fault-down-ms 500]
  *     [--fault-repeats 3]
@@ -66,7 +70,7 @@ function arg(name: string, fallback: string): string {
 }
 const list = (value: string) => value.split(",").map((v) => v.trim()).filter(Boolean);
 
-const scenarios = list(arg("scenarios", "crossnode,fanin,faults"));
+const scenarios = list(arg("scenarios", "crossnode,broadcast,fanin,faults"));
 const servers = list(
   arg("servers", "ours-bun,ours-bun-listen,ours-deno,ours-node,sio-classic,sio-sharded,sio-streams"),
 );
@@ -79,6 +83,30 @@ const repeats = Number(arg("repeats", "3"));
 const window = Number(arg("window", "64"));
 const queueMs = Number(arg("queue-ms", "200"));
 const quorum = Number(arg("quorum", "1"));
+const broadcastMembers = Number(arg("broadcast-members", "1000"));
+const broadcastWindow = Number(arg("broadcast-window", "16"));
+const broadcastQuorum = Number(arg("broadcast-quorum", "0.95"));
+
+/** A cross-node shape: rooms of members on node 2, a publisher per room on node 1, and its flow control. */
+interface Shape {
+  scenario: "crossnode" | "broadcast";
+  title: string;
+  rooms: number;
+  members: number;
+  window: number;
+  quorum: number;
+}
+const SHAPES: Shape[] = [
+  { scenario: "crossnode", title: `${rooms} rooms of ${members}`, rooms, members, window, quorum },
+  {
+    scenario: "broadcast",
+    title: `broadcast: 1 room of ${broadcastMembers}`,
+    rooms: 1,
+    members: broadcastMembers,
+    window: broadcastWindow,
+    quorum: broadcastQuorum,
+  },
+];
 const faninServers = list(arg("fanin-servers", "ours-bun,sio-classic,sio-sharded,sio-streams"));
 const faninNodes = Number(arg("fanin-nodes", "4"));
 const faninRooms = Number(arg("fanin-rooms", "1000"));
@@ -413,14 +441,14 @@ interface CrossSample {
   reads: number[];
   bytes: number[];
 }
-const crossRows: { kind: Kind; size: number; samples: CrossSample[] }[] = [];
+const crossRows: { shape: Shape; kind: Kind; size: number; samples: CrossSample[] }[] = [];
 
 /**
  * Every kind's two nodes and load client run side by side (each kind on channels of its own), and the runs
  * take turns: repeat r of a size runs every kind before repeat r + 1, so that a change in the machine's load
  * (it may be shared) falls on all of them alike.
  */
-async function crossnode(kinds: Kind[]): Promise<void> {
+async function crossnode(kinds: Kind[], shape: Shape): Promise<void> {
   await redisCommand(redis!.port, "FLUSHALL");
   const sessions: Session[] = [];
   try {
@@ -431,8 +459,8 @@ async function crossnode(kinds: Kind[]): Promise<void> {
         const [node1, node2] = opened.nodes;
         await opened.client.call({
           cmd: "connect",
-          rooms,
-          members,
+          rooms: shape.rooms,
+          members: shape.members,
           subUrls: [node2.url],
           pubUrls: [node1.url],
         }, 300_000);
@@ -446,8 +474,8 @@ async function crossnode(kinds: Kind[]): Promise<void> {
     for (const size of sizes) {
       for (let i = 0; i < repeats; i++) {
         for (const { kind, nodes: [node1, node2], client } of sessions) {
-          let row = crossRows.find((r) => r.kind === kind && r.size === size);
-          if (row === undefined) crossRows.push(row = { kind, size, samples: [] });
+          let row = crossRows.find((r) => r.shape === shape && r.kind === kind && r.size === size);
+          if (row === undefined) crossRows.push(row = { shape, kind, size, samples: [] });
           try {
             const before = await Promise.all([node1.counters(), node2.counters()]);
             const bytes0 = bytesFromRedis(redis!.port);
@@ -456,9 +484,9 @@ async function crossnode(kinds: Kind[]): Promise<void> {
               size,
               seconds,
               warmup,
-              window,
+              window: shape.window,
               queueMs,
-              quorum,
+              quorum: shape.quorum,
               pids: { node1: node1.pid, node2: node2.pid, redis: redis!.pid },
             }, (seconds + warmup) * 1000 + 120_000) as CrossSample;
             const after = await Promise.all([node1.counters(), node2.counters()]);
@@ -470,7 +498,7 @@ async function crossnode(kinds: Kind[]): Promise<void> {
             );
             row.samples.push(sample);
             console.error(
-              `[${elapsed()}] crossnode ${kind.name} ${size} B: ${
+              `[${elapsed()}] ${shape.scenario} ${kind.name} ${size} B: ${
                 (sample.delivered / sample.seconds).toFixed(0)
               } delivered/s, ` +
                 `p50 ${(sample.p50us / 1000).toFixed(2)} ms, p99 ${(sample.p99us / 1000).toFixed(2)} ms, ` +
@@ -747,8 +775,12 @@ try {
     } on ${redis.url}, nothing saved`,
   );
   if (scenarios.includes("crossnode")) {
-    await crossnode(servers.map(kindOf));
+    await crossnode(servers.map(kindOf), SHAPES[0]);
     loads.push(`after crossnode: ${loadAverage()}`);
+  }
+  if (scenarios.includes("broadcast")) {
+    await crossnode(servers.map(kindOf), SHAPES[1]);
+    loads.push(`after broadcast: ${loadAverage()}`);
   }
   if (scenarios.includes("fanin")) {
     for (const key of faninServers) await fanin(kindOf(key));
@@ -796,8 +828,13 @@ print(
 );
 print();
 
-if (crossRows.length > 0) {
-  print(`## Cross-node: publishers on node 1, subscribers on node 2 (${rooms} rooms of ${members})`);
+for (const shape of SHAPES.filter((shape) => crossRows.some((r) => r.shape === shape))) {
+  const { rooms, window, quorum } = shape;
+  print(
+    `## Cross-node${
+      shape.scenario === "broadcast" ? " broadcast" : ""
+    }: publishers on node 1, subscribers on node 2 (${shape.title})`,
+  );
   print();
   print(
     `Each cell: median of ${repeats} runs of ${seconds} s after ${warmup} s; in flight at most ${window} messages and ${queueMs} ms ` +
@@ -816,10 +853,10 @@ if (crossRows.length > 0) {
   );
   print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const size of sizes) {
-    const base = crossRows.find((r) => r.kind.key === BASELINE && r.size === size);
+    const base = crossRows.find((r) => r.shape === shape && r.kind.key === BASELINE && r.size === size);
     const rate = (row: typeof crossRows[number]) => median(row.samples.map((s) => s.delivered / s.seconds));
     const p99 = (row: typeof crossRows[number]) => median(row.samples.map((s) => s.p99us / 1000));
-    for (const row of crossRows.filter((r) => r.size === size)) {
+    for (const row of crossRows.filter((r) => r.shape === shape && r.size === size)) {
       const of = (f: (s: CrossSample) => number) => median(row.samples.map(f));
       const complete = of((s) => s.delivered / s.expected);
       print(
@@ -909,21 +946,21 @@ if (faultRows.length > 0) {
 
 const verdict = (ok: boolean) => ok ? "met" : "missed";
 const targets: string[] = [];
-for (const size of sizes) {
-  const base = crossRows.find((r) => r.kind.key === BASELINE && r.size === size);
+for (const [shape, size] of SHAPES.flatMap((shape) => sizes.map((size) => [shape, size] as const))) {
+  const base = crossRows.find((r) => r.shape === shape && r.kind.key === BASELINE && r.size === size);
   if (base === undefined) continue;
   const rateOf = (row: typeof crossRows[number]) => median(row.samples.map((s) => s.delivered / s.seconds));
   const p99Of = (row: typeof crossRows[number]) => median(row.samples.map((s) => s.p99us));
-  const mine = crossRows.filter((r) => r.size === size && r.kind.protocol === "ws");
+  const mine = crossRows.filter((r) => r.shape === shape && r.size === size && r.kind.protocol === "ws");
   const fastest = [...mine].sort((a, b) => rateOf(b) - rateOf(a))[0];
   for (const row of mine) {
     const rate = rateOf(row) / rateOf(base), p99 = p99Of(row) / p99Of(base);
     targets.push(
-      `Cross-node, ${size} B, ${row.kind.name}${row === fastest ? " (the fastest of ours)" : ""}: ${
-        rate.toFixed(2)
-      }x socket.io classic's delivered rate (target at least 2x: ${verdict(rate >= 2)}), ${
-        p99.toFixed(2)
-      }x its p99 (target at most 0.5x: ${verdict(p99 <= 0.5)}).`,
+      `Cross-node (${shape.title}), ${size} B, ${row.kind.name}${
+        row === fastest ? " (the fastest of ours)" : ""
+      }: ${rate.toFixed(2)}x socket.io classic's delivered rate (target at least 2x: ${
+        verdict(rate >= 2)
+      }), ${p99.toFixed(2)}x its p99 (target at most 0.5x: ${verdict(p99 <= 0.5)}).`,
     );
   }
 }
