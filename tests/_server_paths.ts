@@ -182,9 +182,33 @@ export const SERVER_PATHS: ServerPath[] = [
   },
 ];
 
+/**
+ * `Bun.serve` + `bunServe({ nativeTopics: true })`: Bun's own topics. Not in SERVER_PATHS (no shared
+ * registry, presence or history there); the topic suites that hold for it run it too.
+ */
+export const NATIVE_TOPICS_PATH: ServerPath = {
+  name: "Bun.serve + bunServe (native topics)",
+  skip: onBun ? false : "Bun.serve exists only on Bun",
+  compresses: false,
+  start: (options) => {
+    const bun = (globalThis as unknown as {
+      Bun: { serve(o: unknown): { port: number; stop(force?: boolean): Promise<void> | void } };
+    }).Bun;
+    const { deflate: _deflate, ...rest } = options;
+    const handlers = bunServe({ ...rest, nativeTopics: true });
+    const server = bun.serve({ port: 0, hostname: "127.0.0.1", ...handlers });
+    return Promise.resolve({
+      url: `ws://127.0.0.1:${server.port}/`,
+      stop: async () => void await server.stop(true),
+      publish: handlers.publish,
+      subscriberCount: handlers.subscriberCount,
+      disconnectUser: handlers.disconnectUser,
+    });
+  },
+};
+
 export function withResolvers<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => resolve = r);
   return { promise, resolve };
 }
-

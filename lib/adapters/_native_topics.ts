@@ -3,7 +3,8 @@
  * {@linkcode PubSub} and the same calls as this library's sockets, each published message sent with the
  * runtime's `send`. The runtime owns the send buffer, so the publish queue's bound is checked against its
  * buffered amount, and `"drop-oldest"` (which would need to take messages back from that buffer) drops the
- * newest instead. Private to the adapters folder.
+ * newest instead. And {@linkcode EngineTopics}: the same calls on the runtime's own topics (Bun's), for
+ * `bunServe({ nativeTopics: true })`. Private to the adapters folder.
  *
  * @module
  */
@@ -11,7 +12,16 @@
 import type { PublishQueueOptions } from "../connection.ts";
 import { CloseCode } from "../core/close_code.ts";
 import type { PreparedMessage } from "../pubsub/prepared_message.ts";
-import type { PublishData, PublishOptions, PubSub, Recovery, Subscriber, SubscribeOptions } from "../pubsub/pubsub.ts";
+import {
+  checkTopic,
+  type PublishData,
+  type PublishOptions,
+  type PubSub,
+  type Recovery,
+  type SubscribeOptions,
+  type Subscriber,
+  USER_CONTROL_TOPIC,
+} from "../pubsub/pubsub.ts";
 
 /** What the adapter gives of the runtime's socket. */
 export interface NativeSocket {
@@ -39,7 +49,12 @@ export class NativeTopics implements Subscriber {
    * @param queue The bound and the policy past it.
    * @param ondrop Called with each drop.
    */
-  constructor(pubsub: PubSub, socket: NativeSocket, queue: PublishQueueOptions, ondrop: (topic: string, count: number) => void) {
+  constructor(
+    pubsub: PubSub,
+    socket: NativeSocket,
+    queue: PublishQueueOptions,
+    ondrop: (topic: string, count: number) => void,
+  ) {
     this.#pubsub = pubsub;
     this.#socket = socket;
     this.#limit = queue.limit ?? 1024 * 1024;
@@ -55,7 +70,9 @@ export class NativeTopics implements Subscriber {
   /** @returns `true` if newly subscribed. */
   subscribe(topic: string, options?: SubscribeOptions): boolean | Promise<Recovery> {
     if (this.#closing) {
-      return options?.since === undefined ? false : Promise.reject(new Error("Cannot subscribe: the socket is closing"));
+      return options?.since === undefined
+        ? false
+        : Promise.reject(new Error("Cannot subscribe: the socket is closing"));
     }
     return this.#pubsub.subscribe(this, topic, options);
   }
@@ -78,7 +95,9 @@ export class NativeTopics implements Subscriber {
   /** @returns How many subscribers (but this socket) it was handed to. */
   publish(topic: string, data: PublishData, options: PublishOptions = {}): number {
     const except = options.except;
-    const excluded = except === undefined ? this : new Set([this, ...(except instanceof Set ? except : [except as Subscriber])]);
+    const excluded = except === undefined
+      ? this
+      : new Set([this, ...(except instanceof Set ? except : [except as Subscriber])]);
     return this.#pubsub.publish(topic, data, { ...options, except: excluded });
   }
 
@@ -110,5 +129,161 @@ export class NativeTopics implements Subscriber {
       this.#ondrop(topic, 1);
     }
     return sent;
+  }
+}
+
+/** A runtime socket with topics of its own (Bun's `ServerWebSocket`). */
+export interface EngineTopicSocket {
+  /** Subscribes (Bun ignores a second call). */
+  subscribe(topic: string): unknown;
+  /** Unsubscribes. */
+  unsubscribe(topic: string): unknown;
+  /** Whether it is subscribed. */
+  isSubscribed(topic: string): boolean;
+  /** Its topics. */
+  readonly subscriptions?: string[];
+  /** Publishes to every other subscriber; Bun's result: bytes, -1 (backpressure) or 0 (dropped). */
+  publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
+}
+
+/** A runtime server with topics of its own (Bun's `Server`). */
+export interface EngineTopicServer {
+  /** Publishes to every subscriber; Bun's result: bytes, -1 (backpressure) or 0 (dropped or nobody). */
+  publish(topic: string, data: string | Uint8Array, compress?: boolean): number;
+  /** Subscribers of a topic. */
+  subscriberCount(topic: string): number;
+}
+
+/** Counters of publishes through a runtime's own topics (`bunServe({ nativeTopics: true })`). */
+export interface NativeTopicStats {
+  /** Publishes (`ws.publish` and the server's `publish`). */
+  publishes: number;
+  /** Publishes the runtime reported as dropped (result 0) while the topic had other subscribers. */
+  dropped: number;
+  /** Publishes the runtime reported as queued behind backpressure (result -1). */
+  backpressured: number;
+}
+
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/**
+ * @param data What was published.
+ * @param options Its type; `except` is refused.
+ * @returns The data as the runtime takes it (a string is text, bytes are binary).
+ */
+function nativePublishData(data: PublishData, options: PublishOptions): string | Uint8Array {
+  if (options.except !== undefined) {
+    throw new TypeError("Cannot publish: except is not supported on the runtime's own topics (nativeTopics)");
+  }
+  if (typeof data === "function") {
+    throw new TypeError("Cannot publish: data is a function, and the runtime's own topics keep no history");
+  }
+  if (typeof data === "string") return options.binary === true ? encoder.encode(data) : data;
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError("Cannot publish: data is neither a string nor a Uint8Array");
+  }
+  if (options.binary !== false) return data;
+  try {
+    return strictDecoder.decode(data);
+  } catch {
+    throw new TypeError("Cannot publish: bytes published as text are not UTF-8");
+  }
+}
+
+/**
+ * The topics of a server whose runtime has its own (Bun): `subscribe`, `publish` and the rest go to the
+ * runtime's, with this library's checks of topics and data, and its counts.
+ */
+export class EngineTopics {
+  /** The counters. */
+  readonly stats: NativeTopicStats = { publishes: 0, dropped: 0, backpressured: 0 };
+  readonly #compress: boolean;
+  /** The runtime's server, once known (Bun gives it to `fetch`, before any socket exists). */
+  server: EngineTopicServer | undefined;
+
+  /** @param compress Whether the runtime's compression is on (a publish asks for it unless `compress: false`). */
+  constructor(compress: boolean) {
+    this.#compress = compress;
+  }
+
+  #count(result: number, subscribers: number): number {
+    this.stats.publishes++;
+    if (result === -1) this.stats.backpressured++;
+    if (result !== 0) return subscribers;
+    if (subscribers > 0) this.stats.dropped++;
+    return 0;
+  }
+
+  /** @returns How many subscribers the runtime has for it, or 0 if it reported the message dropped. */
+  publish(topic: string, data: PublishData, options: PublishOptions = {}): number {
+    checkNativeTopic("publish", topic);
+    const message = nativePublishData(data, options);
+    const server = this.server;
+    if (server === undefined) return 0; // no upgrade yet: no subscriber
+    const result = server.publish(topic, message, this.#compress && options.compress !== false);
+    return this.#count(result, server.subscriberCount(topic));
+  }
+
+  /** @returns The runtime's count of a topic's subscribers. */
+  subscriberCount(topic: string): number {
+    return this.server?.subscriberCount(topic) ?? 0;
+  }
+
+  /**
+   * The topic calls of one socket.
+   *
+   * @param ws The runtime's socket.
+   * @param isClosing Whether it is closing (nothing is subscribed then).
+   * @returns `subscribe` (with `presence` and `since` refused), `unsubscribe`, `isSubscribed`, `subscriptions`, `publish`.
+   */
+  socket(ws: EngineTopicSocket, isClosing: () => boolean): {
+    subscribe(topic: string, options?: SubscribeOptions): boolean;
+    unsubscribe(topic: string): boolean;
+    isSubscribed(topic: string): boolean;
+    readonly subscriptions: string[];
+    publish(topic: string, data: PublishData, options?: PublishOptions): number;
+  } {
+    // deno-lint-ignore no-this-alias
+    const topics = this;
+    return {
+      subscribe(topic, options) {
+        checkNativeTopic("subscribe", topic);
+        if (options?.presence !== undefined || options?.since !== undefined) {
+          throw new TypeError(
+            "Cannot subscribe: presence and since need this library's topics, not the runtime's (nativeTopics)",
+          );
+        }
+        if (isClosing() || ws.isSubscribed(topic)) return false;
+        ws.subscribe(topic);
+        return true;
+      },
+      unsubscribe(topic) {
+        checkNativeTopic("unsubscribe", topic);
+        if (isClosing() || !ws.isSubscribed(topic)) return false;
+        ws.unsubscribe(topic);
+        return true;
+      },
+      isSubscribed: (topic) => !isClosing() && ws.isSubscribed(topic),
+      get subscriptions() {
+        return isClosing() ? [] : [...(ws.subscriptions ?? [])];
+      },
+      publish(topic, data, options = {}) {
+        checkNativeTopic("publish", topic);
+        const message = nativePublishData(data, options);
+        if (isClosing()) return 0;
+        const result = ws.publish(topic, message, topics.#compress && options.compress !== false);
+        const others = (topics.server?.subscriberCount(topic) ?? 0) - (ws.isSubscribed(topic) ? 1 : 0);
+        return topics.#count(result, others);
+      },
+    };
+  }
+}
+
+/** @throws {TypeError} {RangeError} As {@linkcode checkTopic}, and for the registry's reserved topic. */
+function checkNativeTopic(what: string, topic: string): void {
+  checkTopic(what, topic);
+  if (topic === USER_CONTROL_TOPIC) {
+    throw new TypeError(`Cannot ${what}: the topic is reserved for disconnectUser`);
   }
 }

@@ -682,16 +682,38 @@ export class PubSub extends EventTarget {
     if (topic === USER_CONTROL_TOPIC) {
       throw new TypeError(`Cannot ${what}: the topic is reserved for disconnectUser`);
     }
-    if (topic.length > this.#maxTopicLength) {
-      throw new RangeError(
-        `Cannot ${what}: the topic is ${topic.length} code units long, over ${this.#maxTopicLength}`,
-      );
-    }
-    // A lone surrogate has no UTF-8: such a topic could not cross to a backplane or an edge runtime.
-    if (LONE_SURROGATE.test(topic)) {
-      throw new TypeError(`Cannot ${what}: the topic is not well-formed UTF-16`);
-    }
+    checkTopic(what, topic, this.#maxTopicLength);
   }
+}
+
+/**
+ * Checks a topic against the rules of {@linkcode PubSub}: a non-empty string of well-formed UTF-16, at most
+ * `maxTopicLength` code units (what `bunServe({ nativeTopics: true })` checks before Bun's own topics).
+ *
+ * @param what What was being done, for the message (`"subscribe"`).
+ * @param topic The topic.
+ * @param maxTopicLength The longest topic. @default {256}
+ * @throws {TypeError} For a topic that is not a non-empty, well-formed string.
+ * @throws {RangeError} For a topic longer than `maxTopicLength`.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkTopic } from "./pubsub.ts";
+ * checkTopic("subscribe", "room");
+ * assert.throws(() => checkTopic("subscribe", ""), TypeError);
+ * assert.throws(() => checkTopic("subscribe", "x".repeat(257)), RangeError);
+ * ```
+ */
+export function checkTopic(what: string, topic: string, maxTopicLength = 256): void {
+  if (typeof topic !== "string") throw new TypeError(`Cannot ${what}: the topic is not a string`);
+  if (topic === "") throw new TypeError(`Cannot ${what}: the topic is empty`);
+  if (topic.length > maxTopicLength) {
+    throw new RangeError(
+      `Cannot ${what}: the topic is ${topic.length} code units long, over ${maxTopicLength}`,
+    );
+  }
+  // A lone surrogate has no UTF-8: such a topic could not cross to a backplane or an edge runtime.
+  if (LONE_SURROGATE.test(topic)) throw new TypeError(`Cannot ${what}: the topic is not well-formed UTF-16`);
 }
 
 /**
