@@ -4,10 +4,11 @@
  * with `ws.publish`, which leaves the sender out. Text stays its UTF-8 bytes (`textAsBytes`).
  *
  *   deno run -A bench/fanout/ours.ts PORT DEFLATE(0|1) serve|listenDeno
- *   bun bench/fanout/ours.ts PORT DEFLATE(0|1) serve|bunServe
+ *   bun bench/fanout/ours.ts PORT DEFLATE(0|1) serve|bunServe|bunServeNative
  *
  * DEFLATE 1: `deflate: { broadcast: true }` (one compressed frame serves every subscriber), or `{}` if that
- * is refused at startup; bunServe: Bun's `perMessageDeflate: true` (its shared compressor). Prints
+ * is refused at startup; bunServe: Bun's `perMessageDeflate: true` (its shared compressor);
+ * bunServeNative: bunServe with `nativeTopics: true` (Bun's own topics). Prints
  * `config ...` lines (what it runs with), then its URL once a self-check passed: two probe clients, one
  * publishes, the other must receive it (else it exits with 2 and says why, e.g. the API is not there).
  * Prints `counters {json}` on SIGUSR2 and when it ends (SIGTERM, SIGINT): the pub/sub stats (publishes,
@@ -61,19 +62,27 @@ let url: string,
   stats: () => object | undefined,
   count: ((topic: string) => number) | undefined,
   stop: () => unknown;
-if (adapter === "bunServe") {
+if (adapter === "bunServe" || adapter === "bunServeNative") {
   if (Bun === undefined) fail("bunServe needs Bun");
   const { bunServe } = await import("../../lib/adapters/bun_serve.ts");
-  const handlers = bunServe({ perMessageDeflate: compress, websocket });
-  console.log(`config perMessageDeflate ${compress}`);
+  const nativeTopics = adapter === "bunServeNative";
+  const handlers = bunServe({
+    perMessageDeflate: compress,
+    websocket,
+    ...(nativeTopics ? { nativeTopics } : {}),
+  });
+  console.log(`config perMessageDeflate ${compress}${nativeTopics ? " nativeTopics true" : ""}`);
   const server = Bun.serve({ port: Number(port), hostname: "127.0.0.1", ...handlers });
   url = `ws://127.0.0.1:${server.port}/`;
   if (typeof handlers.publish !== "function") {
     fail("bunServe(...).publish is missing (the pub/sub API has not landed)");
   }
-  stats = () => handlers.pubsub?.stats;
+  stats = () => (nativeTopics
+    ? (handlers as { nativeTopicStats?: object }).nativeTopicStats
+    : handlers.pubsub?.stats);
   count = handlers.subscriberCount?.bind(handlers);
-  stop = () => server.stop(true);
+  stop = () =>
+    server.stop(true);
 } else {
   const serve = adapter === "listenDeno"
     ? (await import("../../lib/adapters/deno_listen.ts")).listenDeno

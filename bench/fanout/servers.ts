@@ -96,6 +96,12 @@ export const FANOUT_SERVERS: FanoutServer[] = [
     counters: true,
     command: (on) => [bun, ["bench/fanout/ours.ts", "0", d(on), "bunServe"]],
   },
+  {
+    name: "ours: bunServe (native topics)",
+    protocol: "ws",
+    counters: true,
+    command: (on) => [bun, ["bench/fanout/ours.ts", "0", d(on), "bunServeNative"]],
+  },
 ];
 
 /** The lib/ files changed since their build in dist/ (those without a build are not the build's). */
