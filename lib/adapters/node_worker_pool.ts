@@ -7,8 +7,9 @@
  * @module
  */
 
-import { Worker } from "node:worker_threads";
-import { availableParallelism } from "node:os";
+// node:worker_threads and node:os are imported when the pool is set up, not when this file loads: a bundle
+// of the client for workerd (no node: modules) carries this file through node_socket.ts and must load.
+import type { Worker as NodeWorker } from "node:worker_threads";
 import { setDeflateWorkerSpawner, type SpawnDeflateWorker } from "../deflate/parallel_deflate.ts";
 import type { DeflateJobResult } from "../deflate/_deflate_job.ts";
 
@@ -17,15 +18,17 @@ import type { DeflateJobResult } from "../deflate/_deflate_job.ts";
  *
  * @example
  * ```ts
+ * import { Worker } from "node:worker_threads";
  * import { DeflateWorkerPool } from "../deflate/parallel_deflate.ts";
  * import { nodeDeflateWorkerSpawner } from "./node_worker_pool.ts";
- * const pool = new DeflateWorkerPool(nodeDeflateWorkerSpawner(), 1);
+ * const pool = new DeflateWorkerPool(nodeDeflateWorkerSpawner(Worker), 1);
  * pool.close();
  * ```
  *
+ * @param Worker `worker_threads`' Worker class.
  * @returns The spawner.
  */
-export function nodeDeflateWorkerSpawner(): SpawnDeflateWorker {
+export function nodeDeflateWorkerSpawner(Worker: typeof NodeWorker): SpawnDeflateWorker {
   const here = import.meta.url;
   const url = new URL(`./node_deflate_worker${here.endsWith(".ts") ? ".ts" : ".js"}`, here);
   return (onResult, onError) => {
@@ -58,7 +61,8 @@ let registered = false;
 /**
  * Lets large compressed messages be deflated on `worker_threads` where there is no global `Worker`
  * (Node); elsewhere does nothing (Deno and Bun use Web Workers). Idempotent and cheap: the Node adapters
- * call it for every connection.
+ * call it for every connection. The modules load in the background: until they have, large messages are
+ * deflated inline.
  *
  * @example
  * ```ts
@@ -70,5 +74,9 @@ export function useNodeDeflateWorkers(): void {
   if (registered) return;
   registered = true;
   if (typeof (globalThis as { Worker?: unknown }).Worker === "function") return;
-  setDeflateWorkerSpawner(nodeDeflateWorkerSpawner(), availableParallelism());
+  void Promise.all([import("node:worker_threads"), import("node:os")]).then(
+    ([{ Worker }, { availableParallelism }]) =>
+      setDeflateWorkerSpawner(nodeDeflateWorkerSpawner(Worker), availableParallelism()),
+    () => {}, // no worker_threads here: large messages stay inline
+  );
 }

@@ -1,6 +1,7 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
+import { Worker } from "node:worker_threads";
 import { Connection } from "../../lib/connection.ts";
 import type { Frame } from "../../lib/core/frame.ts";
 import { Opcode } from "../../lib/core/opcode.ts";
@@ -23,7 +24,7 @@ const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
 // Node has no global Worker: the Node adapters wire worker_threads in, as here.
 useNodeDeflateWorkers();
-const spawn: SpawnDeflateWorker = webDeflateWorkerSpawner() ?? nodeDeflateWorkerSpawner();
+const spawn: SpawnDeflateWorker = webDeflateWorkerSpawner() ?? nodeDeflateWorkerSpawner(Worker);
 
 after(() => closeDeflateWorkers());
 
