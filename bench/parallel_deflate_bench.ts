@@ -15,6 +15,9 @@
  *
  *   deno run -A bench/parallel_deflate_bench.ts [--sizes 1048576,4194304] [--seconds 5] [--inflight 2] [--servers name,...]
  *
+ * With `--threshold-table`, it prints instead, per message size, the time to deflate inline and on the
+ * pool (where offloading starts to pay: the default `parallel.threshold`).
+ *
  * @module
  */
 
@@ -53,8 +56,8 @@ function frame(first: number, payload: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A compressed text frame of JSON of about `size` bytes (RFC 7692 §7.2.1: the 00 00 ff ff removed). */
-function jsonFrame(size: number): Uint8Array {
+/** JSON of about `size` bytes. */
+function jsonText(size: number): string {
   const items: string[] = [];
   let length = 2;
   for (let i = 0; length < size; i++) {
@@ -68,7 +71,12 @@ function jsonFrame(size: number): Uint8Array {
     items.push(item);
     length += item.length + 1;
   }
-  const payload = new TextEncoder().encode(`[${items.join(",")}]`);
+  return `[${items.join(",")}]`;
+}
+
+/** A compressed text frame of JSON of about `size` bytes (RFC 7692 §7.2.1: the 00 00 ff ff removed). */
+function jsonFrame(size: number): Uint8Array {
+  const payload = new TextEncoder().encode(jsonText(size));
   const compressed = deflateRawSync(payload, { finishFlush: constants.Z_SYNC_FLUSH });
   return frame(0xc1, compressed.subarray(0, compressed.length - 4));
 }
@@ -218,6 +226,53 @@ interface HolRow {
   aloneP99: number;
   floodP50: number;
   floodP99: number;
+}
+
+if (process.argv.includes("--threshold-table")) {
+  await thresholdTable();
+  process.exit(0);
+}
+
+/**
+ * Where offloading pays: per message size, the time to deflate JSON inline (the event loop blocked all
+ * along) and on the pool (wall time; the event loop is blocked only for the copies), median of 30.
+ */
+async function thresholdTable(): Promise<void> {
+  const { zlibWasmCodec } = await import("../lib/deflate/zlib_wasm_codec.ts");
+  const { DeflateWorkerPool, webDeflateWorkerSpawner, defaultDeflateWorkers } = await import(
+    "../lib/deflate/parallel_deflate.ts"
+  );
+  const workers = Math.max(1, defaultDeflateWorkers());
+  const pool = new DeflateWorkerPool(webDeflateWorkerSpawner()!, workers);
+  const compressor = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+  const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1];
+  const options = { windowBits: 15, level: 6, memLevel: 8 };
+  console.log(
+    `\nDeflating JSON (level 6, window 15), median of 30; pool of ${workers} (load average ${await loadAverage()}):\n`,
+  );
+  console.log("| size | inline ms (loop blocked) | pool ms (wall) | inline bytes | pool bytes |");
+  console.log("|---:|---:|---:|---:|---:|");
+  for (const size of [8192, 16384, 32768, 65536, 131072, 262144, 1048576]) {
+    const payload = new TextEncoder().encode(jsonText(size));
+    const inline: number[] = [];
+    const offloaded: number[] = [];
+    let inlineBytes = 0, poolBytes = 0;
+    for (let i = 0; i < 33; i++) {
+      compressor.reset();
+      let start = performance.now();
+      inlineBytes = compressor.compress(payload, true).length;
+      if (i >= 3) inline.push(performance.now() - start);
+      start = performance.now();
+      poolBytes = (await pool.deflate(payload, options)).length;
+      if (i >= 3) offloaded.push(performance.now() - start);
+    }
+    console.log(
+      `| ${size >> 10} KiB | ${median(inline).toFixed(2)} | ${
+        median(offloaded).toFixed(2)
+      } | ${inlineBytes} | ${poolBytes} |`,
+    );
+  }
+  pool.close();
 }
 
 const echoRows: EchoRow[] = [];

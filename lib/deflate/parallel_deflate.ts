@@ -103,15 +103,17 @@ interface Pending {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { inflateRawSync } from "node:zlib";
+ * import { constants, inflateRawSync } from "node:zlib";
  * import { DeflateWorkerPool, webDeflateWorkerSpawner } from "./parallel_deflate.ts";
  * const spawn = webDeflateWorkerSpawner();
  * if (spawn !== undefined) {
  *   const pool = new DeflateWorkerPool(spawn, 2);
  *   const message = new TextEncoder().encode("Hello, world. ".repeat(50_000));
  *   const deflated = await pool.deflate(message, { windowBits: 15, level: 6, memLevel: 8 });
- *   const tail = Uint8Array.of(0x00, 0x00, 0xff, 0xff); // RFC 7692 §7.2.2
- *   assert.deepEqual(inflateRawSync(Buffer.concat([deflated, tail])), Buffer.from(message));
+ *   // RFC 7692 §7.2.2: the receiver appends 00 00 ff ff.
+ *   const whole = new Uint8Array([...deflated, 0x00, 0x00, 0xff, 0xff]);
+ *   const inflated = inflateRawSync(whole, { finishFlush: constants.Z_SYNC_FLUSH });
+ *   assert.deepEqual(new Uint8Array(inflated), message);
  *   pool.close();
  * }
  * ```

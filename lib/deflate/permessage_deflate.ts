@@ -26,8 +26,13 @@ export interface ParallelDeflateOptions {
   chunkSize?: number;
 }
 
-/** Messages of at least this many bytes are deflated on workers, where there are any. */
-export const DEFAULT_PARALLEL_THRESHOLD = 64 * 1024;
+/**
+ * Messages of at least this many bytes are deflated on workers, where there are any. Measured with
+ * `bench/parallel_deflate_bench.ts --threshold-table`: inline, 64 KiB of JSON holds the event loop ~2 ms
+ * and 128 KiB ~4 ms; a trip to a worker costs a few ms of latency whatever the size, so from 128 KiB the
+ * event loop gains more than the message loses.
+ */
+export const DEFAULT_PARALLEL_THRESHOLD = 128 * 1024;
 
 /** Codec settings for {@linkcode PerMessageDeflate}. */
 export interface PerMessageDeflateOptions {
@@ -56,12 +61,17 @@ export interface PerMessageDeflateOptions {
   releaseAfterIdle?: number;
   /**
    * Whole messages of at least `threshold` bytes are deflated off the event loop, on a pool of workers the
-   * process shares, in pieces of `chunkSize` compressed in parallel, each from the 32 KiB before it as a
-   * preset dictionary; the connection's compressor is then primed with the message's last `2^windowBits`
+   * process shares, in pieces of `chunkSize` compressed in parallel, each from the `2^windowBits` bytes
+   * before it as a preset dictionary; the connection's compressor is then primed with the message's last `2^windowBits`
    * bytes, so later messages still refer to it (context takeover). Other connections' messages do not
    * wait meanwhile; this connection's later messages go after it, in order. Workers are Web Workers on
    * Deno and Bun, `worker_threads` on Node (wired in by the Node adapters); where there are none (workerd,
    * browsers), or with a codec that cannot be primed, messages are deflated inline. `false`: always inline.
+   * Without context takeover on the sending side (`server_no_context_takeover` for a server), nothing is
+   * primed: each message starts from an empty window anyway (the workers run zlib in WebAssembly, whatever
+   * the connection's codec). With a window below 15 bits, each piece's dictionary and the priming are the
+   * last `2^windowBits` bytes (512 for 8: zlib deflates raw with 9 bits at least and then refers at most
+   * 250 bytes back, within an 8-bit window).
    * @default {{ threshold: DEFAULT_PARALLEL_THRESHOLD, workers: defaultDeflateWorkers(), chunkSize: DEFAULT_CHUNK_SIZE }}
    */
   parallel?: ParallelDeflateOptions | false;

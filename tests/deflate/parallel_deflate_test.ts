@@ -8,6 +8,7 @@ import { Opcode } from "../../lib/core/opcode.ts";
 import type { DeflateParameters } from "../../lib/deflate/negotiation.ts";
 import {
   closeDeflateWorkers,
+  defaultDeflateWorkers,
   DeflateWorkerPool,
   sharedDeflatePool,
   type SpawnDeflateWorker,
@@ -286,13 +287,21 @@ describe("PerMessageDeflate parallel: RFC 7692 §7.2.1, the receiver's window", 
 
   test("a codec that cannot be primed (pako) keeps large messages inline with context takeover", () => {
     const server = new PerMessageDeflate("server", agreed(15, false), { codec: pakoCodec });
-    assert.equal(server.prepare(message(100_000, 1)), undefined);
+    assert.equal(server.prepare(message(300_000, 1)), undefined);
     server.release();
   });
 
-  test("compress: false, parallel: false, small messages and 0 workers are not prepared", () => {
+  test("compress: false, parallel: false, small messages and 0 workers are not prepared", async () => {
     const server = new PerMessageDeflate("server", agreed(15, false), {});
-    const large = message(100_000, 1);
+    const large = message(300_000, 1);
+    const prepared = server.prepare(large);
+    // By default the pool has min(2, cores - 1) workers: none on one core.
+    assert.equal(
+      prepared !== undefined,
+      defaultDeflateWorkers() > 0,
+      "a large message is prepared by default",
+    );
+    if (prepared !== undefined) server.encode(dataFrame(await prepared));
     assert.equal(server.prepare(large, { compress: false }), undefined);
     assert.equal(server.prepare(message(1000, 1)), undefined);
     assert.equal(server.prepare("x".repeat(1000)), undefined);
