@@ -123,6 +123,26 @@ describe("bunServe({ nativeTopics: true })", { skip: onBun ? false : "Bun.serve 
     );
   });
 
+  test("disconnectUser still closes a user's sockets (through the handlers' registry), and they leave Bun's topics", async () => {
+    const closes: number[] = [];
+    await withServer(
+      {
+        open: (ws) => ws.subscribe("room"),
+        close: (_ws, code) => void closes.push(code),
+      },
+      { upgrade: () => ({ user: "ada" }) },
+      async (handlers, connect) => {
+        await connect();
+        await connect();
+        await until("two subscribers", () => handlers.subscriberCount("room") === 2);
+        assert.equal(handlers.disconnectUser("ada", 4000, "bye"), 2);
+        await until("both closed", () => closes.length === 2);
+        assert.deepEqual(closes, [4000, 4000]);
+        assert.equal(handlers.subscriberCount("room"), 0);
+      },
+    );
+  });
+
   for (const policy of ["drop-newest", "close"] as PublishQueueOptions["policy"][]) {
     test(
       `a subscriber that does not read, publishQueue policy "${policy}": the reader gets every message, Bun's drops are counted`,
