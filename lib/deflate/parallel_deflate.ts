@@ -19,7 +19,10 @@ import type { DeflateJob, DeflateJobResult } from "./_deflate_job.ts";
 
 /** Milliseconds without a job after which workers that cannot be unref'd are terminated. */
 export const POOL_IDLE_MS = 1000;
-/** Bytes per piece: a 1 MiB message is deflated as 8 pieces, shared among the workers. */
+/**
+ * Bytes per piece at least: a message is cut into at most one piece per worker, none smaller than this
+ * (each piece re-hashes its 32 KiB dictionary and costs a trip to a worker: with one worker, one piece).
+ */
 export const DEFAULT_CHUNK_SIZE = 128 * 1024;
 
 /** One worker, as the pool drives it (a Web Worker or a `worker_threads` Worker behind it). */
@@ -157,7 +160,8 @@ export class DeflateWorkerPool {
   }
 
   /**
-   * Deflates a whole message in pieces of `chunkSize` bytes, on the workers, in parallel: each piece from
+   * Deflates a whole message in pieces (one per worker, of `chunkSize` bytes at least), on the workers, in
+   * parallel: each piece from
    * the `2^windowBits` bytes before it as a dictionary, each ended with a sync flush; the last loses its
    * trailing `00 00 ff ff` (RFC 7692 §7.2.1). The message's bytes are copied (the caller keeps them).
    *
@@ -180,8 +184,9 @@ export class DeflateWorkerPool {
     const windowBits = Math.max(options.windowBits, 9);
     const window = 2 ** windowBits;
     const pieces: Promise<Uint8Array>[] = [];
-    for (let start = 0; start < message.length || start === 0; start += chunkSize) {
-      const end = Math.min(start + chunkSize, message.length);
+    const pieceSize = Math.max(chunkSize, Math.ceil(message.length / this.size));
+    for (let start = 0; start < message.length || start === 0; start += pieceSize) {
+      const end = Math.min(start + pieceSize, message.length);
       // Copies, transferred to the worker (no second copy by structured clone).
       const input = message.slice(start, end);
       const dictionary = message.slice(Math.max(0, start - window), start);

@@ -140,7 +140,7 @@ async function checkSequence(
 ): Promise<number> {
   const parameters = agreed(windowBits, noContextTakeover);
   const server = new PerMessageDeflate("server", parameters, {
-    parallel: { threshold: 32 * 1024, chunkSize: 16 * 1024 },
+    parallel: { threshold: 32 * 1024, chunkSize: 16 * 1024, workers: 2 },
     releaseAfterIdle: Infinity,
   });
   const client = new PerMessageDeflate("client", parameters, { releaseAfterIdle: Infinity });
