@@ -44,7 +44,7 @@ const OFFER = "permessage-deflate; client_max_window_bits";
 const TEST_MS = 90_000;
 const STEP_MS = 30_000;
 
-useNodeDeflateWorkers();
+await useNodeDeflateWorkers();
 
 function deflateOptions(windowBits: number, noContextTakeover: boolean): ServerDeflateOptions {
   return {

@@ -31,7 +31,7 @@ const WRITE_HIGH_WATER_MARK = 256 * 1024;
  * or aborted, at once if it already is.
  */
 export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport {
-  useNodeDeflateWorkers(); // large compressed messages deflated on worker_threads (Node has no global Worker)
+  void useNodeDeflateWorkers(); // large compressed messages deflated on worker_threads (Node has no global Worker)
   // The peer's FIN ends our reading, not our writing: with allowHalfOpen false (the default of `net.connect`
   // and `net.createServer`) the runtime ends the writing half itself when the FIN arrives, and whatever was
   // still queued behind a pending write (a close frame) was never written, while the close looked clean.

@@ -56,7 +56,7 @@ export function nodeDeflateWorkerSpawner(Worker: typeof NodeWorker): SpawnDeflat
   };
 }
 
-let registered = false;
+let registered: Promise<void> | undefined;
 
 /**
  * Lets large compressed messages be deflated on `worker_threads` where there is no global `Worker`
@@ -64,17 +64,20 @@ let registered = false;
  * call it for every connection. The modules load in the background: until they have, large messages are
  * deflated inline.
  *
+ * @returns Settles once the workers can be used (or cannot be here); the same promise on every call.
+ *
  * @example
  * ```ts
  * import { useNodeDeflateWorkers } from "./node_worker_pool.ts";
- * useNodeDeflateWorkers();
+ * await useNodeDeflateWorkers();
  * ```
  */
-export function useNodeDeflateWorkers(): void {
-  if (registered) return;
-  registered = true;
-  if (typeof (globalThis as { Worker?: unknown }).Worker === "function") return;
-  void Promise.all([import("node:worker_threads"), import("node:os")]).then(
+export function useNodeDeflateWorkers(): Promise<void> {
+  if (registered !== undefined) return registered;
+  if (typeof (globalThis as { Worker?: unknown }).Worker === "function") {
+    return registered = Promise.resolve();
+  }
+  return registered = Promise.all([import("node:worker_threads"), import("node:os")]).then(
     ([{ Worker }, { availableParallelism }]) =>
       setDeflateWorkerSpawner(nodeDeflateWorkerSpawner(Worker), availableParallelism()),
     () => {}, // no worker_threads here: large messages stay inline

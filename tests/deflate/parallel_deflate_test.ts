@@ -24,7 +24,7 @@ const TAIL = Uint8Array.of(0x00, 0x00, 0xff, 0xff);
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 
 // Node has no global Worker: the Node adapters wire worker_threads in, as here.
-useNodeDeflateWorkers();
+await useNodeDeflateWorkers();
 const spawn: SpawnDeflateWorker = webDeflateWorkerSpawner() ?? nodeDeflateWorkerSpawner(Worker);
 
 after(() => closeDeflateWorkers());
