@@ -133,13 +133,16 @@ export {
 } from "./lib/pubsub/presence.ts";
 export type {
   HistoryBackplane,
+  HistoryData,
   HistoryEntry,
   HistoryOption,
   HistoryOptions,
   HistoryPage,
+  HistoryRead,
   HistoryReadOptions,
   PublishData,
   Recovery,
+  ResolvedHistoryOptions,
   StreamPosition,
 } from "./lib/pubsub/history.ts";
 export type { HistoryStats } from "./lib/pubsub/history_topics.ts";
@@ -179,7 +182,9 @@ export {
   type WebSocketOptions,
 } from "./lib/client/websocket.ts";
 export {
+  type AutoPingOptions,
   type BackoffOptions,
+  type BasicEventInit,
   DEFAULT_TERMINAL_CODES,
   type Handler as ReconnectingEventHandler,
   type MessageData,

@@ -38,6 +38,8 @@ import { createPubSub, type PublishData, type PublishOptions, type PubSub } from
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import { debugLogger, type Logger } from "../core/logger.ts";
 
+export type { NativeTopicStats } from "./_native_topics.ts";
+
 /** The part of Bun's `Server` this adapter uses. */
 export interface BunServerLike {
   /** Upgrades the request to Bun's WebSocket; `false` when Bun refuses it. */

@@ -34,4 +34,10 @@ export type {
   CloudflareWebSocket,
   DurableObjectStateLike,
 } from "./cloudflare_runtime.ts";
-export type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
+export type {
+  AutoResponse,
+  ServerSocket,
+  ServerSubscribeOptions,
+  SocketSubscribe,
+  WebSocketHandler,
+} from "./_socket_handler.ts";

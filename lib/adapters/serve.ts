@@ -13,7 +13,13 @@ import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type W
 import { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS, type NodeUpgradeOptions } from "./node_http.ts";
 import { createPubSub, type PublishData, type PublishOptions, type PubSub } from "../pubsub/pubsub.ts";
 
-export type { ServerSocket, WebSocketHandler } from "./_socket_handler.ts";
+export type {
+  AutoResponse,
+  ServerSocket,
+  ServerSubscribeOptions,
+  SocketSubscribe,
+  WebSocketHandler,
+} from "./_socket_handler.ts";
 
 /** Options for {@linkcode serve}. */
 export interface ServeOptions<T = unknown> extends Omit<NodeUpgradeOptions, "authorize"> {

@@ -206,11 +206,11 @@ export const DEFAULT_TERMINAL_CODES: readonly number[] = Object.freeze([1003, 10
  * must not need one.
  */
 export interface BasicEventInit {
-  /** @default {false} */
+  /** Whether the event bubbles. @default {false} */
   bubbles?: boolean;
-  /** @default {false} */
+  /** Whether the event can be canceled. @default {false} */
   cancelable?: boolean;
-  /** @default {false} */
+  /** Whether the event crosses shadow DOM boundaries. @default {false} */
   composed?: boolean;
 }
 

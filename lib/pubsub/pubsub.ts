@@ -149,6 +149,18 @@ export class TopicEvent extends Event {
 }
 
 /**
+ * Closes the local sockets of a user (a server registers one with {@linkcode PubSub.addUserCloser}).
+ * @returns How many were closed.
+ */
+export type UserCloser = (user: string, code: number, reason: string) => number;
+
+/**
+ * The backplane topic that carries `disconnectUser` to the other nodes. Reserved: no application topic may
+ * have this name.
+ */
+export const USER_CONTROL_TOPIC = "\u0000wsengine:disconnect-user";
+
+/**
  * A registry of topics and their subscribers. One per server unless given: pass the same one to several
  * servers (`serve({ pubsub })`, `listenDeno({ pubsub })`) to share topics between them.
  *
@@ -165,18 +177,6 @@ export class TopicEvent extends Event {
  * assert.deepEqual(received, ["hello"]);
  * ```
  */
-/**
- * Closes the local sockets of a user (a server registers one with {@linkcode PubSub.addUserCloser}).
- * @returns How many were closed.
- */
-export type UserCloser = (user: string, code: number, reason: string) => number;
-
-/**
- * The backplane topic that carries `disconnectUser` to the other nodes. Reserved: no application topic may
- * have this name.
- */
-export const USER_CONTROL_TOPIC = "\u0000wsengine:disconnect-user";
-
 export class PubSub extends EventTarget {
   readonly #userClosers = new Set<UserCloser>();
   #followsUserControl = false;
@@ -284,11 +284,29 @@ export class PubSub extends EventTarget {
     topic: string,
     options?: SubscribeOptions & { since?: undefined },
   ): boolean;
+  /**
+   * Subscribes to a topic with history and recovers what was missed: the messages after `options.since`
+   * are delivered first, in order, then the live ones; or none, when the history no longer reaches that
+   * far (`recovered: false`, see {@linkcode Recovery}).
+   *
+   * @param subscriber The subscriber.
+   * @param topic The topic.
+   * @param options `since`: the position of the last message the subscriber had; presence as above.
+   * @returns Whether it recovered and where the topic now is, once the missed messages are delivered.
+   */
   subscribe(
     subscriber: Subscriber,
     topic: string,
     options: SubscribeOptions & { since: StreamPosition },
   ): Promise<Recovery>;
+  /**
+   * Subscribes to a topic: either of the two above, as `options.since` is given or not.
+   *
+   * @param subscriber The subscriber.
+   * @param topic The topic.
+   * @param options Presence, and `since` to recover from.
+   * @returns `true`/`false` as the first; a promise of the {@linkcode Recovery} with `since`.
+   */
   subscribe(subscriber: Subscriber, topic: string, options?: SubscribeOptions): boolean | Promise<Recovery>;
   subscribe(
     subscriber: Subscriber,
