@@ -28,9 +28,10 @@ export interface ParallelDeflateOptions {
 
 /**
  * Messages of at least this many bytes are deflated on workers, where there are any. Measured with
- * `bench/parallel_deflate_bench.ts --threshold-table`: inline, 64 KiB of JSON holds the event loop ~2 ms
- * and 128 KiB ~4 ms; a trip to a worker costs a few ms of latency whatever the size, so from 128 KiB the
- * event loop gains more than the message loses.
+ * `bench/parallel_deflate_bench.ts --threshold-table` (Deno, 2 cores, one worker): inline, JSON of 64 KiB
+ * holds the event loop 1.9 ms and 128 KiB 4.3 ms, while a trip to a worker adds 0.4-1 ms whatever the
+ * size (up to 4 ms on a loaded machine): from 128 KiB the other connections gain more than the message
+ * loses.
  */
 export const DEFAULT_PARALLEL_THRESHOLD = 128 * 1024;
 
