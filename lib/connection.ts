@@ -222,6 +222,8 @@ export class Connection {
   #errorReported = false;
   #streaming: Promise<void> | undefined;
   #prepared: { data: string | Uint8Array; options: SendOptions | undefined; sent: boolean } | undefined; // see #sendPrepared
+  /** Published while a prepared message owned the data frames: written after it, or by close() before its frame. */
+  #publishedBehind: { message: PublishedMessage; done: boolean }[] = [];
   #lastWrite: Promise<void> = Promise.resolve();
   #outbox: Uint8Array[] = []; // frames taken from the protocol, not yet handed to the writer
   #outboxBytes = 0;
@@ -492,7 +494,16 @@ export class Connection {
     // A message being deflated on a worker owns the data frames: what is published after it goes after it,
     // in call order with the sends waiting for it.
     if (this.#prepared !== undefined) {
-      this.#streaming!.then(() => this.publish(message));
+      const behind = { message, done: false };
+      this.#publishedBehind.push(behind);
+      this.#streaming!.then(() => {
+        if (behind.done) return; // close() wrote it
+        behind.done = true;
+        this.#publishedBehind.splice(this.#publishedBehind.indexOf(behind), 1);
+        // Accepted, then the connection failed meanwhile: counted and reported, never lost in silence.
+        if (this.#protocol.state !== ReadyState.Open || this.#finished) this.#drop(new Map([[message.topic, 1]]));
+        else this.publish(message);
+      });
       return true;
     }
     const queued: Queued = { ...message, topic: message.topic };
@@ -661,6 +672,12 @@ export class Connection {
         prepared.sent = true;
         this.#prepared = undefined;
         this.#protocol.send(prepared.data, prepared.options);
+        // What was published behind it goes next, in order, before the close frame.
+        for (const behind of this.#publishedBehind.splice(0)) {
+          if (behind.done) continue;
+          behind.done = true;
+          this.publish(behind.message);
+        }
       }
       this.#releaseQueue();
     }

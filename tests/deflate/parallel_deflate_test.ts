@@ -417,6 +417,34 @@ describe("Connection: a large message deflated on a worker keeps its place", () 
     });
   }
 
+  test("published behind a large message: close() writes it before the close frame; after a failure it is reported as dropped", async () => {
+    {
+      const { server, client, received } = pair(false, 10);
+      const large = message(500_000, 7);
+      const sent = server.send(large);
+      assert.equal(server.publish({ topic: "t", data: "behind", size: 6 }), true);
+      server.close(1000, "done");
+      await sent;
+      assert.equal((await client.closed).code, 1000);
+      assert.equal(received.length, 2, "the large message and the publish behind it");
+      assert.equal(received[1], "behind");
+      assert.equal(server.dropped, 0);
+    }
+    {
+      const { server, client } = pair(false, 10);
+      const drops: [string, number][] = [];
+      server.ondrop = (topic, count) => drops.push([topic, count]);
+      const sent = server.send(message(500_000, 8)).catch(() => {});
+      assert.equal(server.publish({ topic: "t", data: "behind", size: 6 }), true);
+      server.fail(1011); // the connection ends while the large message is on a worker
+      await sent;
+      await until(() => drops.length > 0);
+      assert.deepEqual(drops, [["t", 1]]);
+      assert.equal(server.dropped, 1);
+      await client.closed;
+    }
+  });
+
   test("close() right after a large send: the message goes before the close frame", async () => {
     const { server, client, received } = pair(false, 10);
     const large = message(500_000, 6);
