@@ -228,7 +228,7 @@ async function socketsRun(shape: Shape): Promise<Run> {
   const before = await baseline();
   const connection = (before - empty) / shape.subscribers;
   const run = await measure(shape, pubsub, topics, {
-    subscribe: (i, topic) => sockets[i].subscribe(topic),
+    subscribe: (i, topic) => sockets[i].subscribe(topic) as boolean, // no `since`: a boolean
     unsubscribe: (i, topic) => sockets[i].unsubscribe(topic),
     unsubscribeAll: (i) => pubsub.unsubscribeAll(sockets[i]),
   }, before, warm);
