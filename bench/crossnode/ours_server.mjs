@@ -100,7 +100,7 @@ if (deno !== undefined) {
   process.on("SIGINT", end);
 }
 console.log(
-  `config runtime ${
+  `config ${adapter}, runtime ${
     deno
       ? `Deno ${deno.version.deno}`
       : globalThis.Bun
