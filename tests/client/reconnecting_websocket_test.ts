@@ -179,17 +179,15 @@ async function startOurs(
     received,
     closes,
     async kill() {
+      // Stop listening first: a client retrying within the kill would otherwise be accepted by the dying
+      // server and stay connected to it (seen in Chromium: "reopened while offline").
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
       await withTimeout(Promise.all(connections.map((c) => c.closed)), WAIT_MS, "connections to close").catch(
         () => {},
       );
       server.closeAllConnections();
-      await withTimeout(
-        new Promise<void>((resolve) => server.close(() => resolve())),
-        WAIT_MS,
-        "the server to close",
-      )
-        .catch(() => {});
+      await withTimeout(closed, WAIT_MS, "the server to close").catch(() => {});
     },
   };
 }
