@@ -21,16 +21,22 @@
  *   counts the sender too: its server echoes to all). One round per repeat on a fresh server, timed to
  *   the last delivery; a round still going after `--chat-max-seconds` is cut (its rate is over what
  *   arrived, its latency that of what arrived; marked) and the next round gets a new server process.
- * - slow: the broadcast case plus one more subscriber that never reads (a raw socket paused after its
- *   handshake), `--slow-seconds` s per run: the others' rate and p99 against the broadcast runs of that
- *   size, the server's RSS growth (peak VmRSS over the run, /proc, minus before) against theirs, and what
- *   became of the slow one's share: bytes published toward it against the bytes the kernel holds for it
- *   (its receive queue plus the server socket's send queue), whether the server closed it, and the
- *   server's counters (ours: publishes, deflates, refused, drops, closes, closes1013). The kernel holds
- *   ~4 MB on loopback, and with 1,000 subscribers the slow one's share is the server's rate over 1,000
- *   (~0.5 MB/s at 16 KiB): the default 2.5 s runs measure what a stuck peer does to the others; the
- *   server's own buffering and its slow-consumer policy show past the kernel's part, with
- *   `--scenarios slow --slow-seconds 20` (then ws holds ~6 MB for it, RSS +25 MiB).
+ * - slow (issue 12's "Slow subscriber" target): the broadcast case of `--slow-sizes` for `--slow-seconds`
+ *   s (default 20: long enough for the kernel's ~4 MB for the slow one to fill at 16 KiB), twice per
+ *   repeat in one session: first without, then with one more subscriber that never reads (a raw socket
+ *   paused after its handshake). Ours runs once per publish queue policy of `--policies` (a fresh server
+ *   each, FANOUT_PUBLISH_POLICY), the peers once. Per run: the others' rate and p99 against the run
+ *   without; the server's RSS growth, sampled every 20 ms from /proc (no GC forced: the peers cannot be
+ *   asked for one): its peak over the run minus before, with and without, and the difference, against
+ *   the target of the queue's bound plus 1 MiB; ours also reports the largest bytes one socket held
+ *   (queued + handed to the transport, sampled every 100 ms). Then the accounting of the slow one's
+ *   share in messages: published toward it = in the kernel (its socket's bytes received, less the
+ *   handshake, plus the server socket's Send-Q, over the bytes a message takes on the others' wire) +
+ *   dropped (the drop callbacks) + refused while it was closing (after its 1013) + unwritten when the close
+ *   timeout cut it (the error callback's bytes) + unexplained; "counters = not delivered" is yes when the
+ *   counters (dropped, refused while closing, unwritten) add up to what did not reach the kernel within
+ *   one message. Where the server closed it is read on both ends: the client's end stays ESTABLISHED
+ *   after the server's FIN (the FIN waits behind the data it never reads), the server's shows FIN-WAIT.
  *
  * Reported, medians of `--repeats` runs: delivered messages per second (over all subscribers), ratio to
  * `ws` in the same run, p50/p99 publish-to-receive, server CPU microseconds per delivered message (/proc,
@@ -42,7 +48,8 @@
  *
  *   deno run -A bench/fanout_bench.ts [--scenarios broadcast,chat,slow] [--subscribers 1000]
  *     [--sizes 64,1024,16384] [--seconds 1] [--warmup 0.2] [--repeats 3] [--window 16] [--queue-ms 200]
- *     [--quorum 0.95] [--compression off,on] [--slow-sizes 16384] [--slow-seconds 2.5] [--chat-clients 32]
+ *     [--quorum 0.95] [--compression off,on] [--slow-sizes 16384] [--slow-seconds 20]
+ *     [--policies close,drop-oldest,drop-newest] [--chat-clients 32]
  *     [--chat-messages 640] [--chat-size 64] [--chat-max-seconds 2.5] [--servers name,...]
  *
  * Ours on Node runs the build: `npm run build` first (a note says when dist/ is older than lib/). A
@@ -53,6 +60,7 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import process from "node:process";
 import { bun } from "./echo/servers.ts";
@@ -82,7 +90,8 @@ const queueMs = Number(arg("queue-ms", "200"));
 const quorum = Number(arg("quorum", "0.95"));
 const compressions = list(arg("compression", "off,on"));
 const slowSizes = list(arg("slow-sizes", "16384")).map(Number);
-const slowSeconds = Number(arg("slow-seconds", "2.5"));
+const slowSeconds = Number(arg("slow-seconds", "20"));
+const policies = list(arg("policies", "close,drop-oldest,drop-newest"));
 const chatClients = Number(arg("chat-clients", "32"));
 const chatMessages = Number(arg("chat-messages", "640"));
 const chatSize = Number(arg("chat-size", "64"));
@@ -117,10 +126,19 @@ interface Sample {
   /** Slow runs: the slow subscriber's socket state at the end, and the bytes the kernel held for it. */
   slowState?: string;
   slowKernelBytes?: number;
+  /** Slow runs: the server's end of the slow one's socket (its state; "gone" once reset). */
+  slowServerState?: string;
+  /** Slow runs: what the kernel held on each side, and the HTTP head it received first. */
+  slowReceivedBytes?: number;
+  slowSendQBytes?: number;
+  slowHeadBytes?: number;
+  /** The server's RSS when the measured part ended. */
+  rssEndKiB?: number;
 }
 
 interface Row {
-  scenario: "broadcast" | "chat" | "slow";
+  /** "slow-base": the slow scenario's run without the slow subscriber. */
+  scenario: "broadcast" | "chat" | "slow" | "slow-base";
   server: string;
   compression: string;
   size: number;
@@ -203,7 +221,8 @@ function diff(before: Record<string, number> | undefined, after: Record<string, 
   if (before === undefined || after === undefined) return undefined;
   const out: Record<string, number> = {};
   for (const [key, value] of Object.entries(after)) {
-    if (typeof value === "number") out[key] = value - (before[key] ?? 0);
+    // heldPeakKiB (the slow scenario's): a peak since the last snapshot, not a running total.
+    if (typeof value === "number") out[key] = key === "heldPeakKiB" ? value : value - (before[key] ?? 0);
   }
   return out;
 }
@@ -244,6 +263,7 @@ async function session(
   spec: (typeof FANOUT_SERVERS)[number],
   compression: string,
   body: (server: RunningServer, client: LoadClient) => Promise<void>,
+  policy?: string,
 ): Promise<boolean> {
   const on = compression === "on";
   const command = spec.command(on);
@@ -253,6 +273,9 @@ async function session(
   }
   let server: RunningServer;
   try {
+    // The slow scenario's publish queue policy, for ours (the server reads it at startup).
+    if (policy !== undefined) process.env.FANOUT_PUBLISH_POLICY = policy;
+    else delete process.env.FANOUT_PUBLISH_POLICY;
     server = await startServer(spec.name, command[0], command[1]);
   } catch (error) {
     skipped.push(`${spec.name}, compression ${compression}: ${(error as Error).message}`);
@@ -277,36 +300,53 @@ async function session(
 
 async function runServer(spec: (typeof FANOUT_SERVERS)[number], compression: string): Promise<void> {
   const base = { server: spec.name, compression };
-  if (scenarios.includes("broadcast") || scenarios.includes("slow")) {
+  if (scenarios.includes("broadcast")) {
     const started = await session(spec, compression, async (server, client) => {
-      const broadcastRun = (size: number, slow: boolean, time: number) => () =>
-        client.call(
-          { cmd: "broadcast", size, seconds: time, warmup, window, queueMs, quorum, slow },
-          (time + warmup) * 1000 + 120_000,
-        );
       const connected = await client.call({ cmd: "connect", subscribers: subscriberCount }, 180_000);
       if (compression === "on") {
         notes.push(`${spec.name}: negotiated "${connected.extensions || "(nothing)"}"`);
       }
-      // The slow runs compare with the broadcast runs of their size: those run in any case.
-      const baseline = [
-        ...(scenarios.includes("broadcast") ? sizes : []),
-        ...(scenarios.includes("slow") ? slowSizes : []),
-      ];
-      for (const size of new Set(baseline)) {
+      for (const size of sizes) {
         for (let r = 0; r < repeats; r++) {
           const row = { ...base, scenario: "broadcast" as const, size, subscribers: subscriberCount };
-          await record(row, server, spec.counters, broadcastRun(size, false, seconds));
-        }
-      }
-      for (const size of scenarios.includes("slow") ? slowSizes : []) {
-        for (let r = 0; r < repeats; r++) {
-          const row = { ...base, scenario: "slow" as const, size, subscribers: subscriberCount };
-          await record(row, server, spec.counters, broadcastRun(size, true, slowSeconds));
+          await record(
+            row,
+            server,
+            spec.counters,
+            () =>
+              client.call(
+                { cmd: "broadcast", size, seconds, warmup, window, queueMs, quorum, slow: false },
+                (seconds + warmup) * 1000 + 120_000,
+              ),
+          );
         }
       }
     });
     if (!started) return;
+  }
+  if (scenarios.includes("slow")) {
+    // Ours: a fresh server per policy; the peers have one behaviour.
+    for (const policy of spec.counters ? policies : [undefined]) {
+      const named = { ...base, server: policy === undefined ? spec.name : `${spec.name} [${policy}]` };
+      const started = await session(spec, compression, async (server, client) => {
+        const slowRun = (size: number, slow: boolean) => async () => ({
+          ...await client.call(
+            { cmd: "broadcast", size, seconds: slowSeconds, warmup, window, queueMs, quorum, slow },
+            (slowSeconds + warmup) * 1000 + 120_000,
+          ),
+          loadavg: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
+        });
+        await client.call({ cmd: "connect", subscribers: subscriberCount }, 180_000);
+        for (const size of slowSizes) {
+          for (let r = 0; r < repeats; r++) {
+            const row = { ...named, size, subscribers: subscriberCount };
+            await record({ ...row, scenario: "slow-base" }, server, spec.counters, slowRun(size, false));
+            await record({ ...row, scenario: "slow" }, server, spec.counters, slowRun(size, true));
+          }
+        }
+      }, policy);
+      if (!started) return;
+    }
   }
   if (scenarios.includes("chat")) {
     // A fresh server; a round cut at --chat-max-seconds leaves a backlog there, so the next round gets
@@ -385,7 +425,9 @@ const deflatesPerPublish = (row: Row) =>
 const order = (row: Row) => [
   compressions.indexOf(row.compression),
   row.size,
-  FANOUT_SERVERS.findIndex((s) => s.name === row.server),
+  // The slow scenario names ours "<server> [<policy>]".
+  FANOUT_SERVERS.findIndex((s) => s.name === row.server.replace(/ \[[a-z-]+\]$/, "")),
+  policies.indexOf(/\[([a-z-]+)\]$/.exec(row.server)?.[1] ?? ""),
 ];
 const sorted = (scenario: Row["scenario"]) =>
   rows.filter((r) => r.scenario === scenario).sort((a, b) => {
@@ -477,46 +519,109 @@ if (rows.some((r) => r.scenario === "chat")) {
   table("chat", (row) => `${row.subscribers} (${row.subscribers - 1} receive)`);
 }
 if (rows.some((r) => r.scenario === "slow")) {
+  const bound = 1; // MiB: the publish queue's default bound (lib/connection.ts DEFAULT_PUBLISH_QUEUE_LIMIT)
   console.log(
-    `## Slow subscriber: ${subscriberCount} subscribers plus one that never reads (${slowSeconds} s runs)`,
+    `## Slow subscriber: ${subscriberCount} subscribers plus one that never reads (${slowSeconds} s runs, each after a run without it)`,
   );
   console.log("");
   console.log(
-    "| server | compression | payload | subscribers | delivered msg/s | vs without | p99 ms | p99 vs without | " +
-      "server RSS growth MiB (without -> with) | MiB toward the slow one: published / in the kernel | slow one at the end | " +
-      "server counters over a run |",
+    `Target (issue 12): server RSS grows by at most the queue's bound plus 1 MiB (${bound} + 1 MiB) more than ` +
+      "without the slow one; the others' delivered rate and p99 within 10% of the run without it; the " +
+      "drop/close counters equal what was not delivered. RSS: /proc VmRSS sampled every 20 ms, no GC " +
+      "forced; growth = peak over the run minus before it; at end = when the run (its drain included) ended minus " +
+      "before. Ours' policy in brackets. Load: /proc/loadavg after the run with the slow one.",
   );
-  console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|");
-  const states: Record<string, string> = {
-    "ESTAB": "open",
-    "CLOSE-WAIT": "closed by the server",
-    "gone": "reset by the server",
-  };
+  console.log("");
+  console.log(
+    "| server | compression | payload | delivered msg/s without -> with | ratio | p99 ms without -> with | ratio | " +
+      "within 10%? | RSS growth MiB, peak: without -> with (difference) | RSS growth at end MiB: without -> with | " +
+      "largest held by one socket KiB (ours) | RSS within bound + 1 MiB? | load |",
+  );
+  console.log("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|---|");
   for (const row of sorted("slow")) {
-    const without = peer(row, "broadcast", row.server);
-    const p99 = of(row, (s) => s.p99us) / 1000;
-    const growth = (r: Row | undefined) =>
-      r === undefined ? NaN : of(r, (s) => (s.rssPeakKiB - s.rssBeforeKiB) / 1024);
-    const toward = of(row, (s) => s.published * (s.wireBytes ?? NaN) / s.delivered / 2 ** 20);
-    const held = of(row, (s) => (s.slowKernelBytes ?? NaN) / 2 ** 20);
-    const ends = [...new Set(row.samples.map((s) => states[s.slowState ?? ""] ?? s.slowState ?? "?"))].join(
-      ", ",
-    );
-    const keys = [...new Set(row.samples.flatMap((s) => Object.keys(s.counters ?? {})))].filter((k) =>
-      k !== "publishes" && k !== "deliveries"
-    );
-    const counters = keys.map((k) => `${k} ${fixed(of(row, (s) => s.counters?.[k] ?? NaN), 0)}`).join(", ") ||
-      "-";
+    const without = peer(row, "slow-base", row.server);
+    const p99 = (r: Row | undefined) => r === undefined ? NaN : of(r, (s) => s.p99us) / 1000;
+    const rateOf = (r: Row | undefined) => r === undefined ? NaN : rate(r);
+    const growth = (r: Row | undefined, at: (s: Sample) => number) =>
+      r === undefined ? NaN : of(r, (s) => (at(s) - s.rssBeforeKiB) / 1024);
+    const peakWith = growth(row, (s) => s.rssPeakKiB), peakWithout = growth(without, (s) => s.rssPeakKiB);
+    const rateRatio = rateOf(row) / rateOf(without), p99Ratio = p99(row) / p99(without);
+    const within = Number.isNaN(rateRatio) || Number.isNaN(p99Ratio)
+      ? "-"
+      : rateRatio >= 0.9 && p99Ratio <= 1.1
+      ? "yes"
+      : `no (${rateRatio < 0.9 ? "rate" : ""}${rateRatio < 0.9 && p99Ratio > 1.1 ? ", " : ""}${
+        p99Ratio > 1.1 ? "p99" : ""
+      })`;
+    const difference = peakWith - peakWithout;
     console.log(
-      `| ${row.server} | ${row.compression} | ${row.size} B | ${row.subscribers} + 1 | ${
-        fixed(rate(row), 0)
-      } | ` +
-        `${ratio(rate(row), without && rate(without))} | ${fixed(p99, 2)} | ${
-          ratio(p99, without && of(without, (s) => s.p99us) / 1000)
-        } | ` +
-        `${fixed(growth(without), 1)} -> ${fixed(growth(row), 1)} | ${fixed(toward, 1)} / ${
-          fixed(held, 1)
-        } | ${ends} | ${counters} |`,
+      `| ${row.server} | ${row.compression} | ${row.size} B | ${fixed(rateOf(without), 0)} -> ${
+        fixed(rateOf(row), 0)
+      } | ${ratio(rateOf(row), rateOf(without))} | ${fixed(p99(without), 1)} -> ${fixed(p99(row), 1)} | ` +
+        `${ratio(p99(row), p99(without))} | ${within} | ${fixed(peakWithout, 1)} -> ${fixed(peakWith, 1)} (${
+          difference >= 0 ? "+" : ""
+        }${fixed(difference, 1)}) | ` +
+        `${fixed(growth(without, (s) => s.rssEndKiB ?? NaN), 1)} -> ${
+          fixed(growth(row, (s) => s.rssEndKiB ?? NaN), 1)
+        } | ${fixed(of(row, (s) => s.counters?.heldPeakKiB ?? NaN), 0)} | ` +
+        `${Number.isNaN(difference) ? "-" : difference <= bound + 1 ? "yes" : "no"} | ${
+          row.samples.map((s) => (s as Sample & { loadavg?: string }).loadavg ?? "?").join("; ")
+        } |`,
+    );
+  }
+  console.log("");
+  console.log("### What became of the slow one's share (messages; the median run)");
+  console.log("");
+  console.log(
+    "Published toward it = in the kernel + dropped + refused while closing + unwritten at the cut + " +
+      "unexplained. In the kernel: its socket's bytes received (less the HTTP head) plus the server " +
+      "socket's Send-Q, over the bytes a message took on the others' wire. Dropped: the drop callbacks " +
+      "(ws.dropped at its close). Refused while closing: publishes after its 1013, before its end (no drop " +
+      "callback; pubsub.stats.refused counts them with the rest). Unwritten: bytes handed to the transport " +
+      "and cut by the close timeout (the error callback), in messages. Counters = not delivered: yes if " +
+      "dropped + refused while closing + unwritten is within one message of published - in the kernel. " +
+      "Ends: the slow one's socket on the client / on the server when the run ended.",
+  );
+  console.log("");
+  console.log(
+    "| server | payload | published toward it (client / server count) | in the kernel (received + Send-Q) | " +
+      "dropped | refused while closing | unwritten at the cut | unexplained | counters = not delivered? | " +
+      "closed with 1013 | ends (client / server) |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|");
+  for (const row of sorted("slow")) {
+    const samples = [...row.samples].sort((a, b) => a.published - b.published);
+    const s = samples[Math.floor(samples.length / 2)];
+    const c = s.counters;
+    const without = peer(row, "slow-base", row.server);
+    const perMessage = s.wireBytes !== null && s.delivered > 0
+      ? s.wireBytes / s.delivered
+      : without === undefined
+      ? NaN
+      : of(without, (b) => (b.wireBytes ?? NaN) / b.delivered);
+    const received = (s.slowReceivedBytes ?? NaN) - (s.slowHeadBytes ?? 0);
+    const kernel = (received + (s.slowSendQBytes ?? NaN)) / perMessage;
+    const published = c?.closedPublished ?? s.published;
+    const dropped = c?.closedDropped, closing = c?.refusedClosing;
+    const unwritten = c?.unwrittenBytes === undefined ? undefined : c.unwrittenBytes / perMessage;
+    const counted = (dropped ?? 0) + (closing ?? 0) + (unwritten ?? 0);
+    const unexplained = published - kernel - counted;
+    const equal = c === undefined
+      ? "- (no counters)"
+      : Number.isNaN(unexplained)
+      ? "-"
+      : Math.abs(unexplained) <= 1
+      ? "yes"
+      : `no (${unexplained > 0 ? "+" : ""}${fixed(unexplained, 1)})`;
+    const n = (v: number | undefined, digits = 0) => v === undefined ? "-" : fixed(v, digits);
+    console.log(
+      `| ${row.server} | ${row.size} B | ${s.published} / ${n(c?.closedPublished)} | ${fixed(kernel, 1)} (${
+        fixed(received / perMessage, 1)
+      } + ${fixed((s.slowSendQBytes ?? NaN) / perMessage, 1)}) | ${n(dropped)} | ${n(closing)} | ${
+        n(unwritten, 1)
+      } | ${c === undefined ? "-" : fixed(unexplained, 1)} | ${equal} | ${
+        c === undefined ? "-" : c.closesSent1013 > 0 ? "yes" : "no"
+      } | ${s.slowState ?? "?"} / ${s.slowServerState ?? "?"} |`,
     );
   }
   console.log("");

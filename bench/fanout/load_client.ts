@@ -306,8 +306,12 @@ async function closeAll(peers: Peer[]): Promise<void> {
   ]);
 }
 
+/** Bytes the slow subscriber read before it paused (the HTTP head, socket.io's open and connect). */
+let slowHeadBytes = 0;
+
 /** A subscriber that never reads: a raw socket paused right after the handshake (and socket.io's connect). */
 function openSlow(): Promise<net.Socket> {
+  slowHeadBytes = 0;
   const target = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: target.hostname, port: Number(target.port), noDelay: true });
@@ -335,6 +339,7 @@ function openSlow(): Promise<net.Socket> {
       resolve(socket);
     };
     socket.on("data", (chunk: Buffer) => {
+      slowHeadBytes += chunk.length;
       buffer = Buffer.concat([buffer, chunk]);
       if (!upgraded) {
         const end = buffer.indexOf("\r\n\r\n");
@@ -404,20 +409,37 @@ function wireBytes(skipPorts: number[] = []): { bytes: number; sockets: number }
 }
 
 /**
- * Where the slow subscriber stands: its socket's state and the bytes the kernel holds for it (received on
- * its side, never read, plus the server socket's Send-Q).
+ * Where the slow subscriber stands: its socket's state on both ends and the bytes the kernel holds for it
+ * (received on its side, never read, plus the server socket's Send-Q). Its end stays ESTABLISHED when the
+ * server closed: the server's FIN waits behind the data it never reads; the server's end shows it.
  */
-function slowState(localPort: number): { slowState: string; slowKernelBytes: number } {
+function slowState(localPort: number): {
+  slowState: string;
+  slowServerState: string;
+  slowKernelBytes: number;
+  slowReceivedBytes: number;
+  slowSendQBytes: number;
+  slowHeadBytes: number;
+} {
   const mine =
-    spawnSync("ss", ["-tinH", `( sport = :${localPort} and dport = :${serverPort} )`], { encoding: "utf8" })
-      .stdout;
+    spawnSync("ss", ["-tinH", "state", "all", `( sport = :${localPort} and dport = :${serverPort} )`], {
+      encoding: "utf8",
+    }).stdout;
   const theirs =
-    spawnSync("ss", ["-tnH", `( sport = :${serverPort} and dport = :${localPort} )`], { encoding: "utf8" })
-      .stdout;
+    spawnSync("ss", ["-tnH", "state", "all", `( sport = :${serverPort} and dport = :${localPort} )`], {
+      encoding: "utf8",
+    }).stdout;
   const state = mine.trim().split(/\s+/)[0] || "gone";
+  const [serverState = "gone", , sendQ = "0"] = theirs.trim().split(/\s+/);
   const received = Number(/bytes_received:(\d+)/.exec(mine)?.[1] ?? 0);
-  const sendQ = Number(theirs.trim().split(/\s+/)[2] ?? 0) || 0;
-  return { slowState: state, slowKernelBytes: received + sendQ };
+  return {
+    slowState: state,
+    slowServerState: serverState || "gone",
+    slowKernelBytes: received + (Number(sendQ) || 0),
+    slowReceivedBytes: received,
+    slowSendQBytes: Number(sendQ) || 0,
+    slowHeadBytes,
+  };
 }
 
 interface Measure {
@@ -452,7 +474,8 @@ function measure(skipPorts: number[] = []): Measure {
       const client = process.cpuUsage(client0);
       const machine = machineMicros() - machine0;
       clearInterval(rssTimer);
-      rssPeak = Math.max(rssPeak, rssKiB(serverPid));
+      const rssEnd = rssKiB(serverPid);
+      rssPeak = Math.max(rssPeak, rssEnd);
       const wire1 = wireBytes(skipPorts);
       return {
         delivered: r.delivered,
@@ -472,6 +495,7 @@ function measure(skipPorts: number[] = []): Measure {
         socketsClosed: Math.max(0, wire0.sockets - wire1.sockets),
         rssBeforeKiB: rss0,
         rssPeakKiB: rssPeak,
+        rssEndKiB: rssEnd,
       };
     },
   };

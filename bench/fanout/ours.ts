@@ -20,6 +20,8 @@
 
 import process from "node:process";
 import type { ServerSocket, WebSocketHandler } from "../../lib/adapters/serve.ts";
+import type { SlowConsumerPolicy } from "../../lib/connection.ts";
+import { slowAccounting } from "./_slow_accounting.mjs";
 
 const Bun = (globalThis as unknown as {
   Bun?: { serve(options: object): { port: number; stop(closeActive?: boolean): void } };
@@ -37,24 +39,36 @@ function fail(why: string): never {
 let apiError: string | undefined;
 /** Published messages dropped for slow sockets (the `drop` callback), sockets closed, those with 1013. */
 const mine = { drops: 0, closes: 0, closes1013: 0 };
+/** The slow scenario's accounting (bench/fanout/_slow_accounting.mjs). */
+const accounting = slowAccounting();
+/** FANOUT_PUBLISH_POLICY (the slow scenario's --policies): the publish queue's policy, else the default. */
+const policy = process.env.FANOUT_PUBLISH_POLICY as SlowConsumerPolicy | undefined;
+const publishQueue = policy ? { policy } : undefined;
 // The checks: an older build or checkout has no pub/sub API (ours_node.mjs runs dist/).
 const websocket: WebSocketHandler = {
   open(ws: ServerSocket) {
     if (typeof ws.subscribe !== "function") {
       apiError ??= "ws.subscribe is not a function (the pub/sub API has not landed)";
     } else ws.subscribe("room");
+    accounting.open(ws);
   },
   message(ws, data, binary) {
     if (typeof ws.publish !== "function") {
       apiError ??= "ws.publish is not a function (the pub/sub API has not landed)";
     } else ws.publish("room", data, { binary });
+    accounting.published();
   },
-  close(_ws, code) {
+  close(ws, code) {
     mine.closes++;
     if (code === 1013) mine.closes1013++;
+    accounting.close(ws);
   },
-  drop(_ws, _topic, count) {
+  error(ws, error) {
+    accounting.error(ws, error);
+  },
+  drop(ws, _topic, count) {
     mine.drops += count;
+    accounting.drop(ws);
   },
 };
 
@@ -68,6 +82,7 @@ if (adapter === "bunServe" || adapter === "bunServeNative") {
   const nativeTopics = adapter === "bunServeNative";
   const handlers = bunServe({
     perMessageDeflate: compress,
+    ...(publishQueue ? { publishQueue } : {}),
     websocket,
     ...(nativeTopics ? { nativeTopics } : {}),
   });
@@ -88,7 +103,14 @@ if (adapter === "bunServe" || adapter === "bunServeNative") {
     ? (await import("../../lib/adapters/deno_listen.ts")).listenDeno
     : (await import("../../lib/adapters/serve.ts")).serve;
   const start = (deflate: false | { broadcast?: boolean }) =>
-    serve({ port: Number(port), hostname: "127.0.0.1", deflate, textAsBytes: true, websocket });
+    serve({
+      port: Number(port),
+      hostname: "127.0.0.1",
+      deflate,
+      textAsBytes: true,
+      websocket,
+      ...(publishQueue ? { publishQueue } : {}),
+    });
   let server: Awaited<ReturnType<typeof start>>;
   let deflate: false | { broadcast?: boolean } = compress ? { broadcast: true } : false;
   try {
@@ -99,6 +121,7 @@ if (adapter === "bunServe" || adapter === "bunServeNative") {
     server = await start(deflate = {});
   }
   console.log(`config deflate ${JSON.stringify(deflate)}`);
+  if (policy) console.log(`config publishQueue.policy ${policy}`);
   url = server.url;
   stop = () => server.close();
   if (typeof server.publish !== "function") {
@@ -155,7 +178,8 @@ try {
   fail((error as Error).message);
 }
 
-const printCounters = () => console.log(`counters ${JSON.stringify({ ...stats(), ...mine })}`);
+const printCounters = () =>
+  console.log(`counters ${JSON.stringify({ ...stats(), ...mine, ...accounting.counters() })}`);
 const end = () => {
   printCounters();
   process.exit(0);

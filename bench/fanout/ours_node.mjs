@@ -6,6 +6,7 @@
 // once two probe clients saw a publish go through (else exits with 2 and says why); `counters {json}` on
 // SIGUSR2 and when it ends (the pub/sub stats, and drops, closes, closes1013 from its callbacks).
 import { serve } from "../../dist/lib/adapters/serve.js";
+import { slowAccounting } from "./_slow_accounting.mjs";
 
 const [port, deflateArg] = process.argv.slice(2);
 const compress = deflateArg === "1";
@@ -16,27 +17,44 @@ const fail = (why) => {
 let apiError;
 // Published messages dropped for slow sockets (the drop callback), sockets closed, those with 1013.
 const mine = { drops: 0, closes: 0, closes1013: 0 };
+// The slow scenario's accounting (_slow_accounting.mjs); FANOUT_PUBLISH_POLICY: the publish queue's policy.
+const accounting = slowAccounting();
+const policy = process.env.FANOUT_PUBLISH_POLICY;
 const websocket = {
   open(ws) {
     if (typeof ws.subscribe !== "function") {
       apiError ??= "ws.subscribe is not a function (the pub/sub API is not in dist/: npm run build)";
     } else ws.subscribe("room");
+    accounting.open(ws);
   },
   message(ws, data, binary) {
     if (typeof ws.publish !== "function") {
       apiError ??= "ws.publish is not a function (the pub/sub API is not in dist/: npm run build)";
     } else ws.publish("room", data, { binary });
+    accounting.published();
   },
-  close(_ws, code) {
+  close(ws, code) {
     mine.closes++;
     if (code === 1013) mine.closes1013++;
+    accounting.close(ws);
   },
-  drop(_ws, _topic, count) {
+  error(ws, error) {
+    accounting.error(ws, error);
+  },
+  drop(ws, _topic, count) {
     mine.drops += count;
+    accounting.drop(ws);
   },
 };
 const start = (deflate) =>
-  serve({ port: Number(port), hostname: "127.0.0.1", deflate, textAsBytes: true, websocket });
+  serve({
+    port: Number(port),
+    hostname: "127.0.0.1",
+    deflate,
+    textAsBytes: true,
+    websocket,
+    ...(policy ? { publishQueue: { policy } } : {}),
+  });
 let deflate = compress ? { broadcast: true } : false, server;
 try {
   server = await start(deflate);
@@ -46,6 +64,7 @@ try {
   server = await start(deflate = {});
 }
 console.log(`config deflate ${JSON.stringify(deflate)}`);
+if (policy) console.log(`config publishQueue.policy ${policy}`);
 if (typeof server.publish !== "function") {
   await server.close();
   fail("server.publish is missing (the pub/sub API is not in dist/: npm run build)");
@@ -83,7 +102,8 @@ try {
 }
 await new Promise((resolve) => setTimeout(resolve, 100));
 
-const printCounters = () => console.log(`counters ${JSON.stringify({ ...server.pubsub?.stats, ...mine })}`);
+const printCounters = () =>
+  console.log(`counters ${JSON.stringify({ ...server.pubsub?.stats, ...mine, ...accounting.counters() })}`);
 process.on("SIGUSR2", printCounters);
 for (const signal of ["SIGTERM", "SIGINT"]) {
   process.on(signal, () => {

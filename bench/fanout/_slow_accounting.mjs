@@ -1,0 +1,73 @@
+// What became of the messages published toward each subscriber, for the slow scenario of
+// bench/fanout_bench.ts: shared by bench/fanout/ours.ts (Deno, Bun) and ours_node.mjs (Node, the build).
+// The server's handler calls these from its callbacks; `counters()` adds the figures to its `counters {json}`
+// line. Cumulative counters (the bench takes the difference over a run), but for `heldPeakKiB`, the largest
+// queued + buffered bytes of one socket since the last `counters()` (it starts over at each call):
+// - published: each ws.publish of the handler (one publish toward every subscriber but the publisher);
+// - closedPublished: at each close, the publishes made while that socket was open (toward it);
+// - closedDropped: at each close, the socket's `dropped` (what its drop callback reported);
+// - refusedClosing: publishes made while a socket that had dropped was closing (after its 1013, before its
+//   end): refused by it, and reported by no drop callback (pubsub.stats.refused counts them, with others);
+// - unwrittenBytes: bytes a socket had handed to its transport, not written when the close timeout cut it
+//   (from the error callback's "Cannot close: N bytes were not written within T ms");
+// - closesSent1013: closes of sockets to which the server sent 1013 (the peer may never answer it: then
+//   the close callback's code is 1006).
+
+const OPEN = 1;
+
+/** The accounting of one server process. */
+export function slowAccounting() {
+  const openedAt = new WeakMap();
+  const watched = new Set(); // sockets that dropped and have not closed
+  const sockets = new Set();
+  const totals = {
+    published: 0,
+    closedPublished: 0,
+    closedDropped: 0,
+    refusedClosing: 0,
+    unwrittenBytes: 0,
+    closesSent1013: 0,
+  };
+  let heldPeak = 0;
+  const sample = () => {
+    for (const ws of sockets) {
+      const c = ws.connection;
+      if (c !== undefined) heldPeak = Math.max(heldPeak, c.queuedAmount + c.bufferedAmount);
+    }
+  };
+  const timer = setInterval(sample, 100);
+  // Deno and Node: the timer does not keep the process alive (Bun's has unref too).
+  timer.unref?.();
+  return {
+    open(ws) {
+      openedAt.set(ws, totals.published);
+      sockets.add(ws);
+    },
+    published() {
+      totals.published++;
+      for (const ws of watched) {
+        if (ws.connection !== undefined && ws.connection.readyState !== OPEN) totals.refusedClosing++;
+      }
+    },
+    drop(ws) {
+      watched.add(ws);
+    },
+    error(_ws, error) {
+      const match = /Cannot close: (\d+) bytes were not written/.exec(String(error?.message));
+      if (match) totals.unwrittenBytes += Number(match[1]);
+    },
+    close(ws) {
+      totals.closedPublished += totals.published - (openedAt.get(ws) ?? totals.published);
+      totals.closedDropped += ws.dropped ?? 0;
+      if (ws.connection?.protocol.closeSent?.code === 1013) totals.closesSent1013++;
+      watched.delete(ws);
+      sockets.delete(ws);
+    },
+    counters() {
+      sample();
+      const out = { ...totals, heldPeakKiB: Math.round(heldPeak / 1024) };
+      heldPeak = 0;
+      return out;
+    },
+  };
+}
