@@ -120,7 +120,7 @@ function toRequest(req: IncomingMessage, socket: Duplex): Request {
   const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
   const host = req.headers.host ?? "localhost";
   const url = new URL(req.url ?? "/", `${encrypted ? "https" : "http"}://${host}`);
-  return new Request(url, { method: req.method ?? "GET", headers });
+  return new Request(url.href, { method: req.method ?? "GET", headers });
 }
 
 /**

@@ -191,7 +191,7 @@ async function answerHttp(
       req.on("error", (error) => controller.error(error));
     },
   });
-  const request = new Request(url, { method, headers, body, duplex: "half" } as RequestInit);
+  const request = new Request(url.href, { method, headers, body, duplex: "half" } as RequestInit);
   const response = await fetch(request);
   const out: Record<string, string | string[]> = {};
   response.headers.forEach((value, name) => {

@@ -9,7 +9,7 @@
 import { ClientHandshake, type ClientHandshakeOptions } from "../handshake/client_handshake.ts";
 import { HandshakeRefusedError } from "../handshake/handshake_refused_error.ts";
 import { Connection, type ConnectionOptions, type Transport } from "../connection.ts";
-import { type HttpHead, HttpHeadError, parseResponseHead, readHttpHead } from "../handshake/http_head.ts";
+import { type ByteReader, type HttpHead, HttpHeadError, parseResponseHead, readHttpHead } from "../handshake/http_head.ts";
 import { debugLogger } from "../core/logger.ts";
 
 export { parseResponseHead } from "../handshake/http_head.ts";
@@ -136,7 +136,7 @@ const BODY_SHOWN = 200;
  */
 async function readShortBody(
   rest: Uint8Array,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ByteReader,
   headers: Headers,
 ): Promise<string> {
   const wanted = Math.min(Number(headers.get("content-length") ?? 1024) || 0, 1024);
@@ -147,7 +147,7 @@ async function readShortBody(
   try {
     while (length < wanted) {
       const read = await Promise.race([reader.read().catch(() => undefined), late]);
-      if (read === undefined || read.done) break;
+      if (read === undefined || read.done || read.value === undefined) break;
       chunks.push(read.value);
       length += read.value.length;
     }

@@ -32,6 +32,15 @@ export class HttpHeadError extends Error {
 const latin1 = new TextDecoder("latin1");
 
 /**
+ * What is read from: a byte stream's reader. Only `read` is used, so a reader typed by any runtime's
+ * declarations fits (Bun's adds `readMany` to the global one, which Node's `stream/web` reader lacks).
+ */
+export interface ByteReader {
+  /** The next chunk, or `done`. */
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+}
+
+/**
  * Reads from `reader` until a blank line ends the head, within `maxSize` bytes and `timeout` ms.
  *
  * @param reader The stream's reader; it stays locked, positioned after the bytes returned in `rest`.
@@ -40,7 +49,7 @@ const latin1 = new TextDecoder("latin1");
  * @throws {HttpHeadError} 431, 408, or 400 when the stream ends first.
  */
 export async function readHttpHead(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ByteReader,
   limits: { maxSize: number; timeout: number },
 ): Promise<HttpHead> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -51,7 +60,7 @@ export async function readHttpHead(
     let received = new Uint8Array(0);
     for (;;) {
       const { value, done } = await Promise.race([reader.read(), timedOut]);
-      if (done) throw new HttpHeadError(400, "the connection closed before the head was complete");
+      if (done || value === undefined) throw new HttpHeadError(400, "the connection closed before the head was complete");
       const joined = new Uint8Array(received.length + value.length);
       joined.set(received);
       joined.set(value, received.length);
@@ -121,7 +130,7 @@ export function parseRequestHead(head: string, scheme: "http" | "https"): { requ
   const [, method, target, version] = match;
   const headers = parseHeaderLines(lines.slice(1), "request");
   const url = new URL(target, `${scheme}://${headers.get("host") ?? "localhost"}`);
-  return { request: new Request(url, { method, headers }), version };
+  return { request: new Request(url.href, { method, headers }), version };
 }
 
 const REASONS: Record<number, string> = {

@@ -284,27 +284,17 @@ function refuse(status: number, reason: string, headers: Record<string, string> 
 
 /**
  * A 101 response. Deno's and Bun's `Response` accept status 101; Node's (undici) only 200-599, so there a
- * subclass reports 101.
+ * 200 response reports 101 through own properties that shadow its prototype's getters (not a subclass: Bun's
+ * declarations type `status` as a property, which an accessor may not override).
  */
 function switchingProtocols(headers: Headers): Response {
   try {
     return new Response(null, { status: 101, statusText: "Switching Protocols", headers });
   } catch {
-    return new SwitchingProtocolsResponse(headers);
-  }
-}
-
-class SwitchingProtocolsResponse extends Response {
-  constructor(headers: Headers) {
-    super(null, { status: 200, headers });
-  }
-  override get status(): number {
-    return 101;
-  }
-  override get statusText(): string {
-    return "Switching Protocols";
-  }
-  override get ok(): boolean {
-    return false;
+    return Object.defineProperties(new Response(null, { status: 200, headers }), {
+      status: { value: 101 },
+      statusText: { value: "Switching Protocols" },
+      ok: { value: false },
+    });
   }
 }
