@@ -22,7 +22,8 @@
  *   the last delivery; a round still going after `--chat-max-seconds` is cut (its rate is over what
  *   arrived, its latency that of what arrived; marked) and the next round gets a new server process.
  * - slow (issue 12's "Slow subscriber" target): the broadcast case of `--slow-sizes` for `--slow-seconds`
- *   s (default 20: long enough for the kernel's ~4 MB for the slow one to fill at 16 KiB), twice per
+ *   s (default 20), or until `--slow-mib` MiB were published (toward each subscriber; 8: past the kernel's
+ *   ~4 MB for the slow one, its queue's bound and the transport's 256 KiB, whatever the rate), twice per
  *   repeat in one session: first without, then with one more subscriber that never reads (a raw socket
  *   paused after its handshake). Ours runs once per publish queue policy of `--policies` (a fresh server
  *   each, FANOUT_PUBLISH_POLICY), the peers once. Per run: the others' rate and p99 against the run
@@ -48,7 +49,7 @@
  *
  *   deno run -A bench/fanout_bench.ts [--scenarios broadcast,chat,slow] [--subscribers 1000]
  *     [--sizes 64,1024,16384] [--seconds 1] [--warmup 0.2] [--repeats 3] [--window 16] [--queue-ms 200]
- *     [--quorum 0.95] [--compression off,on] [--slow-sizes 16384] [--slow-seconds 20]
+ *     [--quorum 0.95] [--compression off,on] [--slow-sizes 16384] [--slow-seconds 20] [--slow-mib 0]
  *     [--policies close,drop-oldest,drop-newest] [--chat-clients 32]
  *     [--chat-messages 640] [--chat-size 64] [--chat-max-seconds 2.5] [--servers name,...]
  *
@@ -92,6 +93,8 @@ const compressions = list(arg("compression", "off,on"));
 const slowSizes = list(arg("slow-sizes", "16384")).map(Number);
 const slowSeconds = Number(arg("slow-seconds", "20"));
 const policies = list(arg("policies", "close,drop-oldest,drop-newest"));
+/** The slow scenario's runs publish this many MiB (toward each subscriber), or last --slow-seconds if sooner. */
+const slowMiB = Number(arg("slow-mib", "0"));
 const chatClients = Number(arg("chat-clients", "32"));
 const chatMessages = Number(arg("chat-messages", "640"));
 const chatSize = Number(arg("chat-size", "64"));
@@ -331,7 +334,17 @@ async function runServer(spec: (typeof FANOUT_SERVERS)[number], compression: str
       const started = await session(spec, compression, async (server, client) => {
         const slowRun = (size: number, slow: boolean) => async () => ({
           ...await client.call(
-            { cmd: "broadcast", size, seconds: slowSeconds, warmup, window, queueMs, quorum, slow },
+            {
+              cmd: "broadcast",
+              size,
+              seconds: slowSeconds,
+              warmup,
+              window,
+              queueMs,
+              quorum,
+              slow,
+              ...(slowMiB > 0 ? { limit: Math.ceil(slowMiB * 2 ** 20 / size) } : {}),
+            },
             (slowSeconds + warmup) * 1000 + 120_000,
           ),
           loadavg: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
@@ -521,7 +534,9 @@ if (rows.some((r) => r.scenario === "chat")) {
 if (rows.some((r) => r.scenario === "slow")) {
   const bound = 1; // MiB: the publish queue's default bound (lib/connection.ts DEFAULT_PUBLISH_QUEUE_LIMIT)
   console.log(
-    `## Slow subscriber: ${subscriberCount} subscribers plus one that never reads (${slowSeconds} s runs, each after a run without it)`,
+    `## Slow subscriber: ${subscriberCount} subscribers plus one that never reads (runs of ${
+      slowMiB > 0 ? `${slowMiB} MiB toward each subscriber, at most ` : ""
+    }${slowSeconds} s, each after a run without it)`,
   );
   console.log("");
   console.log(

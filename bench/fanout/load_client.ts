@@ -17,7 +17,8 @@
  *   the interval at which messages are done), a message being done once a fraction Q of the subscribers
  *   received it; W seconds unmeasured first, then S seconds measured, then a drain until every subscriber
  *   has every message (or 2 s without one). `slow`: one more subscriber, a raw socket that reads nothing
- *   after the handshake (paused), for the measured part.
+ *   after the handshake (paused), for the measured part. `limit` (optional): the measured part ends after
+ *   that many messages, or after S seconds if sooner.
  * - `{"cmd":"disconnect"}`: closes the subscribers and the publisher.
  * - `{"cmd":"chat","clients":C,"messages":M,"size":B,"maxSeconds":T}`: one round of the chat method (C
  *   clients, connected for the first round and kept; each sends its M messages at once; the round ends
@@ -586,6 +587,8 @@ interface BroadcastCommand {
   queueMs: number;
   quorum: number;
   slow: boolean;
+  /** At most this many messages in the measured part (the slow scenario: a share that fills the kernel). */
+  limit?: number;
 }
 
 async function broadcast(command: BroadcastCommand): Promise<object> {
@@ -597,7 +600,16 @@ async function broadcast(command: BroadcastCommand): Promise<object> {
     if (command.warmup > 0) await publish(publisher, readers, size, command.warmup, window, quorum, queueMs);
     if (command.slow) slow = await openSlow();
     const m = measure(slow === undefined ? [] : [slow.localPort!]);
-    const r = await publish(publisher, readers, size, command.seconds, window, quorum, queueMs);
+    const r = await publish(
+      publisher,
+      readers,
+      size,
+      command.seconds,
+      window,
+      quorum,
+      queueMs,
+      command.limit ?? Infinity,
+    );
     const result = { ...m.stop(r.lastDelivery, r), window: r.meanWindow };
     return slow === undefined ? result : { ...result, ...slowState(slow.localPort!) };
   } finally {
