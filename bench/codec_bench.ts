@@ -4,6 +4,11 @@
  * and without (every message alone). Prints a markdown table.
  *
  *   deno run --allow-env --allow-read bench/codec_bench.ts      (or: bun bench/codec_bench.ts)
+ *   deno run -A bench/codec_bench.ts --connections-table   (that table only; bun bench/codec_bench.ts --connections-table)
+ *
+ * `--connections-table`: many connections sending in turn, each with its own zlib wasm compressor (context
+ * takeover), under the compressor budget (`setZlibWasmCompressorBudget`) and without one: CPU per message,
+ * wire ratio and the zlib linear memory held.
  *
  * Codecs:
  * - zlib wasm (ours, the default): lib/deflate/zlib_wasm_codec.ts, zlib 1.2.13 compiled to WebAssembly.
@@ -21,8 +26,10 @@
 
 import * as fflate from "fflate";
 import * as zlib from "node:zlib";
+import process from "node:process";
+import { existsSync, readFileSync } from "node:fs";
 import { pakoCodec } from "../lib/deflate/pako_codec.ts";
-import { zlibWasmCodec } from "../lib/deflate/zlib_wasm_codec.ts";
+import { DEFAULT_COMPRESSOR_BUDGET, setZlibWasmCompressorBudget, zlibWasmCodec } from "../lib/deflate/zlib_wasm_codec.ts";
 import { nodeZlibCodec } from "../lib/adapters/node_zlib_codec.ts";
 import type { DeflateCodec } from "../lib/deflate/codec.ts";
 
@@ -230,7 +237,61 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+const loadAverage = () => existsSync("/proc/loadavg") ? readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ") : "n/a";
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+/**
+ * `connections` compressors (zlib wasm, context takeover, window 15, level 6) each compress one message in turn, for
+ * `rounds` rounds after a warm-up round: CPU time per message (user + system) and wire ratio.
+ */
+function connectionsRow(messages: Uint8Array[], connections: number, memLevel: number, budget: number, rounds: number) {
+  const previous = setZlibWasmCompressorBudget(budget);
+  const compressors = Array.from({ length: connections }, () => zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel }));
+  for (let i = 0; i < connections; i++) compressors[i].compress(messages[i % messages.length], true);
+  let input = 0;
+  let output = 0;
+  const cpu = process.cpuUsage();
+  for (let r = 1; r <= rounds; r++) {
+    for (let i = 0; i < connections; i++) {
+      const message = messages[(i + r) % messages.length];
+      input += message.length;
+      output += compressors[i].compress(message, true).length;
+    }
+  }
+  const used = process.cpuUsage(cpu);
+  const microseconds = (used.user + used.system) / (rounds * connections);
+  for (const c of compressors) c.release();
+  setZlibWasmCompressorBudget(previous);
+  return { microseconds, ratio: output / input };
+}
+
+if (process.argv.includes("--connections-table")) {
+  const sets: [string, Uint8Array[]][] = [
+    ["chat JSON ~110 B", chatMessages(500)],
+    ["JSON 2 KiB", Array.from({ length: 64 }, (_, i) => jsonDocument(2048, i * 37))],
+    ["JSON 16 KiB", Array.from({ length: 16 }, (_, i) => jsonDocument(16 * 1024, i * 1000))],
+  ];
+  console.log(`# zlib wasm compressors of many connections sending in turn, ${runtime} (level 6, 15-bit window; best of 3)`);
+  console.log("");
+  console.log(`Load average before: ${loadAverage()}`);
+  console.log("");
+  console.log("| payload | connections | memLevel | compressor budget | CPU µs per message | wire ratio |");
+  console.log("|---|---|---|---|---|---|");
+  for (const [name, messages] of sets) {
+    for (const connections of [100, 1000]) {
+      for (const [memLevel, budget] of [[8, Infinity], [7, Infinity], [7, DEFAULT_COMPRESSOR_BUDGET]]) {
+        const rounds = Math.max(3, Math.round(5e6 / (connections * messages[0].length)));
+        const runs = [0, 1, 2].map(() => connectionsRow(messages, connections, memLevel, budget, rounds));
+        const r = runs.reduce((a, b) => (a.microseconds <= b.microseconds ? a : b));
+        const label = budget === Infinity ? "none (each keeps its state)" : `${budget / 2 ** 20} MiB`;
+        console.log(`| ${name} | ${connections} | ${memLevel} | ${label} | ${r.microseconds.toFixed(1)} | ${r.ratio.toFixed(4)} |`);
+      }
+    }
+  }
+  console.log("");
+  console.log(`Load average after: ${loadAverage()}`);
+  process.exit(0);
+}
 
 console.log(`# permessage-deflate codecs on ${runtime} (level 6, 15-bit window; ~${TIME_MS} ms per cell)`);
 console.log("");

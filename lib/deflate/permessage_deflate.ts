@@ -39,7 +39,10 @@ export const DEFAULT_PARALLEL_THRESHOLD = 128 * 1024;
 export interface PerMessageDeflateOptions {
   /** zlib compression level, 0..9. @default {6} */
   level?: number;
-  /** zlib memLevel, 1..9: the hash table takes `2^(memLevel+9)` bytes. @default {8} */
+  /**
+   * zlib memLevel, 1..9: the hash table takes `2^(memLevel+8)` bytes. 7 (not zlib's 8) saves 32 KiB per
+   * compressor for 0-1% more bytes on the wire (`bench/codec_bench.ts --connections-table`). @default {7}
+   */
   memLevel?: number;
   /**
    * Messages shorter than this many bytes are sent uncompressed (a sender may always do that).
@@ -140,7 +143,7 @@ export class PerMessageDeflate implements Extension {
     this.parameters = parameters;
     this.#codec = options.codec ?? defaultCodec;
     this.#level = checkInteger("level", options.level ?? 6, 0, 9);
-    this.#memLevel = checkInteger("memLevel", options.memLevel ?? 8, 1, 9);
+    this.#memLevel = checkInteger("memLevel", options.memLevel ?? 7, 1, 9);
     this.#threshold = checkInteger("threshold", options.threshold ?? 32, 0, Number.MAX_SAFE_INTEGER);
     const idle = options.releaseAfterIdle ?? DEFAULT_RELEASE_AFTER_IDLE;
     if (!(idle >= 0)) throw new RangeError(`Cannot configure ${PERMESSAGE_DEFLATE}: releaseAfterIdle ${idle} is not a number of milliseconds`);

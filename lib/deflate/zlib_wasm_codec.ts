@@ -13,7 +13,9 @@
  * by many connections. Linear memory never shrinks: freed streams are reused by later ones, so an instance
  * stays at its busiest size. Streams are placed in an instance until it reaches
  * {@linkcode INSTANCE_SOFT_LIMIT}, then in a new one; an instance no stream refers to is garbage collected
- * whole. Idle connections hibernate to a few KiB of JavaScript memory (see `releaseAfterIdle`).
+ * whole. Idle connections hibernate to a few KiB of JavaScript memory (see `releaseAfterIdle`), and the
+ * compressor state open at once is bounded ({@linkcode DEFAULT_COMPRESSOR_BUDGET}): with many connections
+ * sending, the least recently used compressors hibernate first, and a new stream goes where one was freed.
  *
  * @module
  */
@@ -50,6 +52,16 @@ export const INSTANCE_SOFT_LIMIT = 32 * 1024 * 1024;
 const INSTANCE_KEEP_LIMIT = 4 * 1024 * 1024;
 /** As in pako_codec.ts: a hibernating compressor keeps this much history (a decompressor keeps all). */
 const COMPRESSOR_DICTIONARY_LIMIT = 8 * 1024;
+/**
+ * Compressor state (zlib's window, hash chains and hash table: `2^(windowBits+2) + 2^(memLevel+8)` bytes,
+ * 160 KiB at 15/7, 192 KiB at 15/8) that may be open at once in the process unless changed with
+ * {@linkcode setZlibWasmCompressorBudget}. Beyond it, the compressor least recently used gives its state
+ * back and keeps the last 8 KiB of its window, as on idle hibernation: 1,000 connections that each sent a
+ * message hold the state of ~200 (15/7), not 1,000. Waking costs a rebuild of the hash chains from those
+ * 8 KiB (~50-90 µs for a 2 KiB message that took ~20, `bench/codec_bench.ts --connections-table`), paid
+ * only when more connections than that take turns sending.
+ */
+export const DEFAULT_COMPRESSOR_BUDGET = 32 * 1024 * 1024;
 /** The largest LZ77 window (15 bits). */
 const MAX_WINDOW = 32 * 1024;
 /** §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message." */
@@ -206,12 +218,24 @@ function instanceForNewStream(): ZlibInstance {
 }
 
 /**
- * Opens a stream with `open` in the instance new streams go to; if that instance is out of memory, in a
- * fresh one.
+ * Opens a stream with `open` in `preferred` if given (where a stream was just freed: its memory is reused),
+ * else in the instance new streams go to; if that instance is out of memory, in a fresh one.
  *
  * @returns The instance and the stream.
  */
-function openStream(open: (zlib: ZlibExports) => number, inflate: boolean, owner: object): [ZlibInstance, number] {
+function openStream(
+  open: (zlib: ZlibExports) => number,
+  inflate: boolean,
+  owner: object,
+  preferred?: ZlibInstance,
+): [ZlibInstance, number] {
+  if (preferred !== undefined) {
+    const stream = open(preferred.zlib);
+    if (stream !== 0) {
+      preferred.opened(stream, inflate, owner);
+      return [preferred, stream];
+    }
+  }
   for (let attempt = 0; attempt < 2; attempt++) {
     const instance = instanceForNewStream();
     const stream = open(instance.zlib);
@@ -254,6 +278,52 @@ export function zlibWasmMemory(): ZlibWasmMemory {
   return { instances: live, bytes };
 }
 
+/** Open compressor slots, least recently used first, and the state they hold (estimated, in bytes). */
+const openCompressors = new Set<StreamSlot>();
+let openCompressorBytes = 0;
+let compressorBudget = DEFAULT_COMPRESSOR_BUDGET;
+
+/**
+ * Sets how much compressor state may be open at once (see {@linkcode DEFAULT_COMPRESSOR_BUDGET}); less
+ * memory per connection when many connections send, at the cost of a rebuild of the hash chains from the
+ * last 8 KiB of its window for a compressor that was evicted (`bench/codec_bench.ts --connections-table`).
+ * At least one compressor stays open whatever the budget.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_COMPRESSOR_BUDGET, setZlibWasmCompressorBudget } from "./zlib_wasm_codec.ts";
+ * const previous = setZlibWasmCompressorBudget(8 * 1024 * 1024);
+ * assert.equal(previous, DEFAULT_COMPRESSOR_BUDGET);
+ * setZlibWasmCompressorBudget(previous);
+ * ```
+ *
+ * @param bytes The budget in bytes (`Infinity`: every compressor keeps its state until idle).
+ * @returns The budget it replaces.
+ */
+export function setZlibWasmCompressorBudget(bytes: number): number {
+  if (!(bytes >= 0)) throw new RangeError(`Cannot set compressor budget: ${bytes} is not a number of bytes`);
+  const previous = compressorBudget;
+  compressorBudget = bytes;
+  evictCompressors(0);
+  return previous;
+}
+
+/**
+ * Evicts the compressors least recently used until `more` bytes fit the budget (one slot at least stays).
+ *
+ * @returns The instance of the last one evicted, if any: a new stream there reuses its memory.
+ */
+function evictCompressors(more: number): ZlibInstance | undefined {
+  let freed: ZlibInstance | undefined;
+  for (const slot of openCompressors) {
+    if (openCompressorBytes + more <= compressorBudget || (more === 0 && openCompressors.size === 1)) break;
+    freed = slot.instance;
+    slot.hibernate(COMPRESSOR_DICTIONARY_LIMIT);
+  }
+  return freed;
+}
+
 /** `parts` joined, at most `length` bytes of them. */
 function join(parts: Uint8Array[], length: number): Uint8Array {
   if (parts.length === 1) return parts[0].subarray(0, length);
@@ -277,17 +347,28 @@ class StreamSlot {
   stream = 0;
   /** The window kept by {@linkcode StreamSlot.hibernate}, restored as a preset dictionary on open. */
   window: Uint8Array | undefined;
+  /** For a compressor, the state it holds while open, counted against the compressor budget; else 0. */
+  #cost = 0;
   readonly #inflate: boolean;
 
   constructor(inflate: boolean) {
     this.#inflate = inflate;
   }
 
-  /** Opens the stream with `create` and restores the kept window. */
-  open(create: (zlib: ZlibExports) => number): void {
-    const [instance, stream] = openStream(create, this.#inflate, this);
+  /**
+   * Opens the stream with `create` and restores the kept window. A compressor's (`cost` > 0) counts against
+   * the compressor budget: the least recently used ones are evicted first, so that their memory is reused.
+   */
+  open(create: (zlib: ZlibExports) => number, cost = 0): void {
+    const freed = cost > 0 ? evictCompressors(cost) : undefined;
+    const [instance, stream] = openStream(create, this.#inflate, this, freed);
     this.instance = instance;
     this.stream = stream;
+    if (cost > 0) {
+      this.#cost = cost;
+      openCompressors.add(this);
+      openCompressorBytes += cost;
+    }
     const window = this.window;
     if (window === undefined) return;
     this.window = undefined;
@@ -309,8 +390,19 @@ class StreamSlot {
     this.close();
   }
 
+  /** Marks a compressor as the one most recently used (the last to be evicted). */
+  touch(): void {
+    openCompressors.delete(this);
+    openCompressors.add(this);
+  }
+
   close(): void {
     if (this.stream === 0) return;
+    if (this.#cost > 0) {
+      openCompressors.delete(this);
+      openCompressorBytes -= this.#cost;
+      this.#cost = 0;
+    }
     this.instance!.close(this.stream, this.#inflate, this);
     this.stream = 0;
     this.instance = undefined;
@@ -328,6 +420,7 @@ class ZlibWasmCompressor implements Compressor {
   compress(data: Uint8Array, end: boolean): Uint8Array {
     const slot = this.#slot;
     if (slot.stream === 0) this.#open();
+    else slot.touch();
     const instance = slot.instance!;
     const { zlib, input, output, outputSize } = instance;
     const stream = slot.stream;
@@ -400,7 +493,9 @@ class ZlibWasmCompressor implements Compressor {
     // zlib cannot make a raw stream with an 8-bit window. At 9 bits it never references farther back than
     // 512 - 262 (MIN_LOOKAHEAD) = 250 bytes, which an 8-bit (256-byte) window holds: valid for 8.
     const windowBits = Math.max(this.#options.windowBits, 9);
-    this.#slot.open((zlib) => zlib.wz_deflate_new(level, windowBits, memLevel));
+    // zlib's window (2 bytes per position), hash chains (2 per position) and hash table (2 per entry).
+    const cost = 2 ** (windowBits + 2) + 2 ** (memLevel + 8);
+    this.#slot.open((zlib) => zlib.wz_deflate_new(level, windowBits, memLevel), cost);
   }
 }
 
