@@ -11,15 +11,38 @@
 // - unwrittenBytes: bytes a socket had handed to its transport, not written when the close timeout cut it
 //   (from the error callback's "Cannot close: N bytes were not written within T ms");
 // - closesSent1013: closes of sockets to which the server sent 1013 (the peer may never answer it: then
-//   the close callback's code is 1006).
+//   the close callback's code is 1006);
+// - closedBufferedBytes: at each close, the socket's bufferedAmount at the last sample (every 100 ms)
+//   before it: bytes handed to the transport and not written, lost when the peer reset the connection
+//   (what was still queued is counted into `dropped` by then);
+// - with FANOUT_GC=1 (the slow scenario), each counters() first collects the garbage (node:v8's
+//   --expose-gc, or Bun.gc) and reports gcRssKiB and gcHeapKiB (heap used + external) after it, and
+//   prevGcRssKiB, prevGcHeapKiB of the call before (the load client asks for one, by SIGUSR2, at the end
+//   of a run's measured part, before the slow subscriber goes: the next counters() reports it as prev).
+
+import process from "node:process";
+import v8 from "node:v8";
+import vm from "node:vm";
 
 const OPEN = 1;
+
+/** A full GC, where the slow scenario asks for it (FANOUT_GC=1), else undefined. */
+function collector() {
+  if (process.env.FANOUT_GC !== "1") return undefined;
+  const bun = globalThis.Bun;
+  if (bun !== undefined) return () => bun.gc(true);
+  v8.setFlagsFromString("--expose-gc");
+  return vm.runInNewContext("gc");
+}
 
 /** The accounting of one server process. */
 export function slowAccounting() {
   const openedAt = new WeakMap();
   const watched = new Set(); // sockets that dropped and have not closed
   const sockets = new Set();
+  const lastBuffered = new WeakMap();
+  const gc = collector();
+  let gcLast = { rss: NaN, heap: NaN };
   const totals = {
     published: 0,
     closedPublished: 0,
@@ -27,12 +50,15 @@ export function slowAccounting() {
     refusedClosing: 0,
     unwrittenBytes: 0,
     closesSent1013: 0,
+    closedBufferedBytes: 0,
   };
   let heldPeak = 0;
   const sample = () => {
     for (const ws of sockets) {
       const c = ws.connection;
-      if (c !== undefined) heldPeak = Math.max(heldPeak, c.queuedAmount + c.bufferedAmount);
+      if (c === undefined) continue;
+      heldPeak = Math.max(heldPeak, c.queuedAmount + c.bufferedAmount);
+      lastBuffered.set(ws, c.bufferedAmount);
     }
   };
   const timer = setInterval(sample, 100);
@@ -60,6 +86,7 @@ export function slowAccounting() {
       totals.closedPublished += totals.published - (openedAt.get(ws) ?? totals.published);
       totals.closedDropped += ws.dropped ?? 0;
       if (ws.connection?.protocol.closeSent?.code === 1013) totals.closesSent1013++;
+      totals.closedBufferedBytes += lastBuffered.get(ws) ?? 0;
       watched.delete(ws);
       sockets.delete(ws);
     },
@@ -67,7 +94,13 @@ export function slowAccounting() {
       sample();
       const out = { ...totals, heldPeakKiB: Math.round(heldPeak / 1024) };
       heldPeak = 0;
-      return out;
+      if (gc === undefined) return out;
+      gc();
+      const m = process.memoryUsage();
+      const now = { rss: Math.round(m.rss / 1024), heap: Math.round((m.heapUsed + m.external) / 1024) };
+      const prev = gcLast;
+      gcLast = now;
+      return { ...out, gcRssKiB: now.rss, gcHeapKiB: now.heap, prevGcRssKiB: prev.rss, prevGcHeapKiB: prev.heap };
     },
   };
 }

@@ -589,6 +589,11 @@ interface BroadcastCommand {
   slow: boolean;
   /** At most this many messages in the measured part (the slow scenario: a share that fills the kernel). */
   limit?: number;
+  /**
+   * The slow scenario, ours: at the end of the measured part (the slow one still there), a SIGUSR2 to the
+   * server, which then collects its garbage and keeps its memory for the next counters line.
+   */
+  gc?: boolean;
 }
 
 async function broadcast(command: BroadcastCommand): Promise<object> {
@@ -611,7 +616,12 @@ async function broadcast(command: BroadcastCommand): Promise<object> {
       command.limit ?? Infinity,
     );
     const result = { ...m.stop(r.lastDelivery, r), window: r.meanWindow };
-    return slow === undefined ? result : { ...result, ...slowState(slow.localPort!) };
+    const state = slow === undefined ? {} : slowState(slow.localPort!);
+    if (command.gc) {
+      process.kill(serverPid, "SIGUSR2");
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    }
+    return { ...result, ...state };
   } finally {
     slow?.destroy();
     if (slow !== undefined) await settle();
