@@ -45,6 +45,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: "static", value: "DIR", help: "plain HTTP requests get the files of DIR, not the demo (no chat)" },
   { name: "no-demo", help: "no chat demo: every path echoes, / gets the echo test page" },
   { name: "workers", value: "N", help: "run N processes on the one port (node:cluster; default 1)" },
+  { name: "engine", value: "raw|node-http", help: "the server under it (default raw on Deno and Bun, node-http on Node; below)" },
   { name: "redis", value: "URL", help: "share the chat's rooms over Redis, e.g. redis://127.0.0.1:6379" },
   { name: "quiet", short: "q", help: "no line per connection (or per HTTP request)" },
   HELP_FLAG,
@@ -70,6 +71,13 @@ hands connections round robin; Bun: SO_REUSEPORT, the kernel spreads them; Deno:
 one secret; the primary restarts a worker that dies and stops them all on SIGINT or SIGTERM. Without
 --redis each worker has rooms of its own; with it, the rooms (messages and presence) span the workers
 and any other server on that Redis.
+
+--engine: raw is the runtime's own TCP/TLS listener under the library's HTTP/1.1 reading (listenDeno on
+Deno, listenBun on Bun; a plain request is answered, then its connection closed); node-http is node:http
+(the runtime's emulation of it on Deno and Bun). The default is raw on Deno and Bun, node-http on Node
+(which has no raw engine) and with --workers above 1 (the workers share the port through node:cluster,
+which hands out node:http's connections). Unless -q, a line "engine: raw (listenBun)" or "engine:
+node-http" follows the listening line.
 
 options:
 ${formatFlags(SERVE_FLAGS)}
@@ -169,6 +177,14 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
   const secret = process.env.WSENGINE_DEMO_SECRET ?? randomSecret();
   if (secret.length < 16) throw new UsageError("WSENGINE_DEMO_SECRET must be at least 16 characters");
   const quiet = args.flags.has("quiet");
+  const runtime = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
+  const engineText = lastValue(args, "engine");
+  if (engineText !== undefined && engineText !== "raw" && engineText !== "node-http") {
+    throw new UsageError(`--engine ${engineText} is not raw or node-http`);
+  }
+  if (engineText === "raw" && runtime === "node") throw new UsageError("--engine raw runs on Deno and Bun; Node has node-http only");
+  if (engineText === "raw" && workers > 1) throw new UsageError("--engine raw serves one process: not with --workers above 1");
+  const engine = engineText ?? (runtime === "node" || workers > 1 ? "node-http" : "raw");
   const worker = cluster.isWorker ? `${cluster.worker!.id}` : "1";
   const prefix = cluster.isWorker ? `[worker ${worker}] ` : "";
   const log = (line: string) => {
@@ -179,7 +195,6 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
   }
 
   // The library is loaded once the command line is known to be right: help and usage errors stay quick.
-  const { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } = await import("../lib/adapters/node_http.ts");
   let demo: import("../demo/server.ts").Demo | undefined;
   let closeBackplane = () => Promise.resolve();
   if (demoOn) {
@@ -223,46 +238,29 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
       () => res.destroy(),
     );
   };
-  let server: Server;
-  try {
-    server = tls === undefined
-      ? createServer(NODE_HTTP_SERVER_OPTIONS, onRequest)
-      : createTlsServer({ ...NODE_HTTP_SERVER_OPTIONS, ...tls }, onRequest);
-  } catch (error) {
-    throw new UsageError(`--tls-cert, --tls-key: ${(error as Error).message}`);
-  }
-
   const connections = new Set<Connection>();
   let count = 0;
-  server.on("upgrade", async (req: IncomingMessage, duplex: Duplex, head: Uint8Array) => {
-    if (demo?.handleUpgrade(req, duplex, head) === true) return;
-    const id = ++count;
-    const socket = duplex as Socket; // what node:http hands over is the connection's socket
-    const peer = `${socket.remoteAddress}:${socket.remotePort}`;
-    let upgrade;
-    try {
-      upgrade = await handleNodeUpgrade(req, socket, head, {
-        protocols,
-        deflate,
-        heartbeat,
-        maxMessageSize,
-        // An echo passes text on as it came (validated UTF-8 bytes): no decode and re-encode.
-        textAsBytes: true,
-      });
-    } catch (error) {
-      console.error(`#${id} error ${(error as Error).message}`);
-      socket.destroy();
-      return;
-    }
-    if (upgrade === undefined) {
-      log(`#${id} refused ${peer} ${req.url} (not an acceptable WebSocket handshake)`);
-      return;
-    }
+  const echoOptions = {
+    protocols,
+    deflate,
+    heartbeat,
+    maxMessageSize,
+    // An echo passes text on as it came (validated UTF-8 bytes): no decode and re-encode.
+    textAsBytes: true,
+  };
+  /** An accepted echo connection: a line when it opens and when it closes, every message sent back. */
+  const echo = async (
+    id: number,
+    peer: string,
+    target: string,
+    upgrade: { connection: Connection; protocol: string; extensions: string },
+    wire: () => { read: number; written: number },
+  ) => {
     const { connection, protocol, extensions } = upgrade;
     connections.add(connection);
     const opened = performance.now();
     const counts = { in: 0, inBytes: 0, out: 0, outBytes: 0 };
-    log(`#${id} open ${peer} ${req.url} protocol=${protocol || "(none)"} extensions=${extensions || "(none)"}`);
+    log(`#${id} open ${peer} ${target} protocol=${protocol || "(none)"} extensions=${extensions || "(none)"}`);
     connection.onmessage = (data, binary) => {
       counts.in++;
       counts.inBytes += data.length;
@@ -281,32 +279,116 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
     const why = sent !== undefined && connection.protocol.closeReceived === undefined
       ? ` (sent ${sent.code}${sent.reason ? ` ${JSON.stringify(sent.reason)}` : ""})`
       : "";
+    const { read, written } = wire();
     log(
       `#${id} close ${code}${reason ? ` ${JSON.stringify(reason)}` : ""}${why} after ${seconds} s: in ${messages(counts.in)} (${formatBytes(counts.inBytes)}),` +
-        ` out ${counts.out} (${formatBytes(counts.outBytes)}); socket ${formatBytes(socket.bytesRead)} read,` +
-        ` ${formatBytes(socket.bytesWritten)} written`,
+        ` out ${counts.out} (${formatBytes(counts.outBytes)}); socket ${formatBytes(read)} read,` +
+        ` ${formatBytes(written)} written`,
     );
-  });
+  };
 
   const listenPort = cluster.isWorker ? Number(process.env.WSENGINE_PORT ?? port) : port;
-  const listening = await new Promise<Error | undefined>((resolve) => {
-    server.once("error", resolve);
-    server.listen(listenPort, host, () => {
-      server.off("error", resolve);
-      resolve(undefined);
-    });
-  });
-  if (listening !== undefined) {
-    console.error(`${prefix}error: cannot listen on ${host}:${listenPort}: ${listening.message}`);
-    await closeBackplane().catch(() => {});
-    return 1;
-  }
-  server.on("error", (error) => console.error(`error: ${error.message}`));
-  // A client that gives up on the TLS handshake (it does not trust the certificate, say).
-  server.on("tlsClientError", (error: Error, socket: Socket) => log(`tls error ${socket.remoteAddress}:${socket.remotePort} ${error.message}`));
-  const address = server.address() as AddressInfo;
-  const shown = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const s = tls === undefined ? "" : "s";
+  let address: { address: string; port: number };
+  let stopListening: () => void, closeServer: () => Promise<void>;
+  if (engine === "raw") {
+    const { upgradeRaw, answerRaw, countingTransport } = await import("./raw_http.ts");
+    const handover = async (handed: import("../lib/adapters/_handover.ts").HandedOver) => {
+      const { request } = handed;
+      const target = request.url.replace(/^[a-z]+:\/\/[^/]*/i, "");
+      // Bytes after the request head (node-http's counts include the head), the response's included.
+      const wire = { read: handed.head.length, written: 0 };
+      const transport = countingTransport(handed.transport, wire);
+      if (!request.headers.has("upgrade")) {
+        await answerRaw(handed, transport, onRequest);
+        return;
+      }
+      const chatOn = demo?.handleChatUpgrade(target, async (options) => {
+        const upgrade = await upgradeRaw(handed, transport, { ...options, logger: undefined });
+        if (upgrade === undefined) return undefined;
+        const written = wire.written; // the 101
+        return { ...upgrade, wire: () => ({ read: wire.read, written: wire.written - written }) };
+      }, () => void transport.writable.abort().catch(() => {}));
+      if (chatOn === true) return;
+      const id = ++count;
+      const peer = `${handed.remoteAddress}:${handed.remotePort}`;
+      const upgrade = await upgradeRaw(handed, transport, echoOptions);
+      if (upgrade === undefined) {
+        log(`#${id} refused ${peer} ${target} (not an acceptable WebSocket handshake)`);
+        return;
+      }
+      await echo(id, peer, target, upgrade, () => wire);
+    };
+    const common = { hostname: host, port: listenPort, tls, websocket: {}, handover };
+    let server: import("../lib/adapters/serve.ts").WebSocketServer;
+    try {
+      server = runtime === "bun"
+        ? await (await import("../lib/adapters/bun_listen.ts")).listenBun(common)
+        : await (await import("../lib/adapters/deno_listen.ts")).listenDeno(common);
+    } catch (error) {
+      const { code: errorCode } = error as { code?: unknown };
+      const message = `${(error as Error).message}${typeof errorCode === "string" && !(error as Error).message.includes(errorCode) ? ` (${errorCode})` : ""}`;
+      if (tls !== undefined && (/PEM|OSSL|certificate|private key|tls/i.test(message))) {
+        throw new UsageError(`--tls-cert, --tls-key: ${message}`);
+      }
+      console.error(`${prefix}error: cannot listen on ${host}:${listenPort}: ${message}`);
+      await closeBackplane().catch(() => {});
+      return 1;
+    }
+    address = { address: server.hostname, port: server.port };
+    // Stopped after the connections were closed: its close() cuts whatever is still open.
+    closeServer = () => server.close();
+    stopListening = () => {};
+  } else {
+    const { handleNodeUpgrade, NODE_HTTP_SERVER_OPTIONS } = await import("../lib/adapters/node_http.ts");
+    let server: Server;
+    try {
+      server = tls === undefined
+        ? createServer(NODE_HTTP_SERVER_OPTIONS, onRequest)
+        : createTlsServer({ ...NODE_HTTP_SERVER_OPTIONS, ...tls }, onRequest);
+    } catch (error) {
+      throw new UsageError(`--tls-cert, --tls-key: ${(error as Error).message}`);
+    }
+    server.on("upgrade", async (req: IncomingMessage, duplex: Duplex, head: Uint8Array) => {
+      if (demo?.handleUpgrade(req, duplex, head) === true) return;
+      const id = ++count;
+      const socket = duplex as Socket; // what node:http hands over is the connection's socket
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+      let upgrade;
+      try {
+        upgrade = await handleNodeUpgrade(req, socket, head, echoOptions);
+      } catch (error) {
+        console.error(`#${id} error ${(error as Error).message}`);
+        socket.destroy();
+        return;
+      }
+      if (upgrade === undefined) {
+        log(`#${id} refused ${peer} ${req.url} (not an acceptable WebSocket handshake)`);
+        return;
+      }
+      await echo(id, peer, req.url ?? "/", upgrade, () => ({ read: socket.bytesRead, written: socket.bytesWritten }));
+    });
+    const listening = await new Promise<Error | undefined>((resolve) => {
+      server.once("error", resolve);
+      server.listen(listenPort, host, () => {
+        server.off("error", resolve);
+        resolve(undefined);
+      });
+    });
+    if (listening !== undefined) {
+      console.error(`${prefix}error: cannot listen on ${host}:${listenPort}: ${listening.message}`);
+      await closeBackplane().catch(() => {});
+      return 1;
+    }
+    server.on("error", (error) => console.error(`error: ${error.message}`));
+    // A client that gives up on the TLS handshake (it does not trust the certificate, say).
+    server.on("tlsClientError", (error: Error, socket: Socket) => log(`tls error ${socket.remoteAddress}:${socket.remotePort} ${error.message}`));
+    const bound = server.address() as AddressInfo;
+    address = { address: bound.family === "IPv6" ? `[${bound.address}]` : bound.address, port: bound.port };
+    stopListening = () => void server.close();
+    closeServer = () => Promise.resolve();
+  }
+  const shown = address.address.includes(":") && !address.address.startsWith("[") ? `[${address.address}]` : address.address;
   const http = `http${s}://${shown}:${address.port}/`;
   if (cluster.isWorker) {
     log(`listening, pid ${process.pid}`);
@@ -314,17 +396,19 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
   } else {
     console.log(`Echo server listening on ws${s}://${shown}:${address.port}/ (${listeningNote(http, root, demoOn)})`);
   }
+  log(engine === "raw" ? `engine: raw (${runtime === "bun" ? "listenBun" : "listenDeno"})` : "engine: node-http");
 
   let stopping = false;
   const stop = async () => {
     if (stopping) process.exit(0);
     stopping = true;
-    server.close();
+    stopListening();
     const closing = Promise.all([
       ...[...connections].map((connection) => connection.close(1001, "server shutting down")),
       demo?.close(),
     ]);
     await Promise.race([closing, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    await Promise.race([closeServer().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 500))]);
     await Promise.race([closeBackplane().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 500))]);
     process.exit(0);
   };

@@ -21,7 +21,7 @@ import type { Duplex } from "node:stream";
 import { fileURLToPath } from "node:url";
 import type { Connection } from "../lib/connection.ts";
 import { handleNodeUpgrade } from "../lib/adapters/node_http.ts";
-import type { ServerDeflateOptions } from "../lib/handshake/server_handshake.ts";
+import type { ServerDeflateOptions, UpgradeAcceptance, UpgradeHook } from "../lib/handshake/server_handshake.ts";
 import type { PreparedMessage } from "../lib/pubsub/prepared_message.ts";
 import type { PresenceEvent, PubSub, Recovery, StreamPosition } from "../lib/pubsub/pubsub.ts";
 import { TopicSocket } from "../lib/pubsub/topic_socket.ts";
@@ -70,11 +70,41 @@ export interface Demo {
    * @returns Whether it was the demo's (and taken).
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Uint8Array): boolean;
+  /**
+   * Takes an upgrade request if its path is `/chat`, on a server other than `node:http`: `upgrade` runs
+   * the handshake with the chat's options and gives the connection.
+   *
+   * @param target The request's path and query.
+   * @param upgrade Runs the handshake (or refuses, then resolves `undefined`).
+   * @param fail Ends the connection after an error.
+   * @returns Whether it was the demo's (and taken).
+   */
+  handleChatUpgrade(target: string, upgrade: ChatUpgrader, fail: () => void): boolean;
   /** The open chat connections. */
   readonly connections: ReadonlySet<Connection>;
   /** Closes every chat connection with 1001 and stops the timers. */
   close(): Promise<void>;
 }
+
+/** The options a chat connection's handshake and connection take. */
+export interface ChatUpgradeOptions {
+  deflate: false | ServerDeflateOptions;
+  heartbeat: { interval: number; timeout: number } | false;
+  maxMessageSize: number;
+  /** Checks the cookie and the room before the 101. */
+  authorize: UpgradeHook;
+}
+
+/** An accepted chat connection, and its bytes on the wire since the 101 (frames only). */
+export interface ChatUpgrade {
+  connection: Connection;
+  extensions: string;
+  acceptance: UpgradeAcceptance | undefined;
+  wire(): { read: number; written: number };
+}
+
+/** Runs a chat handshake with these options: the connection, or `undefined` when it was refused (answered). */
+export type ChatUpgrader = (options: ChatUpgradeOptions) => Promise<ChatUpgrade | undefined>;
 
 /** The history the demo's rooms keep: the last 100 messages of the last 10 minutes. */
 export const DEMO_HISTORY = { size: 100, ttl: 600_000 } as const;
@@ -444,28 +474,37 @@ export function createDemo(options: DemoOptions): Demo {
   }
 
   function handleUpgrade(req: IncomingMessage, duplex: Duplex, head: Uint8Array): boolean {
-    const url = new URL(req.url ?? "/", "http://x");
-    if (url.pathname !== "/chat") return false;
     const socket = duplex as Socket;
+    // What the socket carried before this connection's frames: the request head (read) and the 101 (written).
+    const readBefore = socket.bytesRead - head.length;
+    return handleChatUpgrade(req.url ?? "/", async (options) => {
+      const upgrade = await handleNodeUpgrade(req, socket, head, options);
+      if (upgrade === undefined) return undefined;
+      const writtenBefore = socket.bytesWritten;
+      return {
+        connection: upgrade.connection,
+        extensions: upgrade.extensions,
+        acceptance: upgrade.acceptance,
+        wire: () => ({ read: socket.bytesRead - readBefore, written: socket.bytesWritten - writtenBefore }),
+      };
+    }, () => socket.destroy());
+  }
+
+  function handleChatUpgrade(target: string, upgrader: ChatUpgrader, fail: () => void): boolean {
+    const url = new URL(target, "http://x");
+    if (url.pathname !== "/chat") return false;
     const id = ++connectionCount;
-    accept(req, socket, head, url, id).catch((error) => {
+    accept(target, upgrader, url, id).catch((error) => {
       log(`chat #${id} error ${(error as Error).message}`);
-      socket.destroy();
+      fail();
     });
     return true;
   }
 
-  async function accept(
-    req: IncomingMessage,
-    socket: Socket,
-    head: Uint8Array,
-    url: URL,
-    id: number,
-  ): Promise<void> {
+  async function accept(target: string, upgrader: ChatUpgrader, url: URL, id: number): Promise<void> {
     const room = url.searchParams.get("room") ?? "lobby";
     const since = parseSince(url.searchParams.get("since"));
-    const readBefore = socket.bytesRead - head.length;
-    const upgrade = await handleNodeUpgrade(req, socket, head, {
+    const upgrade = await upgrader({
       deflate,
       heartbeat,
       maxMessageSize,
@@ -484,13 +523,11 @@ export function createDemo(options: DemoOptions): Demo {
       },
     });
     if (upgrade === undefined) {
-      log(`chat #${id} refused ${req.url}`);
+      log(`chat #${id} refused ${target}`);
       return;
     }
     const { connection, extensions } = upgrade;
     const name = upgrade.acceptance!.user!;
-    // What the socket carried before this connection's frames: the request head (read) and the 101 (written).
-    const wireBase = { read: readBefore, written: socket.bytesWritten };
     const counts: Counts = { payloadOut: 0, messagesOut: 0, payloadIn: 0, messagesIn: 0 };
     const topics = new CountingTopicSocket(pubsub, connection, counts);
     const topic = `room:${room}`;
@@ -504,7 +541,8 @@ export function createDemo(options: DemoOptions): Demo {
       counts.messagesOut++;
       connection.send(text).catch(() => {});
     };
-    const stats = () =>
+    const stats = () => {
+      const wire = upgrade.wire();
       send({
         type: "stats",
         at: Date.now(),
@@ -512,8 +550,8 @@ export function createDemo(options: DemoOptions): Demo {
         extensions,
         // Everything written to and read from the socket since the handshake: frame headers, compressed
         // payloads, pings and pongs. A page cannot see these; they come from the server's socket.
-        wireOut: socket.bytesWritten - wireBase.written,
-        wireIn: socket.bytesRead - wireBase.read,
+        wireOut: wire.written,
+        wireIn: wire.read,
         payloadOut: counts.payloadOut,
         payloadIn: counts.payloadIn,
         messagesOut: counts.messagesOut,
@@ -521,6 +559,7 @@ export function createDemo(options: DemoOptions): Demo {
         rtt: Number.isNaN(connection.latency) ? null : connection.latency,
         dropped: connection.dropped,
       });
+    };
 
     send({ type: "welcome", name, room, worker, extensions, connection: id });
     let local = rooms.get(topic);
@@ -604,6 +643,7 @@ export function createDemo(options: DemoOptions): Demo {
   return {
     handleRequest,
     handleUpgrade,
+    handleChatUpgrade,
     connections,
     async close() {
       pubsub.removeEventListener("presence", onPresence);

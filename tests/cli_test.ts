@@ -18,6 +18,7 @@ import process from "node:process";
 import { COMPILED, repoPath, runtimeArgs } from "./_files.ts";
 
 const CLI = repoPath(COMPILED ? "dist/cli.js" : "cli.ts");
+const RUNTIME = "Bun" in globalThis ? "bun" : "Deno" in globalThis ? "deno" : "node";
 
 function cliArgs(args: string[]): string[] {
   return runtimeArgs(CLI, args);
@@ -168,6 +169,33 @@ test("serve + connect: lines echo back as '< ' lines; protocol and extensions on
   }
 });
 
+test("serve runs on the raw listener by default on Deno and Bun (node:http on Node); --engine picks either", { timeout: 40_000 }, async () => {
+  const expected = { bun: "raw (listenBun)", deno: "raw (listenDeno)", node: "node-http" }[RUNTIME];
+  const byDefault = await startServe([]);
+  const chosen = await startServe(["--engine", "node-http"]);
+  const raw = RUNTIME === "node" ? undefined : await startServe(["--engine", "raw", "--no-deflate"]);
+  try {
+    assert.equal(await byDefault.waitFor(/^engine: .*$/m), `engine: ${expected}`);
+    assert.equal(await chosen.waitFor(/^engine: .*$/m), "engine: node-http");
+    if (raw !== undefined) assert.equal(await raw.waitFor(/^engine: .*$/m), `engine: ${expected}`);
+    for (const server of [byDefault, chosen, ...(raw === undefined ? [] : [raw])]) {
+      const result = await runConnect([server.url + "a/b", "-x", "hello"]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, "< hello\n");
+      await server.waitFor(/^#1 close 1000 .*$/m);
+      assert.match(server.output(), /^#1 open 127\.0\.0\.1:\d+ \/a\/b protocol=\(none\) extensions=\S+$/m);
+      const page = await fetch(server.url.replace("ws:", "http:") + "echo");
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /the server sends it back/);
+      const missing = await fetch(server.url.replace("ws:", "http:") + "nothing/here");
+      assert.equal(missing.status, 404);
+      assert.match(await missing.text(), /^Not found: \/nothing\/here/);
+    }
+  } finally {
+    await Promise.all([byDefault, chosen, ...(raw === undefined ? [] : [raw])].map((server) => stop(server.child)));
+  }
+});
+
 test("serve --no-deflate declines compression; connect to a closed port fails with exit 1", { timeout: 40_000 }, async () => {
   const server = await startServe(["--no-deflate"]);
   try {
@@ -264,6 +292,9 @@ test("usage errors exit 2, name the flag or value, and print the usage (before a
     [["serve", "--workers", "two"], /--workers two is not a number from 1 to 64/],
     [["serve", "--redis", "http://127.0.0.1:6379"], /--redis http:\/\/127\.0\.0\.1:6379 is not a redis:\/\/ or rediss:\/\/ URL/],
     [["serve", "--redis", "redis://127.0.0.1:1", "--no-demo"], /--redis is for the chat demo/],
+    [["serve", "--engine", "fast"], /--engine fast is not raw or node-http/],
+    [["serve", "--engine", "raw", "--workers", "2"], /--engine raw serves one process/],
+    ...(RUNTIME === "node" ? [[["serve", "--engine", "raw"], /--engine raw runs on Deno and Bun/] as [string[], RegExp]] : []),
     [["connect"], /connect needs a URL/],
     [["connect", "ftp://127.0.0.1/"], /ftp:/],
     [["connect", url, "-Z"], /unknown flag -Z/],

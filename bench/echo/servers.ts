@@ -20,7 +20,8 @@ export interface ServerSpec {
 }
 
 const d = (deflate: boolean) => (deflate ? "1" : "0");
-const cli = (on: boolean) => ["serve", "--port", "0", ...(on ? [] : ["--no-deflate"])];
+// `serve` runs on the raw listeners by default on Deno and Bun: these rows are node:http's.
+const cli = (on: boolean) => ["serve", "--port", "0", "--engine", "node-http", ...(on ? [] : ["--no-deflate"])];
 
 /** Every server; peers in their best compressing configuration (stated in each file). */
 export const SERVERS: ServerSpec[] = [

@@ -2,7 +2,7 @@
  * A WebSocket server on `Bun.listen`: Bun's raw TCP (or TLS) sockets, without the `node:net` emulation
  * that `serve()` goes through on Bun, and with this library's engine (its permessage-deflate, limits,
  * heartbeat and publish queues) rather than Bun's own WebSocket (`bunServe()`). It serves WebSocket upgrades
- * only: any other request gets 426. The twin of `listenDeno()`.
+ * only: any other request gets 426, unless a `handover` takes every request. The twin of `listenDeno()`.
  *
  * @module
  */
@@ -27,6 +27,7 @@ import { BunSocketPipe, type BunTcpSocket } from "./bun_socket.ts";
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import type { WebSocketServer } from "./serve.ts";
+import type { Handover } from "./_handover.ts";
 
 /** Options for {@linkcode listenBun}. */
 export interface BunListenOptions<T = unknown>
@@ -52,6 +53,12 @@ export interface BunListenOptions<T = unknown>
    * @default a registry of its own
    */
   pubsub?: PubSub;
+  /**
+   * Takes every request whose head parsed, with its connection (plain HTTP and upgrades alike): `upgrade`,
+   * `websocket` and the handshake options are then not used; what it throws cuts the connection.
+   * @default none: upgrades are served, anything else gets 426
+   */
+  handover?: Handover;
 }
 
 /** The part of `Bun.listen` this adapter uses. */
@@ -63,6 +70,7 @@ interface BunListener {
 
 interface BunSocket extends BunTcpSocket {
   data: BunSocketPipe | undefined;
+  readonly remotePort: number;
 }
 
 interface BunLike {
@@ -107,6 +115,7 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
     upgrade,
     signal,
     tls,
+    handover,
     hostname = "127.0.0.1",
     port = 8080,
     pubsub = createPubSub(),
@@ -150,6 +159,14 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
         ({ request, version } = parseRequestHead(head.head, tls === undefined ? "http" : "https"));
       } catch (error) {
         await refuse(new Response(`Cannot upgrade: ${(error as Error).message}\n`, { status: 400 }));
+        return;
+      }
+      if (handover !== undefined) {
+        reader.releaseLock();
+        writer.releaseLock();
+        pending.delete(socket);
+        const secure = tls !== undefined;
+        await handover({ request, version, transport, head: head.rest, remoteAddress, remotePort: socket.remotePort, secure });
         return;
       }
       // RFC 6455 §4.2.1 (1): "An HTTP/1.1 or higher GET request".

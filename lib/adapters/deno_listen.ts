@@ -1,7 +1,8 @@
 /**
  * A WebSocket server on `Deno.listen` / `Deno.listenTls`: raw TCP, the connection's own streams, no
  * `node:` compatibility layer in between (measured here: ~137k echoes/s of 64 B against ~99k through
- * `node:http` on the same Deno). It serves WebSocket upgrades only: any other request gets 426.
+ * `node:http` on the same Deno). It serves WebSocket upgrades only: any other request gets 426, unless a
+ * `handover` takes every request.
  *
  * @module
  */
@@ -15,6 +16,7 @@ import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import { debugLogger } from "../core/logger.ts";
 import type { WebSocketServer } from "./serve.ts";
+import type { Handover } from "./_handover.ts";
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
 
 /** Options for {@linkcode listenDeno}. */
@@ -41,6 +43,12 @@ export interface DenoListenOptions<T = unknown>
    * @default a registry of its own
    */
   pubsub?: PubSub;
+  /**
+   * Takes every request whose head parsed, with its connection (plain HTTP and upgrades alike): `upgrade`,
+   * `websocket` and the handshake options are then not used; what it throws cuts the connection.
+   * @default none: upgrades are served, anything else gets 426
+   */
+  handover?: Handover;
 }
 
 /**
@@ -58,7 +66,7 @@ export interface DenoListenOptions<T = unknown>
  * ```
  */
 export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<WebSocketServer> {
-  const { websocket, upgrade, signal, tls, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
+  const { websocket, upgrade, signal, tls, handover, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
   autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
   const logger = rest.logger ?? debugLogger("server");
   const maxSize = options.maxHeadSize ?? 16 * 1024;
@@ -95,6 +103,15 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
         ({ request, version } = parseRequestHead(head.head, tls === undefined ? "http" : "https"));
       } catch (error) {
         await refuse(new Response(`Cannot upgrade: ${(error as Error).message}\n`, { status: 400 }));
+        return;
+      }
+      if (handover !== undefined) {
+        reader.releaseLock();
+        writer.releaseLock();
+        pending.delete(conn);
+        const secure = tls !== undefined;
+        const remotePort = (conn.remoteAddr as { port?: number }).port ?? 0;
+        await handover({ request, version, transport, head: head.rest, remoteAddress: remoteAddress ?? "", remotePort, secure });
         return;
       }
       // RFC 6455 §4.2.1 (1): "An HTTP/1.1 or higher GET request".
