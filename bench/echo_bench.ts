@@ -12,6 +12,7 @@
  */
 
 import { execFileSync, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
 import { bun, cpuMicros, SERVERS, startServer } from "./echo/servers.ts";
@@ -37,6 +38,9 @@ interface Sample {
   p99us: number;
   extensions: string;
 }
+
+/** A run that failed (the server died): NaN, shown as such. */
+const FAILED: Sample = { messagesPerSecond: NaN, cpuMicrosPerMessage: NaN, p50us: NaN, p99us: NaN, extensions: "" };
 
 interface ClientResult {
   messages: number;
@@ -143,7 +147,7 @@ for (const compression of compressions) {
   for (const spec of SERVERS.filter((s) => selected.includes(s.name))) {
     const command = spec.command(on);
     if (command === undefined) continue;
-    const server = await startServer(command[0], command[1]);
+    let server = await startServer(command[0], command[1]);
     try {
       for (const kind of kinds) {
         for (const size of sizes) {
@@ -154,8 +158,25 @@ for (const compression of compressions) {
           for (const connections of connectionCounts) {
             const samples: Sample[] = [];
             for (let r = 0; r < repeats; r++) {
+              // A server that died (out of memory, say) is said and started again: the run goes on.
+              if (!existsSync(`/proc/${server.pid}/stat`)) {
+                console.error(`${spec.name}: the server died; started again for ${compression} ${kind} ${size} B x${connections}`);
+                server = await startServer(command[0], command[1]);
+              }
               const before = cpuMicros(server.pid);
-              const result = await runClient(server.url, size, connections, on, kind);
+              let result;
+              try {
+                result = await runClient(server.url, size, connections, on, kind);
+              } catch (error) {
+                console.error(`${spec.name} ${compression} ${kind} ${size} B x${connections}: ${(error as Error).message}`);
+                samples.push(FAILED);
+                continue;
+              }
+              if (!existsSync(`/proc/${server.pid}/stat`)) {
+                console.error(`${spec.name} ${compression} ${kind} ${size} B x${connections}: the server died during the run`);
+                samples.push(FAILED);
+                continue;
+              }
               const cpu = cpuMicros(server.pid) - before;
               samples.push({
                 messagesPerSecond: result.messages / result.seconds,
