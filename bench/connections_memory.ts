@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { readFileSync } from "node:fs";
 import { bun, rssKiB, SERVERS, startServer } from "./echo/servers.ts";
 
 function arg(name: string, fallback: string): string {
@@ -52,6 +53,7 @@ async function measure(name: string, command: [string, string[]], compress: bool
     const reply = await next();
     if (reply !== `done ${what}`) throw new Error(`expected "done ${what}", got "${reply}"`);
   };
+  let sampler: ReturnType<typeof setInterval> | undefined;
   try {
     await sleep(300);
     const before = rssKiB(server.pid);
@@ -66,7 +68,13 @@ async function measure(name: string, command: [string, string[]], compress: bool
     await sleep(1500);
     const afterRest = rssKiB(server.pid);
     let burstPeak = afterRest;
-    const sampler = setInterval(() => burstPeak = Math.max(burstPeak, rssKiB(server.pid)), 10);
+    sampler = setInterval(() => {
+      try {
+        burstPeak = Math.max(burstPeak, rssKiB(server.pid));
+      } catch {
+        clearInterval(sampler); // the server is gone: the burst's command reports why
+      }
+    }, 10);
     await command_("burst");
     clearInterval(sampler);
     burstPeak = Math.max(burstPeak, rssKiB(server.pid));
@@ -82,11 +90,14 @@ async function measure(name: string, command: [string, string[]], compress: bool
       burstPeak: per(burstPeak),
     };
   } finally {
+    clearInterval(sampler);
     client.kill();
     server.stop();
   }
 }
 
+const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const loadBefore = loadAverage();
 const rows: Row[] = [];
 for (const compression of compressions) {
   for (const spec of SERVERS.filter((s) => selected.includes(s.name))) {
@@ -105,6 +116,8 @@ for (const compression of compressions) {
 console.log(`# Server RSS per connection, ${connections} connections (KiB; RSS from /proc minus the RSS before them)`);
 console.log("");
 console.log(`Command: deno run -A bench/connections_memory.ts ${process.argv.slice(2).join(" ")}`.trim());
+console.log("");
+console.log(`Load average: ${loadBefore} before, ${loadAverage()} after`);
 console.log("");
 console.log("| server | compression | idle | right after one 2 KiB message each way | 1.5 s later | peak during a burst of 20 each | extensions |");
 console.log("|---|---|---|---|---|---|---|");
