@@ -44,7 +44,21 @@ export interface Transport {
   readable: ReadableStream<Uint8Array>;
   /** Bytes to the peer. */
   writable: WritableStream<Uint8Array>;
+  /**
+   * Optional: a writer that hands each chunk to the transport at once, without the stream machinery of
+   * `writable` (a promise chain and a queue per chunk: ~10 us a write on Node, the most of a 16 KiB
+   * fan-out's CPU). A {@linkcode Connection} takes it instead of `writable.getWriter()`; it locks `writable`.
+   */
+  getWriter?(): Pick<WritableStreamDefaultWriter<Uint8Array>, "write" | "close" | "abort" | "ready" | "desiredSize">;
 }
+
+/**
+ * What a {@linkcode Connection} uses of a writer: a `WritableStreamDefaultWriter`, or a transport's own
+ * ({@linkcode Transport.getWriter}) with the same meaning (`write` resolves once the transport wrote the
+ * chunk, `ready` and `desiredSize` count bytes against its high-water mark, `close` once everything was
+ * written).
+ */
+type TransportWriter = ReturnType<NonNullable<Transport["getWriter"]>>;
 
 /** Options for {@linkcode Connection}. */
 export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
@@ -211,7 +225,7 @@ export class Connection {
 
   readonly #protocol: Protocol;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #writer: TransportWriter;
   readonly #closeTimeout: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #transportError: Error | undefined;
@@ -268,7 +282,7 @@ export class Connection {
       throw new RangeError(`Cannot create connection: publishQueue.policy ${queue.policy} is not "close", "drop-oldest" or "drop-newest"`);
     }
     this.#reader = transport.readable.getReader();
-    this.#writer = transport.writable.getWriter();
+    this.#writer = transport.getWriter?.() ?? transport.writable.getWriter();
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
     const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
     if (heartbeat !== false) this.#startHeartbeat(heartbeat);

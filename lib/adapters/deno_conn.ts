@@ -71,5 +71,155 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
       return (connWriter ??= conn.writable.getWriter()).abort(reason);
     },
   }, new ByteLengthQueuingStrategy({ highWaterMark: WRITE_HIGH_WATER_MARK }));
-  return { readable, writable };
+  const closeConn = () => (connWriter ??= conn.writable.getWriter()).close();
+  const abortConn = (reason: unknown) => (connWriter ??= conn.writable.getWriter()).abort(reason);
+  return { readable, writable, getWriter: () => batchingWriter(conn, writable, closeConn, abortConn) };
+}
+
+/** Most bytes joined into one `conn.write`. */
+const LARGEST_JOIN = 256 * 1024;
+
+const resolved = Promise.resolve();
+
+/** A rejected promise that is not reported as unhandled when nobody awaits it (as a stream writer's). */
+function failed(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(() => {});
+  return promise;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void, reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
+
+/**
+ * The transport's writer for a {@linkcode Connection}: a chunk goes to `conn.write` at once when no write is
+ * in flight; what comes while one is (the frames of a fan-out's next publishes, say) waits and goes in one
+ * `conn.write` of the chunks joined (up to 256 KiB), one op for many frames. Through `conn.writable` each
+ * frame was an op and two streams' promise chains: a 64 B fan-out to 1,000 sockets spent 20-30 us per
+ * delivered message on this (against ~4 over node:net). `write` resolves once its chunk was written;
+ * `ready` and `desiredSize` count the bytes not yet written against 256 KiB, as the writable. `close` and
+ * `abort` go to `conn.writable` (after what waits, for `close`). It locks the writable.
+ */
+function batchingWriter(
+  conn: Deno.Conn,
+  writable: WritableStream<Uint8Array>,
+  closeConn: () => Promise<void>,
+  abortConn: (reason: unknown) => Promise<void>,
+): Pick<WritableStreamDefaultWriter<Uint8Array>, "write" | "close" | "abort" | "ready" | "desiredSize"> {
+  writable.getWriter(); // the lock: nothing else writes past this writer
+  let waiting: Uint8Array[] = []; // chunks behind the write in flight
+  let waitingDone: Deferred | undefined; // settles when they are written
+  let unwritten = 0; // bytes accepted and not yet written (in flight and waiting)
+  let writing: Promise<void> | undefined; // the pump, while it runs
+  let error: unknown; // a write failed: everything after it fails
+  let closed = false; // close() or abort() was called
+  let ready: Deferred | undefined; // while `unwritten` is at the high-water mark or more
+
+  const writeAll = async (data: Uint8Array) => {
+    for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
+  };
+  const pump = async (first: Uint8Array, done: Deferred) => {
+    let chunks = [first];
+    for (;;) {
+      let bytes = 0;
+      for (const chunk of chunks) bytes += chunk.length;
+      try {
+        if (chunks.length === 1) await writeAll(chunks[0]);
+        else {
+          // Joined in runs of at most LARGEST_JOIN bytes (a chunk larger than that alone).
+          for (let i = 0; i < chunks.length;) {
+            let end = i + 1, size = chunks[i].length;
+            while (end < chunks.length && size + chunks[end].length <= LARGEST_JOIN) size += chunks[end++].length;
+            await writeAll(end === i + 1 ? chunks[i] : join(chunks, i, end, size));
+            i = end;
+          }
+        }
+      } catch (cause) {
+        error ??= cause;
+        done.reject(cause);
+        waitingDone?.reject(cause);
+        ready?.reject(cause);
+        waiting = [];
+        waitingDone = ready = undefined;
+        writing = undefined;
+        return;
+      }
+      unwritten -= bytes;
+      done.resolve();
+      if (ready !== undefined && unwritten < WRITE_HIGH_WATER_MARK) {
+        ready.resolve();
+        ready = undefined;
+      }
+      if (waiting.length === 0) {
+        writing = undefined;
+        return;
+      }
+      chunks = waiting;
+      done = waitingDone!;
+      waiting = [];
+      waitingDone = undefined;
+    }
+  };
+
+  return {
+    get desiredSize() {
+      if (error !== undefined) return null;
+      return closed ? 0 : WRITE_HIGH_WATER_MARK - unwritten;
+    },
+    get ready() {
+      if (error !== undefined) return failed(error);
+      if (closed || unwritten < WRITE_HIGH_WATER_MARK) return resolved;
+      return (ready ??= deferred()).promise;
+    },
+    write(chunk) {
+      if (chunk === undefined) return failed(new TypeError("Cannot write: no chunk"));
+      if (error !== undefined) return failed(error);
+      if (closed) return failed(new TypeError("Cannot write: the connection's writing side is closed"));
+      unwritten += chunk.length;
+      if (writing !== undefined) {
+        waiting.push(chunk);
+        return (waitingDone ??= deferred()).promise;
+      }
+      const done = deferred();
+      writing = pump(chunk, done);
+      return done.promise;
+    },
+    async close() {
+      if (error !== undefined) return failed(error);
+      closed = true;
+      while (writing !== undefined) await writing;
+      if (error !== undefined) return failed(error);
+      return closeConn();
+    },
+    abort(reason) {
+      closed = true;
+      error ??= reason ?? new Error("Cannot write: the transport was aborted");
+      waitingDone?.reject(error);
+      ready?.reject(error);
+      return abortConn(reason);
+    },
+  };
+}
+
+function join(chunks: Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
+  const joined = new Uint8Array(bytes);
+  let offset = 0;
+  for (let i = start; i < end; i++) {
+    joined.set(chunks[i], offset);
+    offset += chunks[i].length;
+  }
+  return joined;
 }

@@ -153,5 +153,104 @@ export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport 
     },
   }, new ByteLengthQueuingStrategy({ highWaterMark: WRITE_HIGH_WATER_MARK }));
 
-  return { readable, writable };
+  return { readable, writable, getWriter: () => directWriter(socket, writable, finishWriting) };
+}
+
+const resolved = Promise.resolve();
+
+/** A rejected promise that is not reported as unhandled when nobody awaits it (as a stream writer's). */
+function failed(error: Error): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(() => {});
+  return promise;
+}
+
+/**
+ * The transport's writer for a {@linkcode Connection}: each chunk goes to `socket.write` at once (the socket
+ * keeps the order and joins what waits into one `writev`), without the stream's promise chain and queue
+ * per chunk. Measured on a fan-out of 16 KiB messages to 1,000 sockets, Node's WritableStream machinery
+ * was ~10 us of a ~25 us write; the system call is the rest. `write` resolves once the socket wrote the
+ * chunk (its callback), so `bufferedAmount` counts what the runtime still holds; `ready` and
+ * `desiredSize` count the bytes the socket holds against the same 256 KiB as the writable. It locks the
+ * writable.
+ */
+function directWriter(
+  socket: Duplex,
+  writable: WritableStream<Uint8Array>,
+  finishWriting: () => void,
+): Pick<WritableStreamDefaultWriter<Uint8Array>, "write" | "close" | "abort" | "ready" | "desiredSize"> {
+  writable.getWriter(); // the lock: nothing else writes past this writer
+  let writeError: Error | undefined; // the socket failed: later writes, ready and close() report it
+  socket.on("error", (error: Error) => writeError ??= error);
+  let waiting: Promise<void> | undefined; // ready while the socket holds its high-water mark or more
+  const closedError = () => new Error("Cannot write: the socket is closed");
+  const waitForDrain = () =>
+    new Promise<void>((resolve, reject) => {
+      const settle = (error?: Error) => {
+        socket.off("drain", onDrain);
+        socket.off("close", onClose);
+        socket.off("error", settle);
+        waiting = undefined;
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onDrain = () => settle();
+      const onClose = () => settle(writeError ?? new Error("Cannot write: the socket closed before the write was done"));
+      socket.on("drain", onDrain);
+      socket.on("close", onClose);
+      socket.on("error", settle);
+    });
+  return {
+    get desiredSize() {
+      if (writeError !== undefined || socket.destroyed) return null;
+      return socket.writableEnded ? 0 : WRITE_HIGH_WATER_MARK - socket.writableLength;
+    },
+    get ready() {
+      if (writeError !== undefined) return failed(writeError);
+      if (socket.destroyed) return failed(closedError());
+      if (socket.writableEnded || socket.writableLength < WRITE_HIGH_WATER_MARK) return resolved;
+      // A write returned false (the socket holds more than its own mark, 16 KiB): 'drain' follows.
+      waiting ??= waitForDrain();
+      waiting.catch(() => {});
+      return waiting;
+    },
+    write(chunk) {
+      if (chunk === undefined) return failed(new TypeError("Cannot write: no chunk"));
+      if (writeError !== undefined) return failed(writeError);
+      if (socket.destroyed) return failed(closedError());
+      if (socket.writableEnded) return failed(new Error("Cannot write: the socket's writing side is closed"));
+      return new Promise<void>((resolve, reject) => {
+        socket.write(chunk, (error) => error ? reject(error) : resolve());
+      });
+    },
+    close() {
+      if (writeError !== undefined) {
+        finishWriting();
+        return failed(writeError);
+      }
+      return new Promise<void>((resolve, reject) => {
+        const settle = () => {
+          socket.off("close", settle);
+          finishWriting();
+          if (socket.writableFinished) {
+            resolve();
+            return;
+          }
+          reject(new Error("Cannot close: the socket closed before everything was written"));
+        };
+        if (socket.writableFinished || socket.destroyed) {
+          settle();
+          return;
+        }
+        socket.once("close", settle);
+        // Called once everything is handed to the system and the FIN sent ('finish'), or with an error.
+        socket.end(settle);
+      });
+    },
+    abort() {
+      finishWriting();
+      socket.destroy();
+      return resolved;
+    },
+  };
 }
