@@ -13,6 +13,7 @@ import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
 import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
+import "./_native_deflate_workers.ts"; // large compressed messages deflated by native zlib on workers
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import { debugLogger } from "../core/logger.ts";
 import type { WebSocketServer } from "./serve.ts";

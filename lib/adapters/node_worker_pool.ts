@@ -1,8 +1,10 @@
 /**
- * Node's `worker_threads` for permessage-deflate's parallel deflate (`deflate/parallel_deflate.ts`), which
- * uses the global `Worker` where there is one (Deno, Bun) and this where there is not (Node). The Node
- * adapters call {@linkcode useNodeDeflateWorkers} when they make a connection; workers start only when a
- * large compressed message is sent, and are unref'd (they never keep the process alive).
+ * Workers with the runtime's native zlib for permessage-deflate's parallel deflate
+ * (`deflate/parallel_deflate.ts`): Node's `worker_threads` where there is no global `Worker` (Node), Web
+ * Workers running `native_deflate_worker.ts` where there is (Deno, Bun; without this, the pool runs zlib
+ * in WebAssembly on Web Workers there). The adapters call {@linkcode useNativeDeflateWorkers} when they
+ * make a connection or start; workers start only when a large compressed message is sent, and are unref'd
+ * where the runtime can (they never keep the process alive).
  *
  * @module
  */
@@ -10,7 +12,11 @@
 // node:worker_threads and node:os are imported when the pool is set up, not when this file loads: a bundle
 // of the client for workerd (no node: modules) carries this file through node_socket.ts and must load.
 import type { Worker as NodeWorker } from "node:worker_threads";
-import { setDeflateWorkerSpawner, type SpawnDeflateWorker } from "../deflate/parallel_deflate.ts";
+import {
+  setDeflateWorkerSpawner,
+  type SpawnDeflateWorker,
+  webDeflateWorkerSpawner,
+} from "../deflate/parallel_deflate.ts";
 import type { DeflateJobResult } from "../deflate/_deflate_job.ts";
 
 /**
@@ -59,10 +65,40 @@ export function nodeDeflateWorkerSpawner(Worker: typeof NodeWorker): SpawnDeflat
 let registered: Promise<void> | undefined;
 
 /**
- * Lets large compressed messages be deflated on `worker_threads` where there is no global `Worker`
- * (Node); elsewhere does nothing (Deno and Bun use Web Workers). Idempotent and cheap: the Node adapters
- * call it for every connection. The modules load in the background: until they have, large messages are
- * deflated inline.
+ * Lets large compressed messages be deflated on workers that use the runtime's native `node:zlib` (see
+ * `native_deflate.ts`): Web Workers running `native_deflate_worker.ts` where there is a global `Worker`
+ * (Deno, Bun), `worker_threads` running `node_deflate_worker.ts` where there is not (Node). Idempotent and
+ * cheap: the adapters call it for every connection (or once, when they start). The modules load in the
+ * background: until they have, large messages are deflated inline (Node) or on the WebAssembly-only
+ * workers (Deno, Bun).
+ *
+ * @returns Settles once the workers can be used (or cannot be here); the same promise on every call.
+ *
+ * @example
+ * ```ts
+ * import { useNativeDeflateWorkers } from "./node_worker_pool.ts";
+ * await useNativeDeflateWorkers();
+ * ```
+ */
+export function useNativeDeflateWorkers(): Promise<void> {
+  if (registered !== undefined) return registered;
+  if (typeof (globalThis as { Worker?: unknown }).Worker === "function") {
+    const here = import.meta.url;
+    const spawn = webDeflateWorkerSpawner(
+      new URL(`./native_deflate_worker${here.endsWith(".ts") ? ".ts" : ".js"}`, here),
+    );
+    if (spawn !== undefined) setDeflateWorkerSpawner(spawn);
+    return registered = Promise.resolve();
+  }
+  return registered = Promise.all([import("node:worker_threads"), import("node:os")]).then(
+    ([{ Worker }, { availableParallelism }]) =>
+      setDeflateWorkerSpawner(nodeDeflateWorkerSpawner(Worker), availableParallelism()),
+    () => {}, // no worker_threads here: large messages stay inline
+  );
+}
+
+/**
+ * The Node adapters' name for {@linkcode useNativeDeflateWorkers} (which now also serves Deno and Bun).
  *
  * @returns Settles once the workers can be used (or cannot be here); the same promise on every call.
  *
@@ -73,13 +109,5 @@ let registered: Promise<void> | undefined;
  * ```
  */
 export function useNodeDeflateWorkers(): Promise<void> {
-  if (registered !== undefined) return registered;
-  if (typeof (globalThis as { Worker?: unknown }).Worker === "function") {
-    return registered = Promise.resolve();
-  }
-  return registered = Promise.all([import("node:worker_threads"), import("node:os")]).then(
-    ([{ Worker }, { availableParallelism }]) =>
-      setDeflateWorkerSpawner(nodeDeflateWorkerSpawner(Worker), availableParallelism()),
-    () => {}, // no worker_threads here: large messages stay inline
-  );
+  return useNativeDeflateWorkers();
 }

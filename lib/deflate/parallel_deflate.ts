@@ -62,16 +62,18 @@ type WebWorkerConstructor = new (url: URL, options: { type: "module" }) => WebWo
 
 /**
  * Spawns Web Workers on the global `Worker` running `parallel_deflate_worker.ts` (or `.js` beside a built
- * copy): Deno and Bun. `undefined` where there is no global `Worker`, or where this module was not loaded
- * from a file (a browser's bundle, workerd).
+ * copy), or the entry given: Deno and Bun. `undefined` where there is no global `Worker`, or where this
+ * module was not loaded from a file (a browser's bundle, workerd).
  *
+ * @param entry The worker's module, one that runs jobs as `parallel_deflate_worker.ts` does (the adapters
+ * give one that deflates with the runtime's native zlib). @default {parallel_deflate_worker.ts}
  * @returns The spawner, or `undefined`.
  */
-export function webDeflateWorkerSpawner(): SpawnDeflateWorker | undefined {
+export function webDeflateWorkerSpawner(entry?: URL): SpawnDeflateWorker | undefined {
   const WebWorker = (globalThis as { Worker?: WebWorkerConstructor }).Worker;
   const here = import.meta.url;
   if (typeof WebWorker !== "function" || !here.startsWith("file:")) return undefined;
-  const url = new URL(`./parallel_deflate_worker${here.endsWith(".js") ? ".js" : ".ts"}`, here);
+  const url = entry ?? new URL(`./parallel_deflate_worker${here.endsWith(".js") ? ".js" : ".ts"}`, here);
   return (onResult, onError) => {
     const worker = new WebWorker(url, { type: "module" });
     worker.onmessage = (event) => onResult(event.data);

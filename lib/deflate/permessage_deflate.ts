@@ -129,7 +129,9 @@ export class PerMessageDeflate implements Extension {
   #inflating = false; // the message being received is compressed
   #deflating = false; // the message being sent (fragment by fragment) is compressed
   readonly #releaser: IdleReleaser | undefined;
-  readonly #parallel: Required<ParallelDeflateOptions> | undefined;
+  // workers undefined: defaultDeflateWorkers() when a message is prepared (on Node the core count is
+  // known only once adapters/node_worker_pool.ts has loaded node:os, after the first handshakes).
+  readonly #parallel: Required<Omit<ParallelDeflateOptions, "workers">> & { workers: number | undefined } | undefined;
   #prepared: { input: Uint8Array; output: Uint8Array | undefined } | undefined; // see prepare()
 
   /**
@@ -153,7 +155,7 @@ export class PerMessageDeflate implements Extension {
       if (typeof parallel !== "object" || parallel === null) throw new TypeError(`Cannot configure ${PERMESSAGE_DEFLATE}: parallel is neither false nor an object`);
       this.#parallel = {
         threshold: checkInteger("parallel.threshold", parallel.threshold ?? DEFAULT_PARALLEL_THRESHOLD, 0, Number.MAX_SAFE_INTEGER),
-        workers: checkInteger("parallel.workers", parallel.workers ?? defaultDeflateWorkers(), 0, 256),
+        workers: parallel.workers === undefined ? undefined : checkInteger("parallel.workers", parallel.workers, 0, 256),
         chunkSize: checkInteger("parallel.chunkSize", parallel.chunkSize ?? DEFAULT_CHUNK_SIZE, 1024, Number.MAX_SAFE_INTEGER),
       };
     }
@@ -273,7 +275,7 @@ export class PerMessageDeflate implements Extension {
     // §7.2.1 with context takeover: the next message refers to this one's window, which the compressor
     // learns by being primed with the message's tail.
     if (!this.#sendNoContext && this.#ownCompressor().prime === undefined) return undefined;
-    const pool = sharedDeflatePool(parallel.workers);
+    const pool = sharedDeflatePool(parallel.workers ?? defaultDeflateWorkers());
     if (pool === undefined) return undefined;
     const payload = typeof data === "string" ? encoder.encode(data) : data;
     if (payload.length < threshold) return undefined;
