@@ -75,9 +75,9 @@ and any other server on that Redis.
 --engine: raw is the runtime's own TCP/TLS listener under the library's HTTP/1.1 reading (listenDeno on
 Deno, listenBun on Bun; a plain request is answered, then its connection closed); node-http is node:http
 (the runtime's emulation of it on Deno and Bun). The default is raw on Deno and Bun, node-http on Node
-(which has no raw engine) and with --workers above 1 (the workers share the port through node:cluster,
-which hands out node:http's connections). Unless -q, a line "engine: raw (listenBun)" or "engine:
-node-http" follows the listening line.
+(which has no raw engine), and on Deno with --workers above 1 (Deno's listener shares a port only with
+--unstable-net: the workers take node:cluster's node:http). Bun's workers each listen with SO_REUSEPORT.
+Unless -q, a line "engine: raw (listenBun)" or "engine: node-http" follows the listening line.
 
 options:
 ${formatFlags(SERVE_FLAGS)}
@@ -183,8 +183,11 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
     throw new UsageError(`--engine ${engineText} is not raw or node-http`);
   }
   if (engineText === "raw" && runtime === "node") throw new UsageError("--engine raw runs on Deno and Bun; Node has node-http only");
-  if (engineText === "raw" && workers > 1) throw new UsageError("--engine raw serves one process: not with --workers above 1");
-  const engine = engineText ?? (runtime === "node" || workers > 1 ? "node-http" : "raw");
+  // Deno's listener shares a port (reusePort) only with --unstable-net: its workers take node:http's.
+  if (engineText === "raw" && workers > 1 && runtime === "deno") {
+    throw new UsageError("--engine raw serves one process on Deno: not with --workers above 1");
+  }
+  const engine = engineText ?? (runtime === "node" || (workers > 1 && runtime === "deno") ? "node-http" : "raw");
   const worker = cluster.isWorker ? `${cluster.worker!.id}` : "1";
   const prefix = cluster.isWorker ? `[worker ${worker}] ` : "";
   const log = (line: string) => {
@@ -319,7 +322,8 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
       }
       await echo(id, peer, target, upgrade, () => wire);
     };
-    const common = { hostname: host, port: listenPort, tls, websocket: {}, handover };
+    // Bun's workers each listen on the port (SO_REUSEPORT): the kernel spreads the connections.
+    const common = { hostname: host, port: listenPort, tls, websocket: {}, handover, reusePort: cluster.isWorker };
     let server: import("../lib/adapters/serve.ts").WebSocketServer;
     try {
       server = runtime === "bun"

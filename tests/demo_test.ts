@@ -425,6 +425,9 @@ redisTest(
     try {
       const { port } = server;
       assert.match(server.output(), /2 workers, pids \d+, \d+, rooms over redis:\/\/127\.0\.0\.1:\d+/);
+      // Bun's workers run the raw listener (SO_REUSEPORT); Deno's and Node's, node:cluster's node:http.
+      const engine = RUNTIME === "bun" ? "raw \\(listenBun\\)" : "node-http";
+      await server.waitFor(new RegExp(`^\\[worker \\d+\\] engine: ${engine}$`, "m"));
       const cookie = await login(port, "Ada");
       // Which worker takes a connection is the kernel's (reusePort) or the primary's (round robin) choice:
       // connect until both have one.

@@ -26,7 +26,6 @@ import {
 import { BunSocketPipe, type BunTcpSocket } from "./bun_socket.ts";
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
-import "./_native_deflate_workers.ts"; // large compressed messages deflated by native zlib on workers
 import type { WebSocketServer } from "./serve.ts";
 import type { Handover } from "./_handover.ts";
 
@@ -39,6 +38,11 @@ export interface BunListenOptions<T = unknown>
   hostname?: string;
   /** PEM certificate and key: listen with TLS (`wss:`). @default none */
   tls?: { cert: string; key: string };
+  /**
+   * `SO_REUSEPORT`: several processes listen on the one port and the kernel spreads the connections among
+   * them (Linux). @default {false}
+   */
+  reusePort?: boolean;
   /** Sees each upgrade request first: return a `Response` to refuse with it. */
   upgrade?: UpgradeHook;
   /** The WebSocket callbacks. */
@@ -79,6 +83,7 @@ interface BunLike {
     hostname: string;
     port: number;
     tls?: { cert: string; key: string };
+    reusePort?: boolean;
     allowHalfOpen: boolean;
     socket: {
       open(socket: BunSocket): void;
@@ -117,6 +122,7 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
     signal,
     tls,
     handover,
+    reusePort,
     hostname = "127.0.0.1",
     port = 8080,
     pubsub = createPubSub(),
@@ -216,6 +222,7 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
     hostname,
     port,
     ...(tls === undefined ? {} : { tls: { cert: tls.cert, key: tls.key } }),
+    ...(reusePort === true ? { reusePort } : {}),
     // The peer's FIN ends our reading, not our writing: a close frame queued behind it still goes out.
     allowHalfOpen: true,
     socket: {
