@@ -1,0 +1,237 @@
+/**
+ * The transports' own writers (`Transport.getWriter`), which a `Connection` takes instead of the writable's
+ * stream writer: over `node:net` (lib/adapters/node_socket.ts) each chunk goes to the socket at once; over a
+ * `Deno.Conn` (lib/adapters/deno_conn.ts) one write is in flight and what comes meanwhile is joined into the
+ * next. Order, backpressure in bytes, partial writes and failures.
+ *
+ * Runs on Node, Deno and Bun: each gives a `node:net` socket, and the `Deno.Conn` writer is driven through a
+ * stand-in connection whose writes complete when the test says.
+ */
+
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
+import { socketToTransport } from "../../lib/adapters/node_socket.ts";
+import { denoConnTransport } from "../../lib/adapters/deno_conn.ts";
+
+const MARK = 256 * 1024;
+
+function bytes(length: number, fill: number): Uint8Array {
+  return new Uint8Array(length).fill(fill);
+}
+
+/** A connected pair of `node:net` sockets on 127.0.0.1: [ours, the peer's]. */
+async function socketPair(): Promise<{ ours: Socket; peer: Socket; close: () => Promise<void> }> {
+  let accepted!: (socket: Socket) => void;
+  const serverSide = new Promise<Socket>((resolve) => accepted = resolve);
+  const server = createServer(accepted);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const peer = connect((server.address() as AddressInfo).port, "127.0.0.1");
+  const ours = await serverSide;
+  return {
+    ours,
+    peer,
+    close: async () => {
+      ours.destroy();
+      peer.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Reads `count` bytes from a socket. */
+function readBytes(socket: Socket, count: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Uint8Array) => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= count) {
+        socket.off("data", onData);
+        const all = new Uint8Array(got);
+        let offset = 0;
+        for (const c of chunks) {
+          all.set(c, offset);
+          offset += c.length;
+        }
+        resolve(all);
+      }
+    };
+    socket.on("data", onData);
+    socket.on("error", reject);
+  });
+}
+
+describe("node:net transport writer", () => {
+  test("chunks arrive in the order written, and write resolves once the socket wrote it", async () => {
+    const { ours, peer, close } = await socketPair();
+    try {
+      const transport = socketToTransport(ours);
+      const writer = transport.getWriter!();
+      assert.equal(transport.writable.locked, true); // nothing else writes past it
+      const reading = readBytes(peer, 3 * 20_000);
+      await Promise.all([writer.write(bytes(20_000, 1)), writer.write(bytes(20_000, 2)), writer.write(bytes(20_000, 3))]);
+      const received = await reading;
+      for (let i = 0; i < 3; i++) assert.ok(received.subarray(i * 20_000, (i + 1) * 20_000).every((b) => b === i + 1));
+    } finally {
+      await close();
+    }
+  });
+
+  test("ready waits while the socket holds 256 KiB or more, until the peer reads", async () => {
+    const { ours, peer, close } = await socketPair();
+    try {
+      peer.pause();
+      const writer = socketToTransport(ours).getWriter!();
+      assert.equal(writer.desiredSize, MARK);
+      // Until the kernel's buffers (a few MiB on loopback) are full too and the socket still holds the
+      // mark a while later (bounded: at most 64 MiB).
+      let written = 0;
+      for (let settled = false; !settled && written < 64 * 1024 * 1024;) {
+        while ((writer.desiredSize ?? 0) > 0 && written < 64 * 1024 * 1024) {
+          void writer.write(bytes(64 * 1024, 7)).catch(() => {});
+          written += 64 * 1024;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        settled = (writer.desiredSize ?? 1) <= 0;
+      }
+      assert.ok((writer.desiredSize ?? 1) <= 0, `desiredSize ${writer.desiredSize} after ${written} bytes`);
+      let ready = false;
+      const readyPromise = writer.ready.then(() => ready = true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(ready, false);
+      peer.resume(); // reads (and discards) everything
+      await readyPromise;
+      assert.ok((writer.desiredSize ?? 0) > 0);
+    } finally {
+      await close();
+    }
+  });
+
+  test("after the socket is destroyed, write and ready reject and desiredSize is null", async () => {
+    const { ours, close } = await socketPair();
+    try {
+      const writer = socketToTransport(ours).getWriter!();
+      ours.destroy();
+      await assert.rejects(writer.write(bytes(10, 1)), /Cannot write: the socket is closed/);
+      await assert.rejects(writer.ready, /Cannot write: the socket is closed/);
+      assert.equal(writer.desiredSize, null);
+    } finally {
+      await close();
+    }
+  });
+
+  test("close resolves once everything was written and the peer sees the end", async () => {
+    const { ours, peer, close } = await socketPair();
+    try {
+      const writer = socketToTransport(ours).getWriter!();
+      const received: Uint8Array[] = [];
+      const ended = new Promise<void>((resolve) => peer.on("end", resolve));
+      peer.on("data", (chunk: Uint8Array) => received.push(chunk));
+      void writer.write(bytes(300_000, 5));
+      await writer.close();
+      await ended;
+      assert.equal(received.reduce((n, c) => n + c.length, 0), 300_000);
+      await assert.rejects(writer.write(bytes(1, 1)), /Cannot write/);
+    } finally {
+      await close();
+    }
+  });
+});
+
+/** A stand-in `Deno.Conn` whose writes complete when the test resolves them, taking at most `take` bytes. */
+function fakeConn(take = Infinity) {
+  const writes: { data: Uint8Array; finish: (error?: Error) => void }[] = [];
+  let closed = 0;
+  const conn = {
+    write(data: Uint8Array): Promise<number> {
+      return new Promise((resolve, reject) => {
+        const n = Math.min(data.length, take);
+        writes.push({ data: data.slice(0, n), finish: (error) => error ? reject(error) : resolve(n) });
+      });
+    },
+    read: () => new Promise<number | null>(() => {}),
+    close: () => void closed++,
+    writable: new WritableStream<Uint8Array>({ close: () => void closed++ }),
+  };
+  return { conn: conn as unknown as Deno.Conn, writes, closedCount: () => closed };
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+describe("Deno.Conn transport writer", () => {
+  test("one write in flight; what comes meanwhile goes in one joined write, in order", async () => {
+    const { conn, writes } = fakeConn();
+    const writer = denoConnTransport(conn).getWriter!();
+    const done: number[] = [];
+    const first = writer.write(bytes(10, 1)).then(() => done.push(1));
+    const second = writer.write(bytes(20, 2)).then(() => done.push(2));
+    const third = writer.write(bytes(30, 3)).then(() => done.push(3));
+    assert.equal(writes.length, 1); // the first went at once
+    assert.equal(writer.desiredSize, MARK - 60);
+    writes[0].finish();
+    await first;
+    await tick();
+    assert.equal(writes.length, 2);
+    assert.deepEqual([...writes[1].data], [...bytes(20, 2), ...bytes(30, 3)]);
+    writes[1].finish();
+    await Promise.all([second, third]);
+    assert.deepEqual(done, [1, 2, 3]);
+    assert.equal(writer.desiredSize, MARK);
+  });
+
+  test("a partial write is continued with the rest", async () => {
+    const { conn, writes } = fakeConn(7);
+    const writer = denoConnTransport(conn).getWriter!();
+    const written = writer.write(bytes(20, 9));
+    for (let i = 0; i < 3; i++) {
+      await tick();
+      writes[i].finish();
+    }
+    await written;
+    assert.deepEqual(writes.map((w) => w.data.length), [7, 7, 6]);
+  });
+
+  test("ready waits at 256 KiB not yet written, and resolves when it is", async () => {
+    const { conn, writes } = fakeConn();
+    const writer = denoConnTransport(conn).getWriter!();
+    void writer.write(bytes(MARK, 1));
+    assert.equal(writer.desiredSize, 0);
+    let ready = false;
+    const readyPromise = writer.ready.then(() => ready = true);
+    await tick();
+    assert.equal(ready, false);
+    writes[0].finish();
+    await readyPromise;
+    assert.equal(writer.desiredSize, MARK);
+  });
+
+  test("a failed write rejects it and what waited, and everything after", async () => {
+    const { conn, writes } = fakeConn();
+    const writer = denoConnTransport(conn).getWriter!();
+    const first = writer.write(bytes(10, 1));
+    const second = writer.write(bytes(10, 2));
+    writes[0].finish(new Error("connection reset"));
+    await assert.rejects(first, /connection reset/);
+    await assert.rejects(second, /connection reset/);
+    await assert.rejects(writer.write(bytes(1, 1)), /connection reset/);
+    await assert.rejects(writer.ready, /connection reset/);
+    assert.equal(writer.desiredSize, null);
+  });
+
+  test("close waits for what is not yet written, then closes the connection's writable", async () => {
+    const { conn, writes, closedCount } = fakeConn();
+    const writer = denoConnTransport(conn).getWriter!();
+    void writer.write(bytes(10, 1));
+    void writer.write(bytes(10, 2));
+    const closing = writer.close();
+    await assert.rejects(writer.write(bytes(1, 1)), /Cannot write: the connection's writing side is closed/);
+    writes[0].finish();
+    await tick();
+    assert.equal(closedCount(), 0);
+    writes[1].finish();
+    await closing;
+    assert.equal(closedCount(), 1);
+  });
+});
