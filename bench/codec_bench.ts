@@ -6,9 +6,9 @@
  *   deno run --allow-env --allow-read bench/codec_bench.ts      (or: bun bench/codec_bench.ts)
  *   deno run -A bench/codec_bench.ts --connections-table   (that table only; bun bench/codec_bench.ts --connections-table)
  *
- * `--connections-table`: many connections sending in turn, each with its own zlib wasm compressor (context
- * takeover), under the compressor budget (`setZlibWasmCompressorBudget`) and without one: CPU per message,
- * wire ratio and the zlib linear memory held.
+ * `--connections-table`: many connections taking turns, each with its own zlib wasm compressor and
+ * decompressor (context takeover), at memLevel 8 and 7, under the default budgets (`setZlibWasmBudget`)
+ * and without them: CPU per message each way and the wire ratio.
  *
  * Codecs:
  * - zlib wasm (ours, the default): lib/deflate/zlib_wasm_codec.ts, zlib 1.2.13 compiled to WebAssembly.
@@ -29,7 +29,7 @@ import * as zlib from "node:zlib";
 import process from "node:process";
 import { existsSync, readFileSync } from "node:fs";
 import { pakoCodec } from "../lib/deflate/pako_codec.ts";
-import { DEFAULT_COMPRESSOR_BUDGET, setZlibWasmCompressorBudget, zlibWasmCodec } from "../lib/deflate/zlib_wasm_codec.ts";
+import { DEFAULT_COMPRESSOR_BUDGET, DEFAULT_DECOMPRESSOR_BUDGET, setZlibWasmBudget, zlibWasmCodec } from "../lib/deflate/zlib_wasm_codec.ts";
 import { nodeZlibCodec } from "../lib/adapters/node_zlib_codec.ts";
 import type { DeflateCodec } from "../lib/deflate/codec.ts";
 
@@ -241,28 +241,40 @@ const loadAverage = () => existsSync("/proc/loadavg") ? readFileSync("/proc/load
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
 
 /**
- * `connections` compressors (zlib wasm, context takeover, window 15, level 6) each compress one message in turn, for
- * `rounds` rounds after a warm-up round: CPU time per message (user + system) and wire ratio.
+ * `connections` compressors (zlib wasm, context takeover, window 15, level 6) each compress one message in
+ * turn, for `rounds` rounds after a warm-up round; then as many decompressors inflate those messages in the
+ * same order. CPU time per message (user + system) each way, and the wire ratio.
  */
 function connectionsRow(messages: Uint8Array[], connections: number, memLevel: number, budget: number, rounds: number) {
-  const previous = setZlibWasmCompressorBudget(budget);
+  const previous = setZlibWasmBudget({ compressors: budget, decompressors: budget === Infinity ? Infinity : DEFAULT_DECOMPRESSOR_BUDGET });
   const compressors = Array.from({ length: connections }, () => zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel }));
-  for (let i = 0; i < connections; i++) compressors[i].compress(messages[i % messages.length], true);
+  const decompressors = Array.from({ length: connections }, () => zlibWasmCodec.createDecompressor(15));
+  const sent: Uint8Array[] = [];
+  for (let i = 0; i < connections; i++) decompressors[i].decompress(compressors[i].compress(messages[i % messages.length], true), true, Infinity);
   let input = 0;
   let output = 0;
-  const cpu = process.cpuUsage();
+  let cpu = process.cpuUsage();
   for (let r = 1; r <= rounds; r++) {
     for (let i = 0; i < connections; i++) {
       const message = messages[(i + r) % messages.length];
       input += message.length;
-      output += compressors[i].compress(message, true).length;
+      const bytes = compressors[i].compress(message, true);
+      output += bytes.length;
+      sent.push(bytes);
     }
   }
-  const used = process.cpuUsage(cpu);
-  const microseconds = (used.user + used.system) / (rounds * connections);
-  for (const c of compressors) c.release();
-  setZlibWasmCompressorBudget(previous);
-  return { microseconds, ratio: output / input };
+  let used = process.cpuUsage(cpu);
+  const compressMicroseconds = (used.user + used.system) / (rounds * connections);
+  cpu = process.cpuUsage();
+  let k = 0;
+  for (let r = 1; r <= rounds; r++) {
+    for (let i = 0; i < connections; i++) decompressors[i].decompress(sent[k++], true, Infinity);
+  }
+  used = process.cpuUsage(cpu);
+  const inflateMicroseconds = (used.user + used.system) / (rounds * connections);
+  for (const c of [...compressors, ...decompressors]) c.release();
+  setZlibWasmBudget(previous);
+  return { compressMicroseconds, inflateMicroseconds, ratio: output / input };
 }
 
 if (process.argv.includes("--connections-table")) {
@@ -271,20 +283,20 @@ if (process.argv.includes("--connections-table")) {
     ["JSON 2 KiB", Array.from({ length: 64 }, (_, i) => jsonDocument(2048, i * 37))],
     ["JSON 16 KiB", Array.from({ length: 16 }, (_, i) => jsonDocument(16 * 1024, i * 1000))],
   ];
-  console.log(`# zlib wasm compressors of many connections sending in turn, ${runtime} (level 6, 15-bit window; best of 3)`);
+  console.log(`# zlib wasm codecs of many connections taking turns, ${runtime} (level 6, 15-bit window; best of 3)`);
   console.log("");
   console.log(`Load average before: ${loadAverage()}`);
   console.log("");
-  console.log("| payload | connections | memLevel | compressor budget | CPU µs per message | wire ratio |");
-  console.log("|---|---|---|---|---|---|");
+  console.log("| payload | connections | memLevel | budgets (compressors / decompressors) | compress CPU µs per message | inflate CPU µs per message | wire ratio |");
+  console.log("|---|---|---|---|---|---|---|");
   for (const [name, messages] of sets) {
     for (const connections of [100, 1000]) {
       for (const [memLevel, budget] of [[8, Infinity], [7, Infinity], [7, DEFAULT_COMPRESSOR_BUDGET]]) {
-        const rounds = Math.max(3, Math.round(5e6 / (connections * messages[0].length)));
+        const rounds = Math.max(3, Math.round(2.5e6 / (connections * messages[0].length)));
         const runs = [0, 1, 2].map(() => connectionsRow(messages, connections, memLevel, budget, rounds));
-        const r = runs.reduce((a, b) => (a.microseconds <= b.microseconds ? a : b));
-        const label = budget === Infinity ? "none (each keeps its state)" : `${budget / 2 ** 20} MiB`;
-        console.log(`| ${name} | ${connections} | ${memLevel} | ${label} | ${r.microseconds.toFixed(1)} | ${r.ratio.toFixed(4)} |`);
+        const best = (key: "compressMicroseconds" | "inflateMicroseconds") => Math.min(...runs.map((r) => r[key])).toFixed(1);
+        const label = budget === Infinity ? "none (each keeps its state)" : `${budget / 2 ** 20} MiB / ${DEFAULT_DECOMPRESSOR_BUDGET / 2 ** 20} MiB`;
+        console.log(`| ${name} | ${connections} | ${memLevel} | ${label} | ${best("compressMicroseconds")} | ${best("inflateMicroseconds")} | ${runs[0].ratio.toFixed(4)} |`);
       }
     }
   }

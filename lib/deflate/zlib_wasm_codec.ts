@@ -14,8 +14,9 @@
  * stays at its busiest size. Streams are placed in an instance until it reaches
  * {@linkcode INSTANCE_SOFT_LIMIT}, then in a new one; an instance no stream refers to is garbage collected
  * whole. Idle connections hibernate to a few KiB of JavaScript memory (see `releaseAfterIdle`), and the
- * compressor state open at once is bounded ({@linkcode DEFAULT_COMPRESSOR_BUDGET}): with many connections
- * sending, the least recently used compressors hibernate first, and a new stream goes where one was freed.
+ * state open at once is bounded ({@linkcode DEFAULT_COMPRESSOR_BUDGET}, {@linkcode DEFAULT_DECOMPRESSOR_BUDGET}):
+ * with many connections active, the least recently used streams hibernate first, and a new stream goes
+ * where one was freed.
  *
  * @module
  */
@@ -55,13 +56,22 @@ const COMPRESSOR_DICTIONARY_LIMIT = 8 * 1024;
 /**
  * Compressor state (zlib's window, hash chains and hash table: `2^(windowBits+2) + 2^(memLevel+8)` bytes,
  * 160 KiB at 15/7, 192 KiB at 15/8) that may be open at once in the process unless changed with
- * {@linkcode setZlibWasmCompressorBudget}. Beyond it, the compressor least recently used gives its state
- * back and keeps the last 8 KiB of its window, as on idle hibernation: 1,000 connections that each sent a
- * message hold the state of ~200 (15/7), not 1,000. Waking costs a rebuild of the hash chains from those
- * 8 KiB (~50-90 µs for a 2 KiB message that took ~20, `bench/codec_bench.ts --connections-table`), paid
- * only when more connections than that take turns sending.
+ * {@linkcode setZlibWasmBudget}. Beyond it, the compressor least recently used gives its state back and
+ * keeps the last 8 KiB of its window, as on idle hibernation: 1,000 connections that each sent a message
+ * hold the state of ~200 (15/7), not 1,000. Waking costs a rebuild of the hash chains from those 8 KiB
+ * (`bench/codec_bench.ts --connections-table`), paid only when more connections than that take turns
+ * sending.
  */
 export const DEFAULT_COMPRESSOR_BUDGET = 32 * 1024 * 1024;
+/**
+ * Decompressor state (zlib's ~7 KiB and the `2^windowBits` window) that may be open at once unless changed
+ * with {@linkcode setZlibWasmBudget}. Beyond it, the decompressor least recently used between messages
+ * copies its window out and gives its state back (as on idle hibernation); waking copies the window back
+ * in. A decompressor in the middle of a message is never evicted.
+ */
+export const DEFAULT_DECOMPRESSOR_BUDGET = 8 * 1024 * 1024;
+/** zlib's inflate_state (its code tables included), about. */
+const INFLATE_STATE = 7 * 1024;
 /** The largest LZ77 window (15 bits). */
 const MAX_WINDOW = 32 * 1024;
 /** §7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload of the message." */
@@ -278,50 +288,76 @@ export function zlibWasmMemory(): ZlibWasmMemory {
   return { instances: live, bytes };
 }
 
-/** Open compressor slots, least recently used first, and the state they hold (estimated, in bytes). */
-const openCompressors = new Set<StreamSlot>();
-let openCompressorBytes = 0;
-let compressorBudget = DEFAULT_COMPRESSOR_BUDGET;
+/** How much state one direction's open streams may hold at once, in bytes (see {@linkcode setZlibWasmBudget}). */
+export interface ZlibWasmBudget {
+  /** Compressors' state. @default {DEFAULT_COMPRESSOR_BUDGET} */
+  compressors?: number;
+  /** Decompressors' state. @default {DEFAULT_DECOMPRESSOR_BUDGET} */
+  decompressors?: number;
+}
+
+/** Open streams of one direction, least recently used first, and the state they hold (estimated). */
+class StreamBudget {
+  readonly slots = new Set<StreamSlot>();
+  bytes = 0;
+  limit: number;
+  /** What an evicted stream keeps of its window. */
+  readonly #keep: number;
+
+  constructor(limit: number, keep: number) {
+    this.limit = limit;
+    this.#keep = keep;
+  }
+
+  /**
+   * Evicts the streams least recently used (not those in the middle of a message) until `more` bytes fit.
+   *
+   * @returns The instance of the last one evicted, if any: a new stream there reuses its memory.
+   */
+  evict(more: number): ZlibInstance | undefined {
+    let freed: ZlibInstance | undefined;
+    for (const slot of this.slots) {
+      if (this.bytes + more <= this.limit) break;
+      if (slot.busy) continue;
+      freed = slot.instance;
+      slot.hibernate(this.#keep);
+    }
+    return freed;
+  }
+}
+
+const compressorBudget = new StreamBudget(DEFAULT_COMPRESSOR_BUDGET, COMPRESSOR_DICTIONARY_LIMIT);
+const decompressorBudget = new StreamBudget(DEFAULT_DECOMPRESSOR_BUDGET, Infinity);
 
 /**
- * Sets how much compressor state may be open at once (see {@linkcode DEFAULT_COMPRESSOR_BUDGET}); less
- * memory per connection when many connections send, at the cost of a rebuild of the hash chains from the
- * last 8 KiB of its window for a compressor that was evicted (`bench/codec_bench.ts --connections-table`).
- * At least one compressor stays open whatever the budget.
+ * Sets how much zlib state may be open at once in the process (see {@linkcode DEFAULT_COMPRESSOR_BUDGET}
+ * and {@linkcode DEFAULT_DECOMPRESSOR_BUDGET}): less memory per connection when many connections are
+ * active, at the cost of rebuilding the state from the window kept for a stream that was evicted
+ * (`bench/codec_bench.ts --connections-table`). Streams over a lowered budget are evicted at once.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { DEFAULT_COMPRESSOR_BUDGET, setZlibWasmCompressorBudget } from "./zlib_wasm_codec.ts";
- * const previous = setZlibWasmCompressorBudget(8 * 1024 * 1024);
- * assert.equal(previous, DEFAULT_COMPRESSOR_BUDGET);
- * setZlibWasmCompressorBudget(previous);
+ * import { DEFAULT_COMPRESSOR_BUDGET, setZlibWasmBudget } from "./zlib_wasm_codec.ts";
+ * const previous = setZlibWasmBudget({ compressors: 8 * 1024 * 1024 });
+ * assert.equal(previous.compressors, DEFAULT_COMPRESSOR_BUDGET);
+ * setZlibWasmBudget(previous);
  * ```
  *
- * @param bytes The budget in bytes (`Infinity`: every compressor keeps its state until idle).
- * @returns The budget it replaces.
+ * @param budget Bytes for each direction; a direction left out keeps its budget (`Infinity`: streams
+ * keep their state until idle, as before budgets).
+ * @returns The budgets it replaces, both.
  */
-export function setZlibWasmCompressorBudget(bytes: number): number {
-  if (!(bytes >= 0)) throw new RangeError(`Cannot set compressor budget: ${bytes} is not a number of bytes`);
-  const previous = compressorBudget;
-  compressorBudget = bytes;
-  evictCompressors(0);
-  return previous;
-}
-
-/**
- * Evicts the compressors least recently used until `more` bytes fit the budget (one slot at least stays).
- *
- * @returns The instance of the last one evicted, if any: a new stream there reuses its memory.
- */
-function evictCompressors(more: number): ZlibInstance | undefined {
-  let freed: ZlibInstance | undefined;
-  for (const slot of openCompressors) {
-    if (openCompressorBytes + more <= compressorBudget || (more === 0 && openCompressors.size === 1)) break;
-    freed = slot.instance;
-    slot.hibernate(COMPRESSOR_DICTIONARY_LIMIT);
+export function setZlibWasmBudget(budget: ZlibWasmBudget): Required<ZlibWasmBudget> {
+  for (const [name, bytes] of Object.entries(budget)) {
+    if (bytes !== undefined && !(bytes >= 0)) throw new RangeError(`Cannot set zlib budget: ${name} ${bytes} is not a number of bytes`);
   }
-  return freed;
+  const previous = { compressors: compressorBudget.limit, decompressors: decompressorBudget.limit };
+  compressorBudget.limit = budget.compressors ?? compressorBudget.limit;
+  decompressorBudget.limit = budget.decompressors ?? decompressorBudget.limit;
+  compressorBudget.evict(0);
+  decompressorBudget.evict(0);
+  return previous;
 }
 
 /** `parts` joined, at most `length` bytes of them. */
@@ -347,28 +383,31 @@ class StreamSlot {
   stream = 0;
   /** The window kept by {@linkcode StreamSlot.hibernate}, restored as a preset dictionary on open. */
   window: Uint8Array | undefined;
-  /** For a compressor, the state it holds while open, counted against the compressor budget; else 0. */
+  /** In the middle of a message (a decompressor's state is more than its window): not to be evicted. */
+  busy = false;
+  /** The state the stream holds while open, counted against its direction's budget. */
   #cost = 0;
   readonly #inflate: boolean;
+  readonly #budget: StreamBudget;
 
   constructor(inflate: boolean) {
     this.#inflate = inflate;
+    this.#budget = inflate ? decompressorBudget : compressorBudget;
   }
 
   /**
-   * Opens the stream with `create` and restores the kept window. A compressor's (`cost` > 0) counts against
-   * the compressor budget: the least recently used ones are evicted first, so that their memory is reused.
+   * Opens the stream with `create` and restores the kept window. Its `cost` counts against its direction's
+   * budget: the least recently used streams are evicted first, and the new one goes where they were.
    */
-  open(create: (zlib: ZlibExports) => number, cost = 0): void {
-    const freed = cost > 0 ? evictCompressors(cost) : undefined;
+  open(create: (zlib: ZlibExports) => number, cost: number): void {
+    const budget = this.#budget;
+    const freed = budget.evict(cost);
     const [instance, stream] = openStream(create, this.#inflate, this, freed);
     this.instance = instance;
     this.stream = stream;
-    if (cost > 0) {
-      this.#cost = cost;
-      openCompressors.add(this);
-      openCompressorBytes += cost;
-    }
+    this.#cost = cost;
+    budget.slots.add(this);
+    budget.bytes += cost;
     const window = this.window;
     if (window === undefined) return;
     this.window = undefined;
@@ -390,19 +429,19 @@ class StreamSlot {
     this.close();
   }
 
-  /** Marks a compressor as the one most recently used (the last to be evicted). */
+  /** Marks the stream as the one most recently used (the last to be evicted). */
   touch(): void {
-    openCompressors.delete(this);
-    openCompressors.add(this);
+    const slots = this.#budget.slots;
+    slots.delete(this);
+    slots.add(this);
   }
 
   close(): void {
     if (this.stream === 0) return;
-    if (this.#cost > 0) {
-      openCompressors.delete(this);
-      openCompressorBytes -= this.#cost;
-      this.#cost = 0;
-    }
+    this.#budget.slots.delete(this);
+    this.#budget.bytes -= this.#cost;
+    this.#cost = 0;
+    this.busy = false;
     this.instance!.close(this.stream, this.#inflate, this);
     this.stream = 0;
     this.instance = undefined;
@@ -512,8 +551,8 @@ class ZlibWasmDecompressor implements Decompressor {
     const slot = this.#slot;
     if (slot.stream === 0) {
       const windowBits = this.#windowBits;
-      slot.open((zlib) => zlib.wz_inflate_new(windowBits));
-    }
+      slot.open((zlib) => zlib.wz_inflate_new(windowBits), 2 ** windowBits + INFLATE_STATE);
+    } else slot.touch();
     const instance = slot.instance!;
     const { zlib, input, output, outputSize } = instance;
     const stream = slot.stream;
@@ -574,6 +613,7 @@ class ZlibWasmDecompressor implements Decompressor {
       throw error;
     }
     if (end) this.#ended = false;
+    slot.busy = !end;
     if (parts.length === 0) return new Uint8Array(0);
     // Output that took several chunks: a larger output area next time (one copy for up to 1 MiB).
     if (parts.length > 1) instance.growOutput(total);
@@ -584,6 +624,7 @@ class ZlibWasmDecompressor implements Decompressor {
     const slot = this.#slot;
     if (slot.stream !== 0) slot.instance!.zlib.wz_inflate_reset(slot.stream);
     slot.window = undefined;
+    slot.busy = false;
     this.#ended = false;
   }
 

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import type { Compressor } from "../../lib/deflate/codec.ts";
 import {
   DEFAULT_COMPRESSOR_BUDGET,
-  setZlibWasmCompressorBudget,
+  DEFAULT_DECOMPRESSOR_BUDGET,
+  setZlibWasmBudget,
+  type ZlibWasmBudget,
   zlibWasmCodec,
   zlibWasmMemory,
 } from "../../lib/deflate/zlib_wasm_codec.ts";
@@ -22,33 +24,33 @@ function jsonText(length: number, seed: number): Uint8Array {
   return encoder.encode(s.slice(0, length));
 }
 
-/** Runs `body` with the budget set to `bytes`, then restores it. */
-function withBudget(bytes: number, body: () => void): void {
-  const previous = setZlibWasmCompressorBudget(bytes);
+/** Runs `body` with `budget` set, then restores the budgets. */
+function withBudget(budget: ZlibWasmBudget, body: () => void): void {
+  const previous = setZlibWasmBudget(budget);
   try {
     body();
   } finally {
-    setZlibWasmCompressorBudget(previous);
+    setZlibWasmBudget(previous);
   }
 }
 
-describe("the compressor budget (zlibWasmCodec)", () => {
-  test("setZlibWasmCompressorBudget returns the budget it replaces and refuses what is not a number of bytes", () => {
-    const previous = setZlibWasmCompressorBudget(1024);
-    assert.equal(previous, DEFAULT_COMPRESSOR_BUDGET);
-    assert.equal(setZlibWasmCompressorBudget(previous), 1024);
-    for (const bad of [-1, Number.NaN]) {
-      assert.throws(() => setZlibWasmCompressorBudget(bad), (error: Error) => {
+describe("zlibWasmCodec's budgets of open streams", () => {
+  test("setZlibWasmBudget returns both budgets it replaces, keeps a direction left out, and refuses what is not a number of bytes", () => {
+    const previous = setZlibWasmBudget({ compressors: 1024 });
+    assert.deepEqual(previous, { compressors: DEFAULT_COMPRESSOR_BUDGET, decompressors: DEFAULT_DECOMPRESSOR_BUDGET });
+    assert.deepEqual(setZlibWasmBudget({ decompressors: 2048 }), { compressors: 1024, decompressors: DEFAULT_DECOMPRESSOR_BUDGET });
+    for (const bad of [{ compressors: -1 }, { decompressors: Number.NaN }]) {
+      assert.throws(() => setZlibWasmBudget(bad), (error: Error) => {
         assert.ok(error instanceof RangeError);
-        assert.match(error.message, /^Cannot set compressor budget: /);
+        assert.match(error.message, /^Cannot set zlib budget: (compressors -1|decompressors NaN) is not a number of bytes$/);
         return true;
       });
     }
-    assert.equal(setZlibWasmCompressorBudget(previous), previous);
+    assert.deepEqual(setZlibWasmBudget(previous), { compressors: 1024, decompressors: 2048 });
   });
 
   test("compressors taking turns beyond the budget are evicted and woken with their window: every stream stays valid", () => {
-    withBudget(2 * STATE_15_8, () => {
+    withBudget({ compressors: 2 * STATE_15_8 }, () => {
       const compressors: Compressor[] = Array.from({ length: 6 }, () => zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 }));
       // Each connection's peer: pako, one window per connection (RFC 7692 §7.2.2).
       const peers = compressors.map(() => pakoCodec.createDecompressor(15));
@@ -67,7 +69,7 @@ describe("the compressor budget (zlibWasmCodec)", () => {
   });
 
   test("a compressor evicted mid-message (pieces are sync-flushed) finishes it validly", () => {
-    withBudget(STATE_15_8, () => {
+    withBudget({ compressors: STATE_15_8 }, () => {
       const a = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
       const b = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
       const text = jsonText(4000, 7);
@@ -83,7 +85,7 @@ describe("the compressor budget (zlibWasmCodec)", () => {
   });
 
   test("with the budget, 400 compressors that each sent a message hold less linear memory than 400 streams", () => {
-    withBudget(8 * STATE_15_8, () => {
+    withBudget({ compressors: 8 * STATE_15_8 }, () => {
       const before = zlibWasmMemory().bytes;
       const compressors = Array.from({ length: 400 }, () => zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 }));
       for (const [i, c] of compressors.entries()) c.compress(jsonText(2000, i), true);
@@ -91,6 +93,43 @@ describe("the compressor budget (zlibWasmCodec)", () => {
       // Without the budget: 400 streams of 192 KiB (75 MiB). With it: about 8 of them, where freed.
       assert.ok(grown < 100 * STATE_15_8, `grew by ${grown} bytes`);
       for (const c of compressors) c.release();
+    });
+  });
+});
+
+describe("zlibWasmCodec's decompressors under their budget", () => {
+  test("decompressors taking turns beyond the budget are evicted with their whole window: messages referring 20 KiB back inflate", () => {
+    withBudget({ decompressors: 2 * (32 * 1024 + 7 * 1024) }, () => {
+      // Each peer: pako keeping one window (context takeover), repeating its message of two rounds before.
+      const peers = Array.from({ length: 6 }, () => pakoCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 }));
+      const decompressors = peers.map(() => zlibWasmCodec.createDecompressor(15));
+      for (let round = 0; round < 5; round++) {
+        for (const [i, d] of decompressors.entries()) {
+          const text = jsonText(10_000, i * 10 + (round % 2));
+          const bytes = peers[i].compress(text, true);
+          if (round >= 2) assert.ok(bytes.length < 400, `peer ${i}, round ${round}: ${bytes.length} bytes (a reference back)`);
+          assert.deepEqual(d.decompress(bytes, true, NO_LIMIT), text, `decompressor ${i}, round ${round}`);
+        }
+      }
+      for (const codec of [...peers, ...decompressors]) codec.release();
+    });
+  });
+
+  test("a decompressor in the middle of a message is not evicted: the message's second half inflates", () => {
+    withBudget({ decompressors: 0 }, () => {
+      const peer = pakoCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+      const text = jsonText(6000, 2);
+      const bytes = peer.compress(text, true);
+      const a = zlibWasmCodec.createDecompressor(15);
+      const b = zlibWasmCodec.createDecompressor(15);
+      const half = bytes.length >> 1; // inside a DEFLATE block
+      const head = a.decompress(bytes.subarray(0, half), false, NO_LIMIT);
+      // b opens with a budget of 0: every stream that can be evicted is; a, mid-message, cannot.
+      const other = pakoCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+      assert.deepEqual(b.decompress(other.compress(text, true), true, NO_LIMIT), text);
+      const tail = a.decompress(bytes.subarray(half), true, NO_LIMIT);
+      assert.deepEqual([...head, ...tail], [...text]);
+      for (const codec of [peer, other, a, b]) codec.release();
     });
   });
 });
