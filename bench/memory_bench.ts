@@ -18,7 +18,7 @@ import { encodeFrame } from "../lib/core/encode_frame.ts";
 import type { Frame } from "../lib/core/frame.ts";
 import { DEFAULT_RELEASE_AFTER_IDLE, PerMessageDeflate, type PerMessageDeflateOptions } from "../lib/deflate/permessage_deflate.ts";
 import { Protocol } from "../lib/core/protocol.ts";
-import { zlibWasmCodec, zlibWasmMemory } from "../lib/deflate/zlib_wasm_codec.ts";
+import { setZlibWasmBudget, zlibWasmCodec, type ZlibWasmBudget, zlibWasmMemory } from "../lib/deflate/zlib_wasm_codec.ts";
 
 const COUNT = 1000;
 
@@ -86,6 +86,8 @@ interface Case {
   name: string;
   parameters?: DeflateParameters;
   options?: PerMessageDeflateOptions;
+  /** zlib budgets for this case (`setZlibWasmBudget`); the defaults otherwise. */
+  budgets?: ZlibWasmBudget;
 }
 
 const takeover: DeflateParameters = {
@@ -96,11 +98,18 @@ const takeover: DeflateParameters = {
 };
 const cases: Case[] = [
   { name: "no compression" },
-  { name: "deflate, context takeover, 15-bit windows, memLevel 8 (default)", parameters: takeover },
+  { name: "deflate, context takeover, 15-bit windows, memLevel 7 (default), default zlib budgets", parameters: takeover },
   {
-    name: "deflate, context takeover, 15-bit windows, memLevel 8, releaseAfterIdle: Infinity (as ws)",
+    name: "deflate, context takeover, 15-bit windows, memLevel 8, no zlib budgets (the defaults before 2026-12-03)",
     parameters: takeover,
-    options: { releaseAfterIdle: Infinity },
+    options: { memLevel: 8 },
+    budgets: { compressors: Infinity, decompressors: Infinity },
+  },
+  {
+    name: "deflate, context takeover, 15-bit windows, memLevel 8, releaseAfterIdle: Infinity, no zlib budgets (as ws)",
+    parameters: takeover,
+    options: { memLevel: 8, releaseAfterIdle: Infinity },
+    budgets: { compressors: Infinity, decompressors: Infinity },
   },
   {
     name: "deflate, context takeover, 10-bit windows, memLevel 4",
@@ -122,6 +131,7 @@ console.log(`| configuration | idle | after one 2 KiB message each way (JS + was
 console.log("|---|---|---|---|");
 for (const c of cases) {
   await nextTask(); // the previous case's instances, let go, can now be collected
+  const defaults = setZlibWasmBudget(c.budgets ?? {});
   const before = used();
   const protocols: Protocol[] = [];
   for (let i = 0; i < COUNT; i++) {
@@ -150,4 +160,5 @@ for (const c of cases) {
   console.log(`| ${c.name} | ${kib(idle)} | ${kib(active)} | ${kib(rested)} |`);
   for (const protocol of protocols) protocol.releaseExtensions();
   protocols.length = 0;
+  setZlibWasmBudget(defaults);
 }
