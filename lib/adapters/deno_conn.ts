@@ -26,6 +26,11 @@ const WRITE_HIGH_WATER_MARK = 256 * 1024;
  * 256 KiB; cancelling the readable closes the connection.
  */
 export function denoConnTransport(conn: Deno.Conn): Transport {
+  // Nagle's algorithm held each small frame sent while an earlier one was unacknowledged until the peer's
+  // delayed ACK (up to 40 ms on Linux): a fan-out of 64 B messages to 1,000 sockets then ran one publish
+  // in flight at a time (see the setting's measurement in bench/results/fanout-16k-2026-12-03.md). Frames
+  // are joined here already (batchingWriter), as every WebSocket server does (ws, Bun, Node's http).
+  (conn as { setNoDelay?: (noDelay?: boolean) => void }).setNoDelay?.(true);
   let slab = new Uint8Array(0);
   let offset = 0;
   let nextSize = FIRST_SLAB;

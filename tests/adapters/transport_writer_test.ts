@@ -144,7 +144,9 @@ describe("node:net transport writer", () => {
 function fakeConn(take = Infinity) {
   const writes: { data: Uint8Array; finish: (error?: Error) => void }[] = [];
   let closed = 0;
+  const noDelay: (boolean | undefined)[] = [];
   const conn = {
+    setNoDelay: (value?: boolean) => void noDelay.push(value),
     write(data: Uint8Array): Promise<number> {
       return new Promise((resolve, reject) => {
         const n = Math.min(data.length, take);
@@ -155,12 +157,18 @@ function fakeConn(take = Infinity) {
     close: () => void closed++,
     writable: new WritableStream<Uint8Array>({ close: () => void closed++ }),
   };
-  return { conn: conn as unknown as Deno.Conn, writes, closedCount: () => closed };
+  return { conn: conn as unknown as Deno.Conn, writes, closedCount: () => closed, noDelay };
 }
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe("Deno.Conn transport writer", () => {
+  test("Nagle's algorithm is turned off (small frames are not held for the peer's delayed ACK)", () => {
+    const { conn, noDelay } = fakeConn();
+    denoConnTransport(conn);
+    assert.deepEqual(noDelay, [true]);
+  });
+
   test("one write in flight; what comes meanwhile goes in one joined write, in order", async () => {
     const { conn, writes } = fakeConn();
     const writer = denoConnTransport(conn).getWriter!();
