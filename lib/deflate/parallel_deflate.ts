@@ -9,7 +9,9 @@
  * terminated after {@linkcode POOL_IDLE_MS} without work and started again when needed. Workers are Web
  * Workers on the global `Worker` (Deno, Bun); Node's `worker_threads` are wired in by
  * `adapters/node_worker_pool.ts`; where there are none (workerd, browsers' bundles) large messages are
- * deflated inline, as before.
+ * deflated inline, as before. The workers run zlib in WebAssembly (`parallel_deflate_worker.ts`), or, once
+ * the adapters have registered theirs (`useNativeDeflateWorkers`), the runtime's native `node:zlib` for
+ * 15-bit windows (`adapters/native_deflate.ts`: 1.2-1.7x less CPU on 1 MiB of JSON at level 6).
  *
  * @module
  */

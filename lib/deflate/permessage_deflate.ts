@@ -73,7 +73,9 @@ export interface PerMessageDeflateOptions {
    * browsers), or with a codec that cannot be primed, messages are deflated inline. `false`: always inline.
    * Without context takeover on the sending side (`server_no_context_takeover` for a server), nothing is
    * primed: each message starts from an empty window anyway (the workers run zlib in WebAssembly, whatever
-   * the connection's codec). With a window below 15 bits, each piece's dictionary and the priming are the
+   * the connection's codec, or at 15 bits the runtime's native `node:zlib` where the adapters start them:
+   * listenDeno, listenBun and the `node:http`/`node:net` paths, 1.2-1.7x less CPU, its own bytes on the
+   * wire: `adapters/native_deflate.ts`). With a window below 15 bits, each piece's dictionary and the priming are the
    * last `2^windowBits` bytes (512 for 8: zlib deflates raw with 9 bits at least and then refers at most
    * 250 bytes back, within an 8-bit window).
    * @default {{ threshold: DEFAULT_PARALLEL_THRESHOLD, workers: defaultDeflateWorkers(), chunkSize: DEFAULT_CHUNK_SIZE }}
