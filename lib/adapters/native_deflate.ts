@@ -17,14 +17,19 @@
  */
 
 import zlib from "node:zlib";
-import { type NativeDeflate, useNativeDeflate } from "../deflate/_deflate_job.ts";
+import { useNativeDeflate } from "../deflate/_deflate_job.ts";
 
 const isNode = typeof (globalThis as { Deno?: unknown }).Deno === "undefined" &&
   typeof (globalThis as { Bun?: unknown }).Bun === "undefined";
 
 /**
- * `node:zlib`'s `deflateRawSync` as a {@linkcode NativeDeflate}: window 15 only, the dictionary on Node
+ * `node:zlib`'s `deflateRawSync` as a `NativeDeflate` (`deflate/_deflate_job.ts`): window 15 only, the dictionary on Node
  * only (see the module doc); a buffer of its own (it is transferred to the event loop's thread).
+ *
+ * @param input The piece.
+ * @param dictionary The bytes before it (used on Node only).
+ * @param options Window, level and memLevel.
+ * @returns The piece deflated and sync-flushed, or `undefined` for a window below 15 bits.
  *
  * @example
  * ```ts
@@ -36,7 +41,11 @@ const isNode = typeof (globalThis as { Deno?: unknown }).Deno === "undefined" &&
  * assert.equal(nodeZlibDeflate(new Uint8Array(10), new Uint8Array(0), { ...options, windowBits: 12 }), undefined);
  * ```
  */
-export const nodeZlibDeflate: NativeDeflate = (input, dictionary, { windowBits, level, memLevel }) => {
+export function nodeZlibDeflate(
+  input: Uint8Array,
+  dictionary: Uint8Array,
+  { windowBits, level, memLevel }: { windowBits: number; level: number; memLevel: number },
+): Uint8Array | undefined {
   if (windowBits !== 15) return undefined;
   const options: zlib.ZlibOptions = { level, memLevel, windowBits, finishFlush: zlib.constants.Z_SYNC_FLUSH };
   if (dictionary.length !== 0 && isNode) options.dictionary = dictionary;
@@ -44,6 +53,6 @@ export const nodeZlibDeflate: NativeDeflate = (input, dictionary, { windowBits, 
   return output.byteOffset === 0 && output.byteLength === output.buffer.byteLength
     ? new Uint8Array(output.buffer, 0, output.byteLength)
     : new Uint8Array(output);
-};
+}
 
 useNativeDeflate(nodeZlibDeflate);
