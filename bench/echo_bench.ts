@@ -6,7 +6,10 @@
  * microseconds per message, round-trip p50/p99) with the spread and the ratio to `ws` in the same run.
  *
  *   deno run -A bench/echo_bench.ts [--sizes 64,1024,16384,1048576] [--connections 1,100] [--seconds 2]
- *     [--repeats 3] [--kinds text,binary] [--compression off,on] [--servers name,...]
+ *     [--repeats 3] [--kinds text,binary] [--compression off,on] [--servers name,...] [--interleave]
+ *
+ * --interleave starts every server at once and runs each repeat of a cell on each server in turn (a
+ * change of load on a shared machine then falls on every server alike); without it, one server at a time.
  *
  * @module
  */
@@ -30,6 +33,7 @@ const repeats = Number(arg("repeats", "3"));
 const kinds = list(arg("kinds", "text"));
 const compressions = list(arg("compression", "off,on"));
 const selected = list(arg("servers", SERVERS.map((s) => s.name).join(",")));
+const interleave = process.argv.includes("--interleave");
 
 interface Sample {
   messagesPerSecond: number;
@@ -142,57 +146,80 @@ const rows: {
   samples: Sample[];
   wire: number;
 }[] = [];
+/** Servers kept running, started again when one died. */
+type Running = { spec: (typeof SERVERS)[number]; command: [string, string[]]; server: Awaited<ReturnType<typeof startServer>> };
+
+/** One run of the load client against a server, with the server's CPU time; FAILED if it died. */
+async function sample(running: Running, label: string, size: number, connections: number, on: boolean, kind: string): Promise<Sample> {
+  // A server that died (out of memory, say) is said and started again: the run goes on.
+  if (!existsSync(`/proc/${running.server.pid}/stat`)) {
+    console.error(`${running.spec.name}: the server died; started again for ${label}`);
+    running.server = await startServer(running.command[0], running.command[1]);
+  }
+  const before = cpuMicros(running.server.pid);
+  let result;
+  try {
+    result = await runClient(running.server.url, size, connections, on, kind);
+  } catch (error) {
+    console.error(`${running.spec.name} ${label}: ${(error as Error).message}`);
+    return FAILED;
+  }
+  if (!existsSync(`/proc/${running.server.pid}/stat`)) {
+    console.error(`${running.spec.name} ${label}: the server died during the run`);
+    return FAILED;
+  }
+  const cpu = cpuMicros(running.server.pid) - before;
+  return {
+    messagesPerSecond: result.messages / result.seconds,
+    cpuMicrosPerMessage: result.messages === 0 ? NaN : cpu / result.messages,
+    p50us: result.p50us,
+    p99us: result.p99us,
+    extensions: result.extensions,
+  };
+}
+
 for (const compression of compressions) {
   const on = compression === "on";
-  for (const spec of SERVERS.filter((s) => selected.includes(s.name))) {
-    const command = spec.command(on);
-    if (command === undefined) continue;
-    let server = await startServer(command[0], command[1]);
+  const specs = SERVERS.filter((s) => selected.includes(s.name)).filter((s) => s.command(on) !== undefined);
+  // --interleave: every server runs at once (idle but one), and each repeat of a cell visits them in turn,
+  // so that a change of the machine's load falls on all of them alike (on a shared machine). Otherwise one
+  // server at a time, each alone on the machine (as far as this bench goes).
+  const groups = interleave ? [specs] : specs.map((spec) => [spec]);
+  for (const group of groups) {
+    const running: Running[] = [];
+    for (const spec of group) {
+      const command = spec.command(on)!;
+      running.push({ spec, command, server: await startServer(command[0], command[1]) });
+    }
     try {
       for (const kind of kinds) {
         for (const size of sizes) {
-          const wire = await wireRatio(server.url, size, on, kind).catch((error) => {
-            console.error(`${spec.name}: wire bytes not measured: ${error.message}`);
-            return NaN;
-          });
+          const wires = new Map<Running, number>();
+          for (const one of running) {
+            wires.set(
+              one,
+              await wireRatio(one.server.url, size, on, kind).catch((error) => {
+                console.error(`${one.spec.name}: wire bytes not measured: ${error.message}`);
+                return NaN;
+              }),
+            );
+          }
           for (const connections of connectionCounts) {
-            const samples: Sample[] = [];
+            const label = `${compression} ${kind} ${size} B x${connections}`;
+            const samples = new Map<Running, Sample[]>(running.map((one) => [one, []]));
             for (let r = 0; r < repeats; r++) {
-              // A server that died (out of memory, say) is said and started again: the run goes on.
-              if (!existsSync(`/proc/${server.pid}/stat`)) {
-                console.error(`${spec.name}: the server died; started again for ${compression} ${kind} ${size} B x${connections}`);
-                server = await startServer(command[0], command[1]);
-              }
-              const before = cpuMicros(server.pid);
-              let result;
-              try {
-                result = await runClient(server.url, size, connections, on, kind);
-              } catch (error) {
-                console.error(`${spec.name} ${compression} ${kind} ${size} B x${connections}: ${(error as Error).message}`);
-                samples.push(FAILED);
-                continue;
-              }
-              if (!existsSync(`/proc/${server.pid}/stat`)) {
-                console.error(`${spec.name} ${compression} ${kind} ${size} B x${connections}: the server died during the run`);
-                samples.push(FAILED);
-                continue;
-              }
-              const cpu = cpuMicros(server.pid) - before;
-              samples.push({
-                messagesPerSecond: result.messages / result.seconds,
-                cpuMicrosPerMessage: result.messages === 0 ? NaN : cpu / result.messages,
-                p50us: result.p50us,
-                p99us: result.p99us,
-                extensions: result.extensions,
-              });
+              for (const one of running) samples.get(one)!.push(await sample(one, label, size, connections, on, kind));
             }
-            rows.push({ server: spec.name, compression, kind, size, connections, samples, wire });
-            console.error(`${spec.name} ${compression} ${kind} ${size} B x${connections}: ${median(samples.map((s) => s.messagesPerSecond)).toFixed(0)} msgs/s`);
+            for (const one of running) {
+              const taken = samples.get(one)!;
+              rows.push({ server: one.spec.name, compression, kind, size, connections, samples: taken, wire: wires.get(one)! });
+              console.error(`${one.spec.name} ${label}: ${median(taken.map((s) => s.messagesPerSecond)).toFixed(0)} msgs/s`);
+            }
           }
         }
       }
     } finally {
-      server.stop();
+      for (const one of running) one.server.stop();
     }
   }
 }
