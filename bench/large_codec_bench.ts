@@ -6,7 +6,7 @@
  * inflated text (lib/core/utf8.ts against a fatal `TextDecoder` and `node:buffer`'s `isUtf8`). Median wall time and
  * mean CPU time of `--runs` (default 15) after 3 warm-ups; prints a markdown table with the load average.
  *
- *   deno run -A bench/large_codec_bench.ts
+ *   deno run -A bench/large_codec_bench.ts [--runs 15] [--size 1048576] [--mem-level 8]
  *   bun bench/large_codec_bench.ts
  *   bun build bench/large_codec_bench.ts --target node --outfile /tmp/large_codec_bench.mjs && node /tmp/large_codec_bench.mjs
  *
@@ -30,6 +30,9 @@ const runsIndex = argv.indexOf("--runs");
 const RUNS = runsIndex === -1 ? 15 : Number(argv[runsIndex + 1]);
 const sizeIndex = argv.indexOf("--size");
 const SIZE = sizeIndex === -1 ? 1048576 : Number(argv[sizeIndex + 1]);
+const memIndex = argv.indexOf("--mem-level");
+/** memLevel of our rows (PerMessageDeflate's default is 7 since 7525d81; ws uses 8). */
+const MEM_LEVEL = memIndex === -1 ? 8 : Number(argv[memIndex + 1]);
 
 /** The JSON of bench/parallel_deflate_bench.ts. */
 function jsonText(size: number): string {
@@ -74,22 +77,22 @@ const row = (what: string, [ms, cpu]: [number, number], bytes?: number) =>
   rows.push(`| ${what} | ${ms.toFixed(2)} | ${cpu.toFixed(2)} | ${(mb / (cpu / 1000)).toFixed(0)} | ${bytes ?? ""} |`);
 
 // Deflate: ours (level 6, window 15, memLevel 8, fresh window each message: as on a worker).
-const compressor = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: 8 });
+const compressor = zlibWasmCodec.createCompressor({ windowBits: 15, level: 6, memLevel: MEM_LEVEL });
 let wasmBytes = 0;
-row("deflate, zlib wasm, level 6", median(() => {
+row(`deflate, zlib wasm, level 6, memLevel ${MEM_LEVEL}`, median(() => {
   compressor.prime!(new Uint8Array(0));
   wasmBytes = compressor.compress(payload, true).length;
 }), wasmBytes);
 for (const level of [6, 1]) {
   let nativeBytes = 0;
-  const options = { level, memLevel: 8, windowBits: 15, finishFlush: constants.Z_SYNC_FLUSH };
-  row(`deflate, node:zlib deflateRawSync, level ${level}`, median(() => {
+  const options = { level, memLevel: MEM_LEVEL, windowBits: 15, finishFlush: constants.Z_SYNC_FLUSH };
+  row(`deflate, node:zlib deflateRawSync, level ${level}, memLevel ${MEM_LEVEL}`, median(() => {
     nativeBytes = deflateRawSync(payload, options).length - 4;
   }), nativeBytes);
 }
 let wasm1 = 0;
-const compressor1 = zlibWasmCodec.createCompressor({ windowBits: 15, level: 1, memLevel: 8 });
-row("deflate, zlib wasm, level 1", median(() => {
+const compressor1 = zlibWasmCodec.createCompressor({ windowBits: 15, level: 1, memLevel: MEM_LEVEL });
+row(`deflate, zlib wasm, level 1, memLevel ${MEM_LEVEL}`, median(() => {
   compressor1.prime!(new Uint8Array(0));
   wasm1 = compressor1.compress(payload, true).length;
 }), wasm1);
