@@ -204,7 +204,12 @@ class ZlibInstance {
   #free(stream: number, inflate: boolean): void {
     if (inflate) this.zlib.wz_inflate_end(stream);
     else this.zlib.wz_deflate_end(stream);
-    if (--this.#live === 0) this.#drop();
+    if (--this.#live === 0) {
+      if (recentlyFreed === this) recentlyFreed = undefined;
+      this.#drop();
+    } else {
+      recentlyFreed = this;
+    }
   }
 
   /** With no stream left: lets the instance go, unless it is the small one new streams go to. */
@@ -214,6 +219,12 @@ class ZlibInstance {
 }
 
 let current: ZlibInstance | undefined;
+/**
+ * The instance where a stream was last freed (while others stay open there): the next stream goes there,
+ * into that memory, rather than into fresh pages of the current one (which would grow the resident set
+ * while the freed memory stays resident, unused).
+ */
+let recentlyFreed: ZlibInstance | undefined;
 const instances: WeakRef<ZlibInstance>[] = [];
 
 /** The instance new streams go to. */
@@ -228,8 +239,8 @@ function instanceForNewStream(): ZlibInstance {
 }
 
 /**
- * Opens a stream with `open` in `preferred` if given (where a stream was just freed: its memory is reused),
- * else in the instance new streams go to; if that instance is out of memory, in a fresh one.
+ * Opens a stream with `open` in `preferred` if given (where a stream was freed: its memory is reused), else
+ * in the instance new streams go to; if that instance is out of memory, in a fresh one.
  *
  * @returns The instance and the stream.
  */
@@ -312,17 +323,17 @@ class StreamBudget {
   /**
    * Evicts the streams least recently used (not those in the middle of a message) until `more` bytes fit.
    *
-   * @returns The instance of the last one evicted, if any: a new stream there reuses its memory.
+   * @returns Whether it evicted any.
    */
-  evict(more: number): ZlibInstance | undefined {
-    let freed: ZlibInstance | undefined;
+  evict(more: number): boolean {
+    let evicted = false;
     for (const slot of this.slots) {
       if (this.bytes + more <= this.limit) break;
       if (slot.busy) continue;
-      freed = slot.instance;
       slot.hibernate(this.#keep);
+      evicted = true;
     }
-    return freed;
+    return evicted;
   }
 }
 
@@ -397,12 +408,16 @@ class StreamSlot {
 
   /**
    * Opens the stream with `create` and restores the kept window. Its `cost` counts against its direction's
-   * budget: the least recently used streams are evicted first, and the new one goes where they were.
+   * budget: the least recently used streams are evicted first, and the new one goes where a stream was
+   * freed last.
    */
   open(create: (zlib: ZlibExports) => number, cost: number): void {
+    // Where a stream was freed, unless that instance has reached its soft limit: then only into the memory
+    // of a stream of the same direction just evicted (the same size, as settings go).
     const budget = this.#budget;
-    const freed = budget.evict(cost);
-    const [instance, stream] = openStream(create, this.#inflate, this, freed);
+    const evicted = budget.evict(cost);
+    const preferred = recentlyFreed !== undefined && (evicted || !recentlyFreed.full) ? recentlyFreed : undefined;
+    const [instance, stream] = openStream(create, this.#inflate, this, preferred);
     this.instance = instance;
     this.stream = stream;
     this.#cost = cost;
