@@ -26,6 +26,7 @@ import {
 import { BunSocketPipe, type BunTcpSocket } from "./bun_socket.ts";
 import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
+import "./_native_deflate_workers.ts"; // large compressed messages deflated by native zlib on workers
 import type { WebSocketServer } from "./serve.ts";
 import type { Handover } from "./_handover.ts";
 
