@@ -50,6 +50,7 @@
  *   deno run -A bench/fanout_bench.ts [--scenarios broadcast,chat,slow] [--subscribers 1000]
  *     [--sizes 64,1024,16384] [--seconds 1] [--warmup 0.2] [--repeats 3] [--window 16] [--queue-ms 200]
  *     [--quorum 0.95] [--compression off,on] [--slow-sizes 16384] [--slow-seconds 20] [--slow-mib 0]
+ *     [--heartbeat on|off (ours in the slow scenario: off, no heartbeat to close the slow one)]
  *     [--policies close,drop-oldest,drop-newest] [--chat-clients 32]
  *     [--chat-messages 640] [--chat-size 64] [--chat-max-seconds 2.5] [--servers name,...]
  *
@@ -95,6 +96,8 @@ const slowSeconds = Number(arg("slow-seconds", "20"));
 const policies = list(arg("policies", "close,drop-oldest,drop-newest"));
 /** The slow scenario's runs publish this many MiB (toward each subscriber), or last --slow-seconds if sooner. */
 const slowMiB = Number(arg("slow-mib", "0"));
+/** "off": ours runs the slow scenario without its heartbeat (which closes a peer that never reads). */
+const slowHeartbeat = arg("heartbeat", "on");
 const chatClients = Number(arg("chat-clients", "32"));
 const chatMessages = Number(arg("chat-messages", "640"));
 const chatSize = Number(arg("chat-size", "64"));
@@ -285,9 +288,11 @@ async function session(
     if (policy !== undefined) {
       process.env.FANOUT_PUBLISH_POLICY = policy;
       process.env.FANOUT_GC = "1";
+      if (slowHeartbeat === "off") process.env.FANOUT_HEARTBEAT = "off";
     } else {
       delete process.env.FANOUT_PUBLISH_POLICY;
       delete process.env.FANOUT_GC;
+      delete process.env.FANOUT_HEARTBEAT;
     }
     server = await startServer(spec.name, command[0], command[1]);
   } catch (error) {

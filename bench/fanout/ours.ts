@@ -44,6 +44,8 @@ const accounting = slowAccounting();
 /** FANOUT_PUBLISH_POLICY (the slow scenario's --policies): the publish queue's policy, else the default. */
 const policy = process.env.FANOUT_PUBLISH_POLICY as SlowConsumerPolicy | undefined;
 const publishQueue = policy ? { policy } : undefined;
+/** FANOUT_HEARTBEAT=off (the slow scenario's --heartbeat off): no heartbeat, which closes a peer that never reads. */
+const heartbeat = process.env.FANOUT_HEARTBEAT === "off" ? { heartbeat: false as const } : {};
 // The checks: an older build or checkout has no pub/sub API (ours_node.mjs runs dist/).
 const websocket: WebSocketHandler = {
   open(ws: ServerSocket) {
@@ -110,6 +112,7 @@ if (adapter === "bunServe" || adapter === "bunServeNative") {
       textAsBytes: true,
       websocket,
       ...(publishQueue ? { publishQueue } : {}),
+      ...heartbeat,
     });
   let server: Awaited<ReturnType<typeof start>>;
   let deflate: false | { broadcast?: boolean } = compress ? { broadcast: true } : false;
@@ -122,6 +125,7 @@ if (adapter === "bunServe" || adapter === "bunServeNative") {
   }
   console.log(`config deflate ${JSON.stringify(deflate)}`);
   if (policy) console.log(`config publishQueue.policy ${policy}`);
+  if (process.env.FANOUT_HEARTBEAT === "off") console.log("config heartbeat false");
   url = server.url;
   stop = () => server.close();
   if (typeof server.publish !== "function") {

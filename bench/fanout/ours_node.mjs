@@ -54,6 +54,8 @@ const start = (deflate) =>
     textAsBytes: true,
     websocket,
     ...(policy ? { publishQueue: { policy } } : {}),
+    // FANOUT_HEARTBEAT=off: no heartbeat (it closes a peer that never reads).
+    ...(process.env.FANOUT_HEARTBEAT === "off" ? { heartbeat: false } : {}),
   });
 let deflate = compress ? { broadcast: true } : false, server;
 try {
@@ -65,6 +67,7 @@ try {
 }
 console.log(`config deflate ${JSON.stringify(deflate)}`);
 if (policy) console.log(`config publishQueue.policy ${policy}`);
+if (process.env.FANOUT_HEARTBEAT === "off") console.log("config heartbeat false");
 if (typeof server.publish !== "function") {
   await server.close();
   fail("server.publish is missing (the pub/sub API is not in dist/: npm run build)");
