@@ -5,6 +5,7 @@
  * @module
  */
 
+import { Fifo } from "./core/fifo.ts";
 import { CloseCode } from "./core/close_code.ts";
 import { Protocol, type ProtocolOptions, type SendOptions } from "./core/protocol.ts";
 import { ReadyState } from "./core/ready_state.ts";
@@ -252,7 +253,7 @@ export class Connection {
   #sliceStart = 0; // performance.now() less the work done in the current slice
   readonly #queueLimit: number;
   readonly #queuePolicy: SlowConsumerPolicy;
-  #queue: Queued[] = []; // published messages (and the sends after them) the transport cannot take yet
+  #queue = new Fifo<Queued>(); // published messages (and the sends after them) the transport cannot take yet
   #queueBytes = 0;
   #draining = false;
   #dropped = 0;
@@ -526,7 +527,8 @@ export class Connection {
       return true;
     }
     if (this.#queueBytes + queued.size > this.#queueLimit) {
-      if (this.#queuePolicy === "drop-newest") {
+      // drop-oldest too for a message larger than the whole bound: emptying the queue would not make it fit.
+      if (this.#queuePolicy === "drop-newest" || (this.#queuePolicy === "drop-oldest" && queued.size > this.#queueLimit)) {
         this.#drop(new Map([[queued.topic!, 1]]));
         return false;
       }
@@ -537,12 +539,12 @@ export class Connection {
       // drop-oldest: published messages go from the head until this one fits (direct sends stay).
       const dropped = new Map<string, number>();
       for (let i = 0; i < this.#queue.length && this.#queueBytes + queued.size > this.#queueLimit;) {
-        const old = this.#queue[i];
+        const old = this.#queue.at(i)!;
         if (old.topic === undefined) {
           i++;
           continue;
         }
-        this.#queue.splice(i, 1);
+        this.#queue.removeAt(i);
         this.#queueBytes -= old.size;
         dropped.set(old.topic, (dropped.get(old.topic) ?? 0) + 1);
       }
@@ -630,11 +632,10 @@ export class Connection {
 
   /** Empties the queue: published messages counted into `dropped`, direct sends rejected. */
   #discardQueue(dropped: Map<string, number>, why: string): void {
-    for (const queued of this.#queue) {
+    for (const queued of this.#queue.clear()) {
       if (queued.topic === undefined) queued.reject?.(new Error(`Cannot send: ${why}`));
       else dropped.set(queued.topic, (dropped.get(queued.topic) ?? 0) + 1);
     }
-    this.#queue = [];
     this.#queueBytes = 0;
   }
 
