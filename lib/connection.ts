@@ -139,6 +139,15 @@ interface Queued {
 
 const DEFAULT_PUBLISH_QUEUE_LIMIT = 1024 * 1024;
 
+/**
+ * What the connection reads the transport with: its readable's reader, typed by what is used (Bun's
+ * declarations add `readMany` to the global reader type, which a `node:stream/web` reader lacks).
+ */
+interface TransportReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
 /** The heartbeat's default: a ping after 25 s of silence, given up on 20 s later. */
 export const DEFAULT_HEARTBEAT = { interval: 25_000, timeout: 20_000 } as const;
 
@@ -225,7 +234,7 @@ export class Connection {
   ondrop: ((topic: string, count: number) => void) | undefined;
 
   readonly #protocol: Protocol;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #reader: TransportReader;
   readonly #writer: TransportWriter;
   readonly #closeTimeout: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -747,7 +756,7 @@ export class Connection {
           this.#sliceStart = waitStart = performance.now();
         }
         const { value, done } = await reader.read();
-        if (done) {
+        if (done || value === undefined) {
           protocol.receiveEof();
           break;
         }

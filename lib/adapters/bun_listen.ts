@@ -8,7 +8,7 @@
  */
 
 import { Connection, type ConnectionOptions } from "../connection.ts";
-import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
+import { type ByteReader, HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
 import {
   serverHandshake,
   type ServerHandshakeOptions,
@@ -29,6 +29,7 @@ import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import "./_native_deflate_workers.ts"; // large compressed messages deflated by native zlib on workers
 import type { WebSocketServer } from "./serve.ts";
 import type { Handover } from "./_handover.ts";
+export type { HandedOver, Handover } from "./_handover.ts";
 
 /** Options for {@linkcode listenBun}. */
 export interface BunListenOptions<T = unknown>
@@ -276,7 +277,7 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
  */
 async function endRefused(
   socket: BunSocket,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ByteReader,
   writer: WritableStreamDefaultWriter<Uint8Array>,
   lingerMs: number,
 ): Promise<void> {

@@ -9,7 +9,7 @@
 
 import { Connection, type ConnectionOptions } from "../connection.ts";
 import { denoConnTransport } from "./deno_conn.ts";
-import { HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
+import { type ByteReader, HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
 import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
@@ -18,6 +18,7 @@ import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
 import { debugLogger } from "../core/logger.ts";
 import type { WebSocketServer } from "./serve.ts";
 import type { Handover } from "./_handover.ts";
+export type { HandedOver, Handover } from "./_handover.ts";
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
 
 /** Options for {@linkcode listenDeno}. */
@@ -189,7 +190,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
  */
 async function endRefused(
   conn: Deno.Conn,
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  reader: ByteReader,
   lingerMs: number,
 ): Promise<void> {
   const timer = setTimeout(() => closeQuietly(conn), lingerMs);
