@@ -88,8 +88,12 @@ export { HandshakeRefusedError } from "./lib/handshake/handshake_refused_error.t
 export { type ClientOptions, openClient } from "./lib/client/open_client.ts";
 export { pakoCodec } from "./lib/deflate/pako_codec.ts";
 export {
+  DEFAULT_COMPRESSOR_BUDGET,
+  DEFAULT_DECOMPRESSOR_BUDGET,
   defaultCodec,
   loadDefaultCodec,
+  setZlibWasmBudget,
+  type ZlibWasmBudget,
   zlibWasmAvailable,
   zlibWasmCodec,
   type ZlibWasmMemory,
