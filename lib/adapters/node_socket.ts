@@ -128,24 +128,7 @@ export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport 
       });
     },
     close() {
-      return new Promise<void>((resolve, reject) => {
-        const settle = () => {
-          socket.off("close", settle);
-          finishWriting();
-          if (socket.writableFinished) {
-            resolve();
-            return;
-          }
-          reject(new Error("Cannot close: the socket closed before everything was written"));
-        };
-        if (socket.writableFinished || socket.destroyed) {
-          settle();
-          return;
-        }
-        socket.once("close", settle);
-        // Called once everything is handed to the system and the FIN sent ('finish'), or with an error.
-        socket.end(settle);
-      });
+      return endWriting(socket, finishWriting);
     },
     abort() {
       finishWriting();
@@ -157,6 +140,32 @@ export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport 
 }
 
 const resolved = Promise.resolve();
+
+/**
+ * Ends the socket's writing half once everything queued is written (the FIN after it).
+ *
+ * @returns Resolves once everything was handed to the system; rejects when the socket closed first.
+ */
+function endWriting(socket: Duplex, finishWriting: () => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = () => {
+      socket.off("close", settle);
+      finishWriting();
+      if (socket.writableFinished) {
+        resolve();
+        return;
+      }
+      reject(new Error("Cannot close: the socket closed before everything was written"));
+    };
+    if (socket.writableFinished || socket.destroyed) {
+      settle();
+      return;
+    }
+    socket.once("close", settle);
+    // Called once everything is handed to the system and the FIN sent ('finish'), or with an error.
+    socket.end(settle);
+  });
+}
 
 /** A rejected promise that is not reported as unhandled when nobody awaits it (as a stream writer's). */
 function failed(error: Error): Promise<never> {
@@ -228,24 +237,7 @@ function directWriter(
         finishWriting();
         return failed(writeError);
       }
-      return new Promise<void>((resolve, reject) => {
-        const settle = () => {
-          socket.off("close", settle);
-          finishWriting();
-          if (socket.writableFinished) {
-            resolve();
-            return;
-          }
-          reject(new Error("Cannot close: the socket closed before everything was written"));
-        };
-        if (socket.writableFinished || socket.destroyed) {
-          settle();
-          return;
-        }
-        socket.once("close", settle);
-        // Called once everything is handed to the system and the FIN sent ('finish'), or with an error.
-        socket.end(settle);
-      });
+      return endWriting(socket, finishWriting);
     },
     abort() {
       finishWriting();
