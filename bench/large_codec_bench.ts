@@ -19,6 +19,7 @@ import { readFileSync } from "node:fs";
 import process from "node:process";
 import { zlibWasmCodec } from "../lib/deflate/zlib_wasm_codec.ts";
 import { isAscii, isUtf8 } from "../lib/core/utf8.ts";
+import { jsonText } from "./_json_text.ts";
 
 const runtime = "Deno" in globalThis
   ? `Deno ${(globalThis as unknown as { Deno: { version: { deno: string } } }).Deno.version.deno}`
@@ -33,24 +34,6 @@ const SIZE = sizeIndex === -1 ? 1048576 : Number(argv[sizeIndex + 1]);
 const memIndex = argv.indexOf("--mem-level");
 /** memLevel of our rows (PerMessageDeflate's default is 7 since 7525d81; ws uses 8). */
 const MEM_LEVEL = memIndex === -1 ? 8 : Number(argv[memIndex + 1]);
-
-/** The JSON of bench/parallel_deflate_bench.ts. */
-function jsonText(size: number): string {
-  const items: string[] = [];
-  let length = 2;
-  for (let i = 0; length < size; i++) {
-    const item = JSON.stringify({
-      id: i,
-      user: `user${i % 97}`,
-      score: (i * 7919) % 10007,
-      tags: ["a", "b", `t${i % 13}`],
-      ok: i % 3 === 0,
-    });
-    items.push(item);
-    length += item.length + 1;
-  }
-  return `[${items.join(",")}]`;
-}
 
 /**
  * Median wall time and mean CPU time (user + system of the process, ms) of `RUNS` calls: CPU time is

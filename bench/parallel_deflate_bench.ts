@@ -27,6 +27,7 @@ import net from "node:net";
 import process from "node:process";
 import { constants, deflateRawSync } from "node:zlib";
 import { cpuMicros, SERVERS, startServer } from "./echo/servers.ts";
+import { jsonText } from "./_json_text.ts";
 
 function arg(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -56,24 +57,6 @@ function frame(first: number, payload: Uint8Array): Uint8Array {
   out.set(key, header);
   for (let i = 0; i < length; i++) out[header + 4 + i] = payload[i] ^ key[i & 3];
   return out;
-}
-
-/** JSON of about `size` bytes. */
-function jsonText(size: number): string {
-  const items: string[] = [];
-  let length = 2;
-  for (let i = 0; length < size; i++) {
-    const item = JSON.stringify({
-      id: i,
-      user: `user${i % 97}`,
-      score: (i * 7919) % 10007,
-      tags: ["a", "b", `t${i % 13}`],
-      ok: i % 3 === 0,
-    });
-    items.push(item);
-    length += item.length + 1;
-  }
-  return `[${items.join(",")}]`;
 }
 
 /** A compressed text frame of JSON of about `size` bytes (RFC 7692 §7.2.1: the 00 00 ff ff removed). */
