@@ -8,6 +8,24 @@
  *
  * @module
  */
+import process from "node:process";
+
+/** The parts of Bun's API used here (no Bun types in `deno check`). */
+interface RawSocket {
+  write(data: Uint8Array): number;
+  end(): void;
+}
+const Bun = (globalThis as unknown as {
+  Bun: {
+    listen(options: { hostname: string; port: number; socket: { data(socket: RawSocket, chunk: Uint8Array): void } }): { port: number; stop(closeActiveConnections?: boolean): void };
+    connect(options: {
+      hostname: string;
+      port: number;
+      socket: { open(socket: RawSocket): void; drain(socket: RawSocket): void; data(): void };
+    }): unknown;
+    sleep(ms: number): Promise<void>;
+  };
+}).Bun;
 const [size, mode, seconds] = [Number(process.argv[2]), process.argv[3], Number(process.argv[4])];
 let received = 0;
 const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data(_s, chunk) { received += chunk.length; } } });
@@ -17,7 +35,7 @@ let frames = 0, pending: Uint8Array[] = [];
 const end = performance.now() + seconds * 1000;
 const cpu0 = process.cpuUsage();
 await new Promise<void>((resolve) => {
-  const pump = (s: { write(data: Uint8Array): number; end(): void }) => {
+  const pump = (s: RawSocket) => {
     while (pending.length > 0) {
       const n = s.write(pending[0]);
       if (n < pending[0].length) { pending[0] = pending[0].subarray(Math.max(n, 0)); return; }
