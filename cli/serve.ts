@@ -328,7 +328,7 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
     try {
       server = runtime === "bun"
         ? await (await import("../lib/adapters/bun_listen.ts")).listenBun(common)
-        : await listenDenoModule().then(({ listenDeno }) => listenDeno(common));
+        : await (await import("../lib/adapters/deno_listen.ts")).listenDeno(common);
     } catch (error) {
       const { code: errorCode } = error as { code?: unknown };
       const message = `${(error as Error).message}${typeof errorCode === "string" && !(error as Error).message.includes(errorCode) ? ` (${errorCode})` : ""}`;
@@ -423,17 +423,6 @@ export async function serve(argv: readonly string[]): Promise<number | undefined
   // A worker whose primary is gone (killed with SIGKILL) stops too.
   if (cluster.isWorker) process.on("disconnect", stop);
   return undefined;
-}
-
-/**
- * lib/adapters/deno_listen.ts, loaded on Deno only, by a computed specifier: it uses Deno's global types,
- * which the Node type check (tsconfig.check.json, Node's types) does not have and must not follow into.
- */
-function listenDenoModule(): Promise<{
-  listenDeno(options: Record<string, unknown>): Promise<import("../lib/adapters/serve.ts").WebSocketServer>;
-}> {
-  const specifier = "../lib/adapters/deno_listen.ts";
-  return import(specifier);
 }
 
 /** What the listening line says after the URL. */

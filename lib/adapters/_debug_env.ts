@@ -20,7 +20,7 @@ interface DenoEnv {
 /** An environment variable, or `undefined` where it is unset or may not be read. */
 function readEnv(name: string): string | undefined {
   try {
-    const deno = (globalThis as { Deno?: DenoEnv }).Deno;
+    const deno = (globalThis as unknown as { Deno?: DenoEnv }).Deno;
     if (deno !== undefined) {
       return deno.permissions.querySync({ name: "env", variable: name }).state === "granted"
         ? deno.env.get(name)
