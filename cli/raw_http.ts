@@ -15,6 +15,7 @@ import { Connection, type ConnectionOptions, type Transport } from "../lib/conne
 import { serializeResponse } from "../lib/handshake/http_head.ts";
 import { serverHandshake, type ServerHandshakeOptions, type UpgradeAcceptance } from "../lib/handshake/server_handshake.ts";
 import type { HandedOver } from "../lib/adapters/_handover.ts";
+import { lingerThenEnd } from "../lib/adapters/_linger.ts";
 
 /** Largest request body read (the demo's login is a few dozen bytes). */
 const MAX_BODY = 1 << 20;
@@ -139,22 +140,13 @@ export async function answerRaw(
 }
 
 /** Ends an answered connection: our FIN, then what the client still sends is dropped until it closes. */
-async function endAnswered(
+function endAnswered(
   writer: WritableStreamDefaultWriter<Uint8Array>,
   readable: ReadableStream<Uint8Array> | ReadableStreamDefaultReader<Uint8Array>,
   lingerMs: number,
 ): Promise<void> {
   const reader = readable instanceof ReadableStream ? readable.getReader() : readable;
-  const timer = setTimeout(() => void reader.cancel().catch(() => {}), lingerMs);
-  try {
-    await writer.close();
-    while (!(await reader.read()).done);
-  } catch {
-    // Reset by the peer, or cut by the timer.
-  } finally {
-    clearTimeout(timer);
-    reader.cancel().catch(() => {});
-  }
+  return lingerThenEnd(() => writer.close(), reader, lingerMs, () => void reader.cancel().catch(() => {}));
 }
 
 const STATUS_TEXT: Record<number, string> = {

@@ -30,6 +30,7 @@ import "./_native_deflate_workers.ts"; // large compressed messages deflated by 
 import type { WebSocketServer } from "./serve.ts";
 import type { Handover } from "./_handover.ts";
 export type { HandedOver, Handover } from "./_handover.ts";
+import { lingerThenEnd } from "./_linger.ts";
 
 /** Options for {@linkcode listenBun}. */
 export interface BunListenOptions<T = unknown>
@@ -275,20 +276,11 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
  * response), then what the client still sends is read and dropped until it closes, for at most `lingerMs`;
  * then the socket is cut.
  */
-async function endRefused(
+function endRefused(
   socket: BunSocket,
   reader: ByteReader,
   writer: WritableStreamDefaultWriter<Uint8Array>,
   lingerMs: number,
 ): Promise<void> {
-  const timer = setTimeout(() => socket.terminate(), lingerMs);
-  try {
-    await writer.close();
-    while (!(await reader.read()).done);
-  } catch {
-    // Cut by the timer, or reset by the peer.
-  } finally {
-    clearTimeout(timer);
-    socket.end();
-  }
+  return lingerThenEnd(() => writer.close(), reader, lingerMs, () => socket.terminate(), () => socket.end());
 }

@@ -19,6 +19,7 @@ import { debugLogger } from "../core/logger.ts";
 import type { WebSocketServer } from "./serve.ts";
 import type { Handover } from "./_handover.ts";
 export type { HandedOver, Handover } from "./_handover.ts";
+import { lingerThenEnd } from "./_linger.ts";
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
 
 /** Options for {@linkcode listenDeno}. */
@@ -188,21 +189,8 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
  * (closing with unread input makes the kernel answer with a RST, which can discard the response on its
  * way); then the connection is closed.
  */
-async function endRefused(
-  conn: Deno.Conn,
-  reader: ByteReader,
-  lingerMs: number,
-): Promise<void> {
-  const timer = setTimeout(() => closeQuietly(conn), lingerMs);
-  try {
-    await conn.closeWrite();
-    while (!(await reader.read()).done);
-  } catch {
-    // Closed by the timer, by the server's close(), or reset by the peer.
-  } finally {
-    clearTimeout(timer);
-    closeQuietly(conn);
-  }
+function endRefused(conn: Deno.Conn, reader: ByteReader, lingerMs: number): Promise<void> {
+  return lingerThenEnd(() => conn.closeWrite(), reader, lingerMs, () => closeQuietly(conn));
 }
 
 function closeQuietly(conn: Deno.Conn): void {
