@@ -116,6 +116,7 @@ export {
   type PublishQueueOptions,
   type SlowConsumerPolicy,
   type Transport,
+  type TransportWriter,
 } from "./lib/connection.ts";
 export {
   createPubSub,

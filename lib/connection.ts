@@ -50,16 +50,41 @@ export interface Transport {
    * `writable` (a promise chain and a queue per chunk: ~10 us a write on Node, the most of a 16 KiB
    * fan-out's CPU). A {@linkcode Connection} takes it instead of `writable.getWriter()`; it locks `writable`.
    */
-  getWriter?(): Pick<WritableStreamDefaultWriter<Uint8Array>, "write" | "close" | "abort" | "ready" | "desiredSize">;
+  getWriter?(): TransportWriter;
 }
 
 /**
  * What a {@linkcode Connection} uses of a writer: a `WritableStreamDefaultWriter`, or a transport's own
  * ({@linkcode Transport.getWriter}) with the same meaning (`write` resolves once the transport wrote the
  * chunk, `ready` and `desiredSize` count bytes against its high-water mark, `close` once everything was
- * written).
+ * written), and optionally `writev`.
+ *
+ * @example A writer over an array (a test double's shape; real ones are in `lib/adapters/`)
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { TransportWriter } from "./connection.ts";
+ * const written: Uint8Array[] = [];
+ * const writer: TransportWriter = {
+ *   desiredSize: 1,
+ *   ready: Promise.resolve(),
+ *   write: async (chunk) => void written.push(chunk!),
+ *   writev: async (chunks) => void written.push(...chunks),
+ *   close: async () => {},
+ *   abort: async () => {},
+ * };
+ * await writer.writev!([new Uint8Array([1]), new Uint8Array([2])]);
+ * assert.equal(written.length, 2);
+ * ```
  */
-type TransportWriter = ReturnType<NonNullable<Transport["getWriter"]>>;
+export interface TransportWriter
+  extends Pick<WritableStreamDefaultWriter<Uint8Array>, "write" | "close" | "abort" | "ready" | "desiredSize"> {
+  /**
+   * Optional: writes several chunks, in order, as one write where the transport can (a `writev`, a corked
+   * burst, one joined buffer): a publish that reaches a subscriber's outbox several frames at a time then
+   * costs one system call instead of one per frame. Resolves once every chunk was written.
+   */
+  writev?(chunks: readonly Uint8Array[]): Promise<void>;
+}
 
 /** Options for {@linkcode Connection}. */
 export interface ConnectionOptions extends Omit<ProtocolOptions, "state"> {
@@ -954,6 +979,10 @@ export class Connection {
       return;
     }
     this.#outboxBytes = 0;
+    // Runs of small frames are joined into one buffer each; what results goes to the transport as one
+    // `writev` when it has one (several large frames from publishes in one turn: one system call).
+    const pieces: Uint8Array[] = [];
+    let piecesBytes = 0;
     for (let i = 0; i < chunks.length;) {
       let end = i + 1;
       let bytes = chunks[i].length;
@@ -963,17 +992,20 @@ export class Connection {
           end++;
         }
       }
-      this.#write(end === i + 1 ? chunks[i] : concat(chunks, i, end, bytes));
+      pieces.push(end === i + 1 ? chunks[i] : concat(chunks, i, end, bytes));
+      piecesBytes += bytes;
       i = end;
     }
+    if (pieces.length > 1 && this.#writer.writev !== undefined) this.#write(this.#writer.writev(pieces), piecesBytes);
+    else for (const piece of pieces) this.#write(this.#writer.write(piece), piece.length);
     // Our close frame is in what was just written (nothing is sent after it): its write is the last.
     if (this.#closeWriteIndex === 0 && this.#protocol.closeSent !== undefined) this.#closeWriteIndex = this.#writesQueued;
   }
 
-  #write(chunk: Uint8Array): void {
-    const size = chunk.length;
+  /** Follows one write to the transport (`written`, of `size` bytes) for `bufferedAmount`, the close and errors. */
+  #write(written: Promise<void>, size: number): void {
     const index = ++this.#writesQueued;
-    this.#lastWrite = this.#writer.write(chunk).then(
+    this.#lastWrite = written.then(
       () => {
         this.#bufferedAmount -= size;
         if (index === this.#closeWriteIndex) this.#closeWritten = true;

@@ -78,6 +78,7 @@ console.log(JSON.stringify({
   userUsPerDelivered: +((after[0] - before[0]) / run.delivered).toFixed(2),
   systemUsPerDelivered: +((after[1] - before[1]) / run.delivered).toFixed(2),
   p99us: run.p99us,
+  window: run.window === undefined ? undefined : +run.window.toFixed(2),
 }));
 await call({ cmd: "disconnect" });
 await call({ cmd: "exit" });

@@ -4,7 +4,7 @@
  * with `ws.publish`, which leaves the sender out. Text stays its UTF-8 bytes (`textAsBytes`).
  *
  *   deno run -A bench/fanout/ours.ts PORT DEFLATE(0|1) serve|listenDeno
- *   bun bench/fanout/ours.ts PORT DEFLATE(0|1) serve|bunServe|bunServeNative
+ *   bun bench/fanout/ours.ts PORT DEFLATE(0|1) serve|listenBun|bunServe|bunServeNative
  *
  * DEFLATE 1: `deflate: { broadcast: true }` (one compressed frame serves every subscriber), or `{}` if that
  * is refused at startup; bunServe: Bun's `perMessageDeflate: true` (its shared compressor);
@@ -103,6 +103,8 @@ if (adapter === "bunServe" || adapter === "bunServeNative") {
 } else {
   const serve = adapter === "listenDeno"
     ? (await import("../../lib/adapters/deno_listen.ts")).listenDeno
+    : adapter === "listenBun"
+    ? (await import("../../lib/adapters/bun_listen.ts")).listenBun
     : (await import("../../lib/adapters/serve.ts")).serve;
   const start = (deflate: false | { broadcast?: boolean }) =>
     serve({

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { Transport } from "../connection.ts";
+import type { Transport, TransportWriter } from "../connection.ts";
 
 const FIRST_SLAB = 4 * 1024;
 const LARGEST_SLAB = 64 * 1024;
@@ -123,7 +123,7 @@ function batchingWriter(
   writable: WritableStream<Uint8Array>,
   closeConn: () => Promise<void>,
   abortConn: (reason: unknown) => Promise<void>,
-): Pick<WritableStreamDefaultWriter<Uint8Array>, "write" | "close" | "abort" | "ready" | "desiredSize"> {
+): TransportWriter {
   writable.getWriter(); // the lock: nothing else writes past this writer
   let waiting: Uint8Array[] = []; // chunks behind the write in flight
   let waitingDone: Deferred | undefined; // settles when they are written
@@ -136,8 +136,8 @@ function batchingWriter(
   const writeAll = async (data: Uint8Array) => {
     for (let offset = 0; offset < data.length;) offset += await conn.write(data.subarray(offset));
   };
-  const pump = async (first: Uint8Array, done: Deferred) => {
-    let chunks = [first];
+  const pump = async (first: readonly Uint8Array[], done: Deferred) => {
+    let chunks = first;
     for (;;) {
       let bytes = 0;
       for (const chunk of chunks) bytes += chunk.length;
@@ -179,6 +179,21 @@ function batchingWriter(
     }
   };
 
+  // Chunks (one, or the frames of several publishes in one turn): written at once when nothing is in
+  // flight, else joined with what waits into the next conn.write.
+  const writev = (chunks: readonly Uint8Array[]): Promise<void> => {
+    if (error !== undefined) return failed(error);
+    if (closed) return failed(new TypeError("Cannot write: the connection's writing side is closed"));
+    for (const chunk of chunks) unwritten += chunk.length;
+    if (writing !== undefined) {
+      waiting.push(...chunks);
+      return (waitingDone ??= deferred()).promise;
+    }
+    const done = deferred();
+    writing = pump(chunks, done);
+    return done.promise;
+  };
+
   return {
     get desiredSize() {
       if (error !== undefined) return null;
@@ -191,17 +206,9 @@ function batchingWriter(
     },
     write(chunk) {
       if (chunk === undefined) return failed(new TypeError("Cannot write: no chunk"));
-      if (error !== undefined) return failed(error);
-      if (closed) return failed(new TypeError("Cannot write: the connection's writing side is closed"));
-      unwritten += chunk.length;
-      if (writing !== undefined) {
-        waiting.push(chunk);
-        return (waitingDone ??= deferred()).promise;
-      }
-      const done = deferred();
-      writing = pump(chunk, done);
-      return done.promise;
+      return writev([chunk]);
     },
+    writev,
     async close() {
       if (error !== undefined) return failed(error);
       closed = true;
@@ -219,7 +226,7 @@ function batchingWriter(
   };
 }
 
-function join(chunks: Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
+function join(chunks: readonly Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
   const joined = new Uint8Array(bytes);
   let offset = 0;
   for (let i = start; i < end; i++) {

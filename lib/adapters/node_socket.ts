@@ -12,13 +12,16 @@
  */
 
 import type { Duplex } from "node:stream";
-import type { Transport } from "../connection.ts";
+import type { Transport, TransportWriter } from "../connection.ts";
 import { useNodeDeflateWorkers } from "./node_worker_pool.ts";
 
 /**
  * Bytes queued for the socket beyond which `writer.ready` waits: backpressure is counted in bytes, so a few
  * large messages hold the sender back as well as many small ones.
  */
+/** Bun's `node:net` (see `writev` in `directWriter`). */
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
+
 const WRITE_HIGH_WATER_MARK = 256 * 1024;
 
 /**
@@ -187,7 +190,7 @@ function directWriter(
   socket: Duplex,
   writable: WritableStream<Uint8Array>,
   finishWriting: () => void,
-): Pick<WritableStreamDefaultWriter<Uint8Array>, "write" | "close" | "abort" | "ready" | "desiredSize"> {
+): TransportWriter {
   writable.getWriter(); // the lock: nothing else writes past this writer
   let writeError: Error | undefined; // the socket failed: later writes, ready and close() report it
   socket.on("error", (error: Error) => writeError ??= error);
@@ -230,6 +233,21 @@ function directWriter(
       if (socket.writableEnded) return failed(new Error("Cannot write: the socket's writing side is closed"));
       return new Promise<void>((resolve, reject) => {
         socket.write(chunk, (error) => error ? reject(error) : resolve());
+      });
+    },
+    // Corked, the chunks leave in one `writev` when the socket uncorks (Node's net.Socket `_writev`; Deno's
+    // emulation writes them as one). Not on Bun: its emulation's corked writes cost more than separate ones
+    // (16 KiB fan-out to 1,000: 17.7-18.2 us user CPU per delivered message against 7.3-7.8).
+    writev: isBun ? undefined : (chunks) => {
+      if (writeError !== undefined) return failed(writeError);
+      if (socket.destroyed) return failed(closedError());
+      if (socket.writableEnded) return failed(new Error("Cannot write: the socket's writing side is closed"));
+      return new Promise<void>((resolve, reject) => {
+        socket.cork();
+        const last = chunks.length - 1;
+        for (let i = 0; i < last; i++) socket.write(chunks[i]);
+        socket.write(chunks[last], (error) => error ? reject(error) : resolve());
+        socket.uncork();
       });
     },
     close() {

@@ -79,6 +79,36 @@ describe("node:net transport writer", () => {
     }
   });
 
+  test("writev: the chunks arrive in order, one corked write where the runtime has writev (not on Bun)", async () => {
+    const { ours, peer, close } = await socketPair();
+    try {
+      const writer = socketToTransport(ours).getWriter!();
+      if (typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") {
+        // Bun's emulation makes corked writes dearer than separate ones: the connection writes each piece.
+        assert.equal(writer.writev, undefined);
+        return;
+      }
+      const batches: number[] = [];
+      const socket = ours as unknown as { _writev?: (chunks: unknown[], cb: () => void) => void };
+      const original = socket._writev;
+      if (original !== undefined) {
+        socket._writev = function (chunks, cb) {
+          batches.push(chunks.length);
+          return original.call(this, chunks, cb);
+        };
+      }
+      const reading = readBytes(peer, 3 * 20_000);
+      await writer.writev!([bytes(20_000, 1), bytes(20_000, 2), bytes(20_000, 3)]);
+      const received = await reading;
+      for (let i = 0; i < 3; i++) assert.ok(received.subarray(i * 20_000, (i + 1) * 20_000).every((b) => b === i + 1));
+      if (original !== undefined) assert.deepEqual(batches, [3]); // one writev for the three
+      ours.destroy();
+      await assert.rejects(writer.writev!([bytes(1, 1), bytes(1, 2)]), /Cannot write/);
+    } finally {
+      await close();
+    }
+  });
+
   test("ready waits while the socket holds 256 KiB or more, until the peer reads", async () => {
     const { ours, peer, close } = await socketPair();
     try {
@@ -186,6 +216,24 @@ describe("Deno.Conn transport writer", () => {
     writes[1].finish();
     await Promise.all([second, third]);
     assert.deepEqual(done, [1, 2, 3]);
+    assert.equal(writer.desiredSize, MARK);
+  });
+
+  test("writev: chunks go in one joined write, or join what waits behind the write in flight", async () => {
+    const { conn, writes } = fakeConn();
+    const writer = denoConnTransport(conn).getWriter!();
+    const first = writer.writev!([bytes(10, 1), bytes(20, 2)]);
+    assert.equal(writes.length, 1);
+    assert.deepEqual([...writes[0].data], [...bytes(10, 1), ...bytes(20, 2)]);
+    const second = writer.writev!([bytes(5, 3)]);
+    const third = writer.write(bytes(5, 4));
+    assert.equal(writer.desiredSize, MARK - 40);
+    writes[0].finish();
+    await first;
+    await tick();
+    assert.deepEqual([...writes[1].data], [...bytes(5, 3), ...bytes(5, 4)]);
+    writes[1].finish();
+    await Promise.all([second, third]);
     assert.equal(writer.desiredSize, MARK);
   });
 

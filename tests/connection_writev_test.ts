@@ -1,0 +1,120 @@
+/**
+ * What a `Connection` produces in one turn leaves in one `writev` when the transport's writer has one
+ * (`TransportWriter.writev`): a fan-out that reaches a subscriber several large frames at a time costs one
+ * system call per subscriber, not one per frame. Order is the order of the calls; runs of small frames are
+ * still joined into one buffer; without `writev` each piece is its own write, as before.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { Connection, type TransportWriter } from "../lib/connection.ts";
+
+/** A transport with its own writer that records each call: `["write", [chunk]]` or `["writev", chunks]`. */
+function recordingTransport(withWritev: boolean) {
+  const calls: ["write" | "writev", Uint8Array[]][] = [];
+  let end!: () => void;
+  const readable = new ReadableStream<Uint8Array>({ start: (controller) => void (end = () => controller.close()) });
+  const writable = new WritableStream<Uint8Array>();
+  const writer: TransportWriter = {
+    desiredSize: 1 << 20,
+    ready: Promise.resolve(),
+    write: (chunk) => {
+      calls.push(["write", [chunk!.slice()]]);
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+    abort: () => Promise.resolve(),
+  };
+  if (withWritev) {
+    writer.writev = (chunks) => {
+      calls.push(["writev", chunks.map((chunk) => chunk.slice())]);
+      return Promise.resolve();
+    };
+  }
+  return { transport: { readable, writable, getWriter: () => writer }, calls, end };
+}
+
+/** The text payloads of the unmasked, unfragmented frames in `chunks`, in order. */
+function texts(chunks: Uint8Array[]): string[] {
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  chunks.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
+  const out: string[] = [];
+  for (let at = 0; at < bytes.length;) {
+    let length = bytes[at + 1] & 0x7f, start = at + 2;
+    if (length === 126) {
+      length = (bytes[at + 2] << 8) | bytes[at + 3];
+      start = at + 4;
+    }
+    out.push(new TextDecoder().decode(bytes.subarray(start, start + length)).replace(/\.+$/, ""));
+    at = start + length;
+  }
+  return out;
+}
+
+const message = (name: string, size: number) => name + ".".repeat(size - name.length);
+const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function finish(connection: Connection, end: () => void): Promise<void> {
+  connection.fail(1001);
+  end();
+  await connection.closed.catch(() => {});
+}
+
+describe("Connection: one writev per turn", () => {
+  test("large frames published and sent in one turn go in one writev, in call order", async () => {
+    const { transport, calls, end } = recordingTransport(true);
+    const connection = new Connection(transport, { role: "server", heartbeat: false });
+    assert.equal(connection.publish({ topic: "a", data: message("p1", 20_000), size: 20_000 }), true);
+    const sent = connection.send(message("d1", 20_000));
+    assert.equal(connection.publish({ topic: "b", data: message("p2", 20_000), size: 20_000 }), true);
+    await sent;
+    await turn();
+    // One call: each frame's header and payload (a payload of 16 KiB or more is not copied behind its header).
+    assert.deepEqual(calls.map(([kind]) => kind), ["writev"]);
+    assert.deepEqual(texts(calls[0][1]), ["p1", "d1", "p2"]);
+    assert.equal(connection.bufferedAmount, 0);
+    await finish(connection, end);
+  });
+
+  test("small frames are joined into one buffer first; a single piece is a plain write", async () => {
+    const { transport, calls, end } = recordingTransport(true);
+    const connection = new Connection(transport, { role: "server", heartbeat: false });
+    for (let i = 0; i < 5; i++) connection.publish({ topic: "a", data: message(`s${i}`, 100), size: 100 });
+    await turn();
+    assert.deepEqual(calls.map(([kind, chunks]) => [kind, chunks.length]), [["write", 1]]);
+    assert.deepEqual(texts(calls[0][1]), ["s0", "s1", "s2", "s3", "s4"]);
+    // Small, large, small: three pieces in one writev.
+    connection.publish({ topic: "a", data: message("x", 100), size: 100 });
+    connection.publish({ topic: "a", data: message("y", 20_000), size: 20_000 });
+    connection.publish({ topic: "a", data: message("z", 100), size: 100 });
+    await turn();
+    assert.deepEqual(calls.slice(1).map(([kind]) => kind), ["writev"]);
+    assert.deepEqual(texts(calls[1][1]), ["x", "y", "z"]);
+    await finish(connection, end);
+  });
+
+  test("a writer without writev gets one write per piece, in order", async () => {
+    const { transport, calls, end } = recordingTransport(false);
+    const connection = new Connection(transport, { role: "server", heartbeat: false });
+    connection.publish({ topic: "a", data: message("p1", 20_000), size: 20_000 });
+    connection.publish({ topic: "a", data: message("p2", 20_000), size: 20_000 });
+    await turn();
+    assert.ok(calls.length >= 2);
+    assert.ok(calls.every(([kind, chunks]) => kind === "write" && chunks.length === 1));
+    assert.deepEqual(texts(calls.flatMap(([, chunks]) => chunks)), ["p1", "p2"]);
+    await finish(connection, end);
+  });
+
+  test("a failed writev ends the connection: 1006, not clean, nothing more accepted", async () => {
+    const { transport, end } = recordingTransport(true);
+    const writer = transport.getWriter();
+    writer.writev = () => Promise.reject(new Error("connection reset"));
+    const connection = new Connection(transport, { role: "server", heartbeat: false });
+    connection.publish({ topic: "a", data: message("p1", 20_000), size: 20_000 });
+    connection.publish({ topic: "a", data: message("p2", 20_000), size: 20_000 });
+    end(); // the peer's side ends too
+    const result = await connection.closed;
+    assert.deepEqual(result, { code: 1006, reason: "", wasClean: false });
+    assert.equal(connection.bufferedAmount, 0);
+    assert.equal(connection.publish({ topic: "a", data: "late", size: 4 }), false);
+  });
+});
