@@ -17,8 +17,8 @@ import { debugLogger, type Logger } from "./core/logger.ts";
  * costs one socket write for the ten echoes, not ten. Larger frames are written as they are.
  */
 const MERGE_LIMIT = 64 * 1024;
-/** Frames at least this large are never copied to be merged. */
-const MERGE_FRAME_LIMIT = 16 * 1024;
+/** Frames (and payloads written apart from their header) at least this large are never copied to be merged. */
+const MERGE_FRAME_LIMIT = 8 * 1024;
 /**
  * Milliseconds of work (parsing, inflating, the handlers) one connection may do before the others get a
  * turn: then it yields to the event loop (a macrotask) and goes on where it stopped. Without it, a read

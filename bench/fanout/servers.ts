@@ -82,6 +82,12 @@ export const FANOUT_SERVERS: FanoutServer[] = [
     command: (on) => [deno, ["run", "-A", "bench/fanout/ours.ts", "0", d(on), "listenDeno"]],
   },
   {
+    name: "ours: listenBun (Bun)",
+    protocol: "ws",
+    counters: true,
+    command: (on) => [bun, ["bench/fanout/ours.ts", "0", d(on), "listenBun"]],
+  },
+  {
     name: "ours: serve() on Node",
     protocol: "ws",
     counters: true,

@@ -6,8 +6,14 @@
 
 import { applyMask, writeMaskKey } from "./mask.ts";
 
-/** Payloads up to this size are copied behind their header into one buffer; larger ones are not copied. */
-const COALESCE_LIMIT = 16 * 1024;
+/**
+ * Payloads shorter than this are copied behind their header into one buffer; longer ones are not copied.
+ * From 4 KiB on, Bun's raw socket takes a header and a payload as two writes for less CPU than one write of
+ * the two copied together (bench/echo/bun_write_pair.ts, 2026-12-03: 13.0-13.3 against 17.8-18.1 us per
+ * 8 KiB frame, 21.3-22.3 against 34.7-35.0 at 16 KiB); node:net takes the pair as one `writev`; Deno.Conn
+ * joins them anyway.
+ */
+const COALESCE_LIMIT = 8 * 1024;
 
 /**
  * Masked payloads shorter than this are masked byte by byte while copied into the frame: no padding, no
@@ -52,7 +58,7 @@ export function encodeFrame(opcode: number, payload: Uint8Array, options: Encode
   const lengthBytes = length < 126 ? 0 : length < 65536 ? 2 : 8;
   const headerSize = 2 + lengthBytes + (masked ? 4 : 0);
   if (masked && length < SMALL_MASKED) return [encodeSmallMasked(opcode, payload, options)];
-  const coalesce = masked || length <= COALESCE_LIMIT;
+  const coalesce = masked || length < COALESCE_LIMIT;
   // A masked payload starts at a 4-aligned offset so that applyMask runs a word at a time.
   const pad = masked ? (4 - (headerSize & 3)) & 3 : 0;
   const buffer = new Uint8Array(pad + headerSize + (coalesce ? length : 0));
