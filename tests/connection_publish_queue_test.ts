@@ -5,6 +5,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection } from "../lib/connection.ts";
+import { unmaskedTexts } from "./_unmasked_texts.ts";
 
 /** A transport whose writes wait until `open()`; every chunk written is kept; `end()` ends what it reads. */
 function gatedTransport() {
@@ -20,21 +21,6 @@ function gatedTransport() {
     },
   }, new ByteLengthQueuingStrategy({ highWaterMark: 1024 }));
   return { transport: { readable, writable }, chunks, open, end };
-}
-
-/** The text payloads of the unmasked, unfragmented frames in `bytes`. */
-function texts(bytes: Uint8Array): string[] {
-  const out: string[] = [];
-  for (let at = 0; at < bytes.length;) {
-    let length = bytes[at + 1] & 0x7f, start = at + 2;
-    if (length === 126) {
-      length = (bytes[at + 2] << 8) | bytes[at + 3];
-      start = at + 4;
-    }
-    out.push(new TextDecoder().decode(bytes.subarray(start, start + length)));
-    at = start + length;
-  }
-  return out;
 }
 
 describe("publish queue, drop-oldest", () => {
@@ -69,7 +55,7 @@ describe("publish queue, drop-oldest", () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     const written = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     chunks.reduce((at, c) => (written.set(c, at), at + c.length), 0);
-    assert.deepEqual(texts(written).map((t) => t.replace(/\.+$/, "")), ["first", "d1", "p3", "p4"]);
+    assert.deepEqual(unmaskedTexts([written]).map((t) => t.replace(/\.+$/, "")), ["first", "d1", "p3", "p4"]);
     assert.equal(connection.queuedAmount, 0);
     connection.fail(1001);
     end(); // the peer's side ends too
@@ -92,7 +78,7 @@ describe("publish queue, drop-oldest", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const written = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     chunks.reduce((at, c) => (written.set(c, at), at + c.length), 0);
-    const got = texts(written).slice(1).map(Number);
+    const got = unmaskedTexts([written]).slice(1).map(Number);
     assert.deepEqual(got, Array.from({ length: kept }, (_, i) => total - kept + i));
     connection.fail(1001);
     end(); // the peer's side ends too

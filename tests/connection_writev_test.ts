@@ -7,6 +7,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection, type TransportWriter } from "../lib/connection.ts";
+import { unmaskedTexts } from "./_unmasked_texts.ts";
 
 /** A transport with its own writer that records each call: `["write", [chunk]]` or `["writev", chunks]`. */
 function recordingTransport(withWritev: boolean) {
@@ -33,22 +34,8 @@ function recordingTransport(withWritev: boolean) {
   return { transport: { readable, writable, getWriter: () => writer }, calls, end };
 }
 
-/** The text payloads of the unmasked, unfragmented frames in `chunks`, in order. */
-function texts(chunks: Uint8Array[]): string[] {
-  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  chunks.reduce((at, c) => (bytes.set(c, at), at + c.length), 0);
-  const out: string[] = [];
-  for (let at = 0; at < bytes.length;) {
-    let length = bytes[at + 1] & 0x7f, start = at + 2;
-    if (length === 126) {
-      length = (bytes[at + 2] << 8) | bytes[at + 3];
-      start = at + 4;
-    }
-    out.push(new TextDecoder().decode(bytes.subarray(start, start + length)).replace(/\.+$/, ""));
-    at = start + length;
-  }
-  return out;
-}
+/** The text payloads written, without their padding dots. */
+const texts = (chunks: Uint8Array[]) => unmaskedTexts(chunks).map((text) => text.replace(/\.+$/, ""));
 
 const message = (name: string, size: number) => name + ".".repeat(size - name.length);
 const turn = () => new Promise((resolve) => setTimeout(resolve, 0));
