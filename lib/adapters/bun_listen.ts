@@ -7,24 +7,15 @@
  * @module
  */
 
-import { Connection, type ConnectionOptions } from "../connection.ts";
-import { type ByteReader, HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
-import {
-  serverHandshake,
-  type ServerHandshakeOptions,
-  type UpgradeHook,
-} from "../handshake/server_handshake.ts";
+import type { ConnectionOptions } from "../connection.ts";
+import type { ByteReader } from "../handshake/http_head.ts";
+import type { ServerHandshakeOptions, UpgradeHook } from "../handshake/server_handshake.ts";
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
 import { debugLogger } from "../core/logger.ts";
-import {
-  attachHandler,
-  autoResponder,
-  disconnectUser,
-  type ServerSocket,
-  type WebSocketHandler,
-} from "./_socket_handler.ts";
+import { autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { acceptRawUpgrade, type RawUpgradeServer } from "./_raw_upgrade.ts";
 import { BunSocketPipe, type BunTcpSocket } from "./bun_socket.ts";
-import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
+import "./_debug_env.ts"; // DEBUG=wsengine* read
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import "./_native_deflate_workers.ts"; // large compressed messages deflated by native zlib on workers
 import type { WebSocketServer } from "./serve.ts";
@@ -133,92 +124,40 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
   } = options;
   autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
   const logger = rest.logger ?? debugLogger("server");
-  const maxSize = options.maxHeadSize ?? 16 * 1024;
-  const timeout = options.headTimeout ?? 5000;
   const closeTimeout = rest.closeTimeout ?? 5000;
   const sockets = new Set<ServerSocket<T>>();
   const pending = new Set<BunSocket>(); // connections still in their opening handshake
   let stopping = false;
 
+  const server: RawUpgradeServer<T> = {
+    websocket,
+    upgrade,
+    handover,
+    options: rest,
+    logger,
+    maxHeadSize: options.maxHeadSize ?? 16 * 1024,
+    headTimeout: options.headTimeout ?? 5000,
+    secure: tls !== undefined,
+    sockets,
+    pubsub,
+    stopping: () => stopping,
+  };
   const accept = async (socket: BunSocket, pipe: BunSocketPipe): Promise<void> => {
     pending.add(socket);
     const { transport } = pipe;
     const reader = transport.readable.getReader();
     const writer = transport.writable.getWriter();
-    const remoteAddress = socket.remoteAddress;
-    const refuse = async (response: Response, reason = "", target = "") => {
-      logHandshake(logger, target, { ok: false, response, reason }, remoteAddress);
-      await writer.write(await serializeResponse(response)).catch(() => {});
-      await endRefused(socket, reader, writer, closeTimeout);
-    };
-    try {
-      let head;
-      try {
-        head = await readHttpHead(reader, { maxSize, timeout });
-      } catch (error) {
-        if (error instanceof HttpHeadError) {
-          await refuse(
-            new Response(`Cannot upgrade: ${error.message}\n`, { status: error.status }),
-            error.message,
-          );
-        } else throw error;
-        return;
-      }
-      let request: Request, version: string;
-      try {
-        ({ request, version } = parseRequestHead(head.head, tls === undefined ? "http" : "https"));
-      } catch (error) {
-        await refuse(new Response(`Cannot upgrade: ${(error as Error).message}\n`, { status: 400 }));
-        return;
-      }
-      if (handover !== undefined) {
-        reader.releaseLock();
-        writer.releaseLock();
-        pending.delete(socket);
-        const secure = tls !== undefined;
-        await handover({ request, version, transport, head: head.rest, remoteAddress, remotePort: socket.remotePort, secure });
-        return;
-      }
-      // RFC 6455 §4.2.1 (1): "An HTTP/1.1 or higher GET request".
-      if (version !== "1.1") {
-        await refuse(
-          new Response(`Cannot upgrade: HTTP/${version} is older than HTTP/1.1\n`, { status: 400 }),
-        );
-        return;
-      }
-      const result = await serverHandshake(request, { ...rest, authorize: upgrade });
-      if (!result.ok) {
-        await refuse(result.response, result.reason, request.url.replace(/^[a-z]+:\/\/[^/]*/i, ""));
-        return;
-      }
-      logHandshake(logger, request, result, remoteAddress);
-      await writer.write(await serializeResponse(result.response));
-      if (stopping) {
-        socket.terminate();
-        return;
-      }
-      reader.releaseLock();
-      writer.releaseLock();
-      const connection = new Connection(transport, {
-        ...rest,
-        logger,
-        role: "server",
-        extensions: result.negotiated,
-        head: head.rest,
-      });
-      const accepted = {
-        connection,
-        request,
-        protocol: result.protocol,
-        extensions: result.extensions,
-        acceptance: result.acceptance,
-      };
-      attachHandler(accepted, websocket, sockets, pubsub, logger);
-    } catch {
-      socket.terminate();
-    } finally {
-      pending.delete(socket);
-    }
+    await acceptRawUpgrade(server, {
+      transport,
+      reader,
+      writer,
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      handingOver: () => pending.delete(socket),
+      endRefused: () => endRefused(socket, reader, writer, closeTimeout),
+      terminate: () => socket.terminate(),
+    });
+    pending.delete(socket);
   };
 
   const listener = bun.listen({

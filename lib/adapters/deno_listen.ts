@@ -7,14 +7,15 @@
  * @module
  */
 
-import { Connection, type ConnectionOptions } from "../connection.ts";
+import type { ConnectionOptions } from "../connection.ts";
 import { denoConnTransport } from "./deno_conn.ts";
-import { type ByteReader, HttpHeadError, parseRequestHead, readHttpHead, serializeResponse } from "../handshake/http_head.ts";
-import { serverHandshake, type ServerHandshakeOptions, type UpgradeHook } from "../handshake/server_handshake.ts";
-import { attachHandler, autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import type { ByteReader } from "../handshake/http_head.ts";
+import type { ServerHandshakeOptions, UpgradeHook } from "../handshake/server_handshake.ts";
+import { autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
+import { acceptRawUpgrade, type RawUpgradeServer } from "./_raw_upgrade.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import "./_native_deflate_workers.ts"; // large compressed messages deflated by native zlib on workers
-import { logHandshake } from "./_debug_env.ts"; // and DEBUG=wsengine* read
+import "./_debug_env.ts"; // DEBUG=wsengine* read
 import { debugLogger } from "../core/logger.ts";
 import type { WebSocketServer } from "./serve.ts";
 import type { Handover } from "./_handover.ts";
@@ -72,8 +73,6 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
   const { websocket, upgrade, signal, tls, handover, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
   autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
   const logger = rest.logger ?? debugLogger("server");
-  const maxSize = options.maxHeadSize ?? 16 * 1024;
-  const timeout = options.headTimeout ?? 5000;
   const listener = tls === undefined
     ? Deno.listen({ hostname, port, transport: "tcp" })
     : Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key });
@@ -81,68 +80,35 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
   const pending = new Set<Deno.Conn>(); // connections still in their opening handshake
   let stopping = false;
 
+  const server: RawUpgradeServer<T> = {
+    websocket,
+    upgrade,
+    handover,
+    options: rest,
+    logger,
+    maxHeadSize: options.maxHeadSize ?? 16 * 1024,
+    headTimeout: options.headTimeout ?? 5000,
+    secure: tls !== undefined,
+    sockets,
+    pubsub,
+    stopping: () => stopping,
+  };
   const accept = async (conn: Deno.Conn): Promise<void> => {
     pending.add(conn);
     const transport = denoConnTransport(conn);
     const reader = transport.readable.getReader();
-    const writer = conn.writable.getWriter();
-    const remoteAddress = (conn.remoteAddr as { hostname?: string }).hostname;
-    const refuse = async (response: Response, reason = "", target = "") => {
-      logHandshake(logger, target, { ok: false, response, reason }, remoteAddress);
-      await writer.write(await serializeResponse(response)).catch(() => {});
-      await endRefused(conn, reader, rest.closeTimeout ?? 5000);
-    };
-    try {
-      let head;
-      try {
-        head = await readHttpHead(reader, { maxSize, timeout });
-      } catch (error) {
-        if (error instanceof HttpHeadError) await refuse(new Response(`Cannot upgrade: ${error.message}\n`, { status: error.status }), error.message);
-        else throw error;
-        return;
-      }
-      let request: Request, version: string;
-      try {
-        ({ request, version } = parseRequestHead(head.head, tls === undefined ? "http" : "https"));
-      } catch (error) {
-        await refuse(new Response(`Cannot upgrade: ${(error as Error).message}\n`, { status: 400 }));
-        return;
-      }
-      if (handover !== undefined) {
-        reader.releaseLock();
-        writer.releaseLock();
-        pending.delete(conn);
-        const secure = tls !== undefined;
-        const remotePort = (conn.remoteAddr as { port?: number }).port ?? 0;
-        await handover({ request, version, transport, head: head.rest, remoteAddress: remoteAddress ?? "", remotePort, secure });
-        return;
-      }
-      // RFC 6455 §4.2.1 (1): "An HTTP/1.1 or higher GET request".
-      if (version !== "1.1") {
-        await refuse(new Response(`Cannot upgrade: HTTP/${version} is older than HTTP/1.1\n`, { status: 400 }));
-        return;
-      }
-      const result = await serverHandshake(request, { ...rest, authorize: upgrade });
-      if (!result.ok) {
-        await refuse(result.response, result.reason, request.url.replace(/^[a-z]+:\/\/[^/]*/i, ""));
-        return;
-      }
-      logHandshake(logger, request, result, remoteAddress);
-      await writer.write(await serializeResponse(result.response));
-      if (stopping) {
-        closeQuietly(conn);
-        return;
-      }
-      reader.releaseLock();
-      writer.releaseLock();
-      const connection = new Connection(transport, { ...rest, logger, role: "server", extensions: result.negotiated, head: head.rest });
-      const accepted = { connection, request, protocol: result.protocol, extensions: result.extensions, acceptance: result.acceptance };
-      attachHandler(accepted, websocket, sockets, pubsub, rest.logger); // else console.error, with the stack
-    } catch {
-      closeQuietly(conn);
-    } finally {
-      pending.delete(conn);
-    }
+    const address = conn.remoteAddr as { hostname?: string; port?: number };
+    await acceptRawUpgrade(server, {
+      transport,
+      reader,
+      writer: conn.writable.getWriter(),
+      remoteAddress: address.hostname,
+      remotePort: address.port ?? 0,
+      handingOver: () => pending.delete(conn),
+      endRefused: () => endRefused(conn, reader, rest.closeTimeout ?? 5000),
+      terminate: () => closeQuietly(conn),
+    });
+    pending.delete(conn);
   };
 
   const accepting = (async () => {
