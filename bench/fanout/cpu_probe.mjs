@@ -3,7 +3,8 @@
 // server command (which prints its URL: bench/fanout/*), connects 1,000 subscribers with the load client
 // (bench/fanout/load_client.ts on Bun), runs one broadcast of SIZE bytes for SECONDS s, and prints one JSON
 // line: delivered, rate, user and system us per delivered (/proc/PID/stat over the broadcast), p99 us.
-// STRACE=file also counts the server's system calls over the broadcast (strace -c).
+// STRACE=file also counts the server's system calls over the broadcast (strace -c). COMPRESS=1: the
+// subscribers offer permessage-deflate (start the server with compression too).
 //
 //   node bench/fanout/cpu_probe.mjs SIZE SECONDS -- node --experimental-websocket bench/fanout/ours_node.mjs 0 0
 //   node bench/fanout/cpu_probe.mjs 16384 3 -- ./node_modules/.bin/deno run -A bench/fanout/ours.ts 0 0 listenDeno

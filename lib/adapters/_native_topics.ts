@@ -31,6 +31,22 @@ export interface NativeSocket {
   bufferedAmount(): number;
   /** Starts the closing handshake. */
   close(code: number, reason: string): void;
+  /**
+   * Optional: how published messages wait and leave together. `later` runs a function at the end of the
+   * event loop's iteration (Bun's `setImmediate`: Bun drains microtasks after each message callback, so a
+   * microtask would run once per publish); `cork` runs `sends` with the runtime's sends batched into one
+   * write (Bun's `ws.cork`). A fan-out whose publishes come several per iteration then costs one system
+   * call per subscriber, not one per message (what Bun's own topics do in native code).
+   */
+  batch?: { later(flush: () => void): void; cork(sends: () => void): void };
+}
+
+/** A published message waiting for the end of the iteration (with `NativeSocket.batch`). */
+interface Pending {
+  data: string | Uint8Array;
+  compress: boolean;
+  topic: string;
+  size: number;
 }
 
 /** The topic calls of one native socket, and its subscriber. */
@@ -42,6 +58,9 @@ export class NativeTopics implements Subscriber {
   readonly #ondrop: (topic: string, count: number) => void;
   #dropped = 0;
   #closing = false;
+  #pending: Pending[] = []; // published this iteration, sent corked at its end (or before a direct send)
+  #pendingBytes = 0;
+  readonly #flushLater = () => this.flush();
 
   /**
    * @param pubsub The registry.
@@ -101,34 +120,65 @@ export class NativeTopics implements Subscriber {
     return this.#pubsub.publish(topic, data, { ...options, except: excluded });
   }
 
-  /** The socket closed: it leaves every topic. */
+  /** The socket closed: it leaves every topic; what waited for the end of the iteration is counted dropped. */
   closed(): void {
     this.#closing = true;
     this.#pubsub.unsubscribeAll(this);
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    for (const { topic } of pending) this.#drop(topic);
   }
 
-  /** @returns Whether the message was sent or queued by the runtime. */
+  /**
+   * Sends what publishes left for the end of the iteration, corked. The adapter calls it before a direct
+   * send and before a close, so that the socket's messages leave in the order of the calls.
+   */
+  flush(): void {
+    if (this.#pending.length === 0) return;
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#socket.batch!.cork(() => {
+      for (const { data, compress, topic } of pending) {
+        if (!this.#socket.send(data, compress)) this.#drop(topic);
+      }
+    });
+  }
+
+  /** @returns Whether the message was sent or queued (by the runtime, or for the end of the iteration). */
   deliver(message: PreparedMessage, topic: string): boolean {
     if (this.#closing) return false;
-    if (this.#socket.bufferedAmount() + message.payload.length > this.#limit) {
-      this.#dropped++;
-      try {
-        this.#ondrop(topic, 1);
-      } catch {
-        // A drop handler that throws has nowhere further to report to.
-      }
+    const size = message.payload.length;
+    if (this.#socket.bufferedAmount() + this.#pendingBytes + size > this.#limit) {
+      this.#drop(topic);
       if (this.#policy === "close") {
+        this.flush(); // what was accepted before goes ahead of the close frame
         this.#closing = true;
         this.#socket.close(CloseCode.TryAgainLater, "slow consumer: publish queue over its limit");
       }
       return false;
     }
-    const sent = this.#socket.send(message.binary ? message.payload : message.text, message.compress);
-    if (!sent) {
-      this.#dropped++;
-      this.#ondrop(topic, 1);
+    const data = message.binary ? message.payload : message.text;
+    const batch = this.#socket.batch;
+    if (batch !== undefined) {
+      if (this.#pending.length === 0) batch.later(this.#flushLater);
+      this.#pending.push({ data, compress: message.compress, topic, size });
+      this.#pendingBytes += size;
+      return true;
     }
+    const sent = this.#socket.send(data, message.compress);
+    if (!sent) this.#drop(topic);
     return sent;
+  }
+
+  #drop(topic: string): void {
+    this.#dropped++;
+    try {
+      this.#ondrop(topic, 1);
+    } catch {
+      // A drop handler that throws has nowhere further to report to.
+    }
   }
 }
 

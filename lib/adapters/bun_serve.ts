@@ -40,6 +40,9 @@ import { debugLogger, type Logger } from "../core/logger.ts";
 
 export type { NativeTopicStats } from "./_native_topics.ts";
 
+/** Bun's `setImmediate`: runs a function at the end of the event loop's iteration (not in Deno's types). */
+const setImmediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+
 /** The part of Bun's `Server` this adapter uses. */
 export interface BunServerLike {
   /** Upgrades the request to Bun's WebSocket; `false` when Bun refuses it. */
@@ -64,6 +67,8 @@ export interface BunWebSocketLike {
   ping(data?: string | Uint8Array): number;
   /** Bytes Bun holds for this socket, not yet written. */
   getBufferedAmount(): number;
+  /** Runs the callback with this socket's sends batched into one write. */
+  cork?<R>(callback: (ws: BunWebSocketLike) => R): R;
   /** Bun's own topics (used with `nativeTopics`). */
   subscribe?(topic: string): unknown;
   /** Bun's own topics (used with `nativeTopics`). */
@@ -162,7 +167,7 @@ interface SocketData<T> {
 type SocketTopics = Pick<
   NativeTopics,
   "subscribe" | "unsubscribe" | "isSubscribed" | "subscriptions" | "publish" | "dropped" | "closed"
->;
+> & { flush?(): void };
 
 /**
  * @param engine Bun's topics.
@@ -329,6 +334,10 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
             send: (message, compressed) => ws.send(message, compressed && compress) !== 0,
             bufferedAmount: () => ws.getBufferedAmount(),
             close: (code, reason) => ws.close(code, reason),
+            // Publishes of one iteration leave in one write (Bun corks only the socket whose callback runs).
+            ...(typeof ws.cork === "function" && setImmediate !== undefined
+              ? { batch: { later: setImmediate, cork: (sends: () => void) => void ws.cork!(sends) } }
+              : {}),
           },
           publishQueue,
           (topic, count) => {
@@ -351,6 +360,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           data: data.acceptance?.data as T,
           user: data.acceptance?.user,
           send: (message, sendOptions) => {
+            topics.flush?.(); // what was published to it before goes first
             const sent = ws.send(inNativeForm(message, sendOptions), sendOptions?.compress ?? compress);
             if (sent === 0) {
               return Promise.reject(new Error("Cannot send: Bun dropped the message (the socket is closed)"));
@@ -359,7 +369,10 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
             // -1: queued behind backpressure; resolved by Bun's `drain`.
             return new Promise<void>((resolve) => data.drained.push(resolve));
           },
-          close: (code, reason) => ws.close(code, reason),
+          close: (code, reason) => {
+            topics.flush?.();
+            ws.close(code, reason);
+          },
           ping: (payload) => void ws.ping(payload),
           subscribe: socketSubscribe(() => socket, websocket, topics),
           unsubscribe: (topic) => topics.unsubscribe(topic),
@@ -376,7 +389,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
         sockets.add(socket);
         data.cancelExpiry = closeAtExpiry(
           data.acceptance?.expiresAt,
-          (code, reason) => ws.close(code, reason),
+          (code, reason) => socket.close(code, reason),
         );
         websocket.open?.(socket);
       },
@@ -386,6 +399,7 @@ export function bunServe<T = unknown>(options: BunServeOptions<T>): BunServeHand
           ? message
           : new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
         if (isAutoRequest?.(payload, typeof message !== "string")) {
+          data.topics?.flush?.();
           return void ws.send(websocket.autoResponse!.response);
         }
         websocket.message?.(data.socket!, payload, typeof message !== "string");
