@@ -26,7 +26,7 @@ const url = await new Promise((resolve, reject) => {
     else console.error(`[server] ${line}`);
   });
 });
-const client = spawn("./node_modules/.bin/bun", ["bench/fanout/load_client.ts", url, "ws", "0", String(server.pid)], {
+const client = spawn("./node_modules/.bin/bun", ["bench/fanout/load_client.ts", url, "ws", process.env.COMPRESS === "1" ? "1" : "0", String(server.pid)], {
   stdio: ["pipe", "pipe", "inherit"],
 });
 const answers = [];
