@@ -114,6 +114,7 @@ export {
   type ConnectionOptions,
   type PublishedMessage,
   type PublishQueueOptions,
+  QUEUED_MESSAGE_COST,
   type SlowConsumerPolicy,
   type Transport,
   type TransportWriter,

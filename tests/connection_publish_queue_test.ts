@@ -4,7 +4,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { Connection } from "../lib/connection.ts";
+import { Connection, QUEUED_MESSAGE_COST } from "../lib/connection.ts";
 import { unmaskedTexts } from "./_unmasked_texts.ts";
 
 /** A transport whose writes wait until `open()`; every chunk written is kept; `end()` ends what it reads. */
@@ -23,13 +23,16 @@ function gatedTransport() {
   return { transport: { readable, writable }, chunks, open, end };
 }
 
+/** What a queued message of `bytes` counts against the bound. */
+const cost = (bytes: number) => bytes + QUEUED_MESSAGE_COST;
+
 describe("publish queue, drop-oldest", () => {
   test("the oldest published messages go, direct sends among them stay, the rest keep their order", async () => {
     const { transport, chunks, open, end } = gatedTransport();
     const connection = new Connection(transport, {
       role: "server",
       heartbeat: false,
-      publishQueue: { limit: 300, policy: "drop-oldest" },
+      publishQueue: { limit: 3 * cost(100), policy: "drop-oldest" },
     });
     const drops: [string, number][] = [];
     connection.ondrop = (topic, count) => drops.push([topic, count]);
@@ -39,17 +42,18 @@ describe("publish queue, drop-oldest", () => {
     assert.equal(connection.publish({ topic: "a", data: message("p1"), size: 100 }), true);
     const direct = connection.send(message("d1"));
     assert.equal(connection.publish({ topic: "b", data: message("p2"), size: 100 }), true);
-    assert.equal(connection.queuedAmount, 300);
+    assert.equal(connection.queuedAmount, 3 * cost(100));
     // Over the bound: p1 goes (the head), then p2 (d1 is a direct send and stays).
     assert.equal(connection.publish({ topic: "b", data: message("p3"), size: 100 }), true);
     assert.equal(connection.publish({ topic: "a", data: message("p4"), size: 100 }), true);
     assert.deepEqual(drops, [["a", 1], ["b", 1]]);
     assert.equal(connection.dropped, 2);
-    assert.equal(connection.queuedAmount, 300);
+    assert.equal(connection.queuedAmount, 3 * cost(100));
     // One larger than the whole bound goes itself, and nothing else.
-    assert.equal(connection.publish({ topic: "c", data: message("huge", 400), size: 400 }), false);
+    const huge = 3 * cost(100) - QUEUED_MESSAGE_COST + 1;
+    assert.equal(connection.publish({ topic: "c", data: message("huge", huge), size: huge }), false);
     assert.deepEqual(drops, [["a", 1], ["b", 1], ["c", 1]]);
-    assert.equal(connection.queuedAmount, 300);
+    assert.equal(connection.queuedAmount, 3 * cost(100));
     open();
     await direct;
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -72,7 +76,7 @@ describe("publish queue, drop-oldest", () => {
     connection.publish({ topic: "t", data: "x".repeat(2000), size: 2000 });
     const total = 20_000;
     for (let i = 0; i < total; i++) connection.publish({ topic: "t", data: String(i).padStart(8, "0"), size: 8 });
-    const kept = (64 * 1024) / 8;
+    const kept = Math.floor((64 * 1024) / cost(8));
     assert.equal(connection.dropped, total - kept);
     open();
     await new Promise((resolve) => setTimeout(resolve, 50));
