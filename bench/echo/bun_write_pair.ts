@@ -4,7 +4,10 @@
  * array and a copy, what lib/core/encode_frame.ts does for payloads up to 16 KiB). One process writes to a
  * loopback socket as fast as the kernel takes it; CPU per frame (writer and reader together) and MB/s.
  *
- *   bun bench/echo/bun_write_pair.ts SIZE pair|joined SECONDS
+ * Mode `scratch`: header and payload copied into one buffer allocated once and reused (what a writer with
+ * a per-socket scratch buffer would do).
+ *
+ *   bun bench/echo/bun_write_pair.ts SIZE pair|joined|scratch SECONDS
  *
  * @module
  */
@@ -31,6 +34,7 @@ let received = 0;
 const server = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data(_s, chunk) { received += chunk.length; } } });
 const header = new Uint8Array(size < 65536 ? 4 : 10);
 const payload = new Uint8Array(size).fill(7);
+const scratch = new Uint8Array(header.length + size); // mode "scratch": one buffer reused for every frame
 let frames = 0, pending: Uint8Array[] = [];
 const end = performance.now() + seconds * 1000;
 const cpu0 = process.cpuUsage();
@@ -42,11 +46,17 @@ await new Promise<void>((resolve) => {
       pending.shift();
     }
     while (performance.now() < end) {
-      const chunks = mode === "pair" ? [header, payload] : [(() => { const j = new Uint8Array(header.length + size); j.set(header); j.set(payload, header.length); return j; })()];
+      const chunks = mode === "pair"
+        ? [header, payload]
+        : mode === "scratch"
+        ? [(scratch.set(header), scratch.set(payload, header.length), scratch)]
+        : [(() => { const j = new Uint8Array(header.length + size); j.set(header); j.set(payload, header.length); return j; })()];
       frames++;
       for (let i = 0; i < chunks.length; i++) {
         const n = s.write(chunks[i]);
-        if (n < chunks[i].length) { pending = [chunks[i].subarray(Math.max(n, 0)), ...chunks.slice(i + 1)]; return; }
+        // The scratch buffer is reused: what the kernel did not take is copied out.
+        const rest = (c: Uint8Array) => (c === scratch ? c.slice(Math.max(n, 0)) : c.subarray(Math.max(n, 0)));
+        if (n < chunks[i].length) { pending = [rest(chunks[i]), ...chunks.slice(i + 1)]; return; }
       }
     }
     s.end(); resolve();
