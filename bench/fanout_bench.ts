@@ -629,19 +629,18 @@ if (rows.some((r) => r.scenario === "slow")) {
   console.log("### What became of the slow one's share (messages; the median run)");
   console.log("");
   console.log(
-    "Published toward it = in the kernel + in flight in the server's transport + dropped + refused while " +
-      "closing + unwritten at the cut + unexplained. In the kernel: its socket's bytes received (less what " +
-      "it read: the HTTP head) plus the server socket's Send-Q, over the bytes a message took on the others' " +
-      "wire. In flight: bytes handed to the server's transport, not yet written, at its end (its " +
-      "bufferedAmount, sampled every 100 ms; a slow one reset at the end of a run loses them with the " +
-      "kernel's). Dropped: the drop callbacks (ws.dropped at its close; what was still queued when it " +
-      "ended is counted there). Refused while closing: publishes after its 1013, before its end (no drop " +
-      "callback: pubsub.stats.refused counts them with the rest). Unwritten: what the close timeout cut " +
-      "(the error callback's bytes), in messages. Counters = not delivered: yes if dropped + refused while " +
-      "closing + unwritten is within two messages of published - in the kernel - in flight (a message can " +
-      "be partly in the kernel and counted whole in flight until its write completes; in flight " +
-      "counts as delivered unless the server cut it). Ends: the slow one's socket on the client / on the " +
-      "server when the run ended.",
+    "Published toward it = in the kernel + dropped + refused while closing + unexplained. In the kernel: " +
+      "its socket's bytes received (less what it read: the HTTP head) plus the server socket's Send-Q, over " +
+      "the bytes a message took on the others' wire. Dropped: the drop callbacks (ws.dropped at its close): " +
+      "what its queue dropped, what was still queued when it ended, and the messages handed to its " +
+      "transport whose writes never completed when it ended (a heartbeat or close timeout cut it, or the " +
+      "reset at the end of the run failed them). Refused while closing: publishes after its 1013, before " +
+      "its end (no drop callback: pubsub.stats.refused counts them with the rest). In flight (bytes handed " +
+      "to the server's transport, not yet written: its bufferedAmount at the last 100 ms sample before its " +
+      "end) and unwritten at the cut (the close timeout's error callback, in bytes) are shown in messages " +
+      "for comparison: both are inside dropped. Counters = not delivered: yes if dropped + refused while " +
+      "closing is within two messages of published - in the kernel (a message partly in the kernel is " +
+      "counted in both). Ends: the slow one's socket on the client / on the server when the run ended.",
   );
   console.log("");
   console.log(
@@ -666,10 +665,9 @@ if (rows.some((r) => r.scenario === "slow")) {
     const dropped = c?.closedDropped, closing = c?.refusedClosing;
     const unwritten = c?.unwrittenBytes === undefined ? undefined : c.unwrittenBytes / perMessage;
     const buffered = c?.closedBufferedBytes === undefined ? undefined : c.closedBufferedBytes / perMessage;
-    // What the close timeout cut was in flight until then: lost, and reported as unwritten.
-    const inFlight = (unwritten ?? 0) > 0 ? 0 : buffered ?? 0;
-    const counted = (dropped ?? 0) + (closing ?? 0) + (unwritten ?? 0);
-    const unexplained = published - kernel - inFlight - counted;
+    // What its transport had not written when it ended is in `dropped` (the connection's per-topic count).
+    const counted = (dropped ?? 0) + (closing ?? 0);
+    const unexplained = published - kernel - counted;
     const equal = c === undefined
       ? "- (no counters)"
       : Number.isNaN(unexplained)

@@ -6,6 +6,7 @@
  */
 
 import { Fifo } from "./core/fifo.ts";
+import { PublishLedger } from "./core/publish_ledger.ts";
 import { CloseCode } from "./core/close_code.ts";
 import { Protocol, type ProtocolOptions, type SendOptions } from "./core/protocol.ts";
 import { ReadyState } from "./core/ready_state.ts";
@@ -311,6 +312,7 @@ export class Connection {
   #queueBytes = 0;
   #draining = false;
   #dropped = 0;
+  readonly #ledger = new PublishLedger(); // published messages handed towards the transport, not yet written
   #writesQueued = 0; // writes handed to the writer so far
   #closeWriteIndex = 0; // the number of the write that carried our close frame, once it was handed over
   #closeWritten = false; // that write succeeded
@@ -630,6 +632,7 @@ export class Connection {
       this.#protocol.send(queued.data!, queued.options);
       this.#flush();
     }
+    if (queued.topic !== undefined) this.#ledger.published(queued.topic);
   }
 
   /** Hands queued messages to the transport as it takes them, in order. */
@@ -961,6 +964,7 @@ export class Connection {
     if (chunks.length === 0 || this.#transportClosing) return;
     for (const chunk of chunks) {
       this.#outbox.push(chunk);
+      this.#ledger.pushed(chunk.length);
       this.#outboxBytes += chunk.length;
       this.#bufferedAmount += chunk.length;
     }
@@ -971,6 +975,7 @@ export class Connection {
   #enqueueOutgoing(chunk: Uint8Array): void {
     if (this.#transportClosing) return;
     this.#outbox.push(chunk);
+    this.#ledger.pushed(chunk.length);
     this.#outboxBytes += chunk.length;
     this.#bufferedAmount += chunk.length;
     this.#scheduleOutbox();
@@ -1032,6 +1037,7 @@ export class Connection {
     this.#lastWrite = written.then(
       () => {
         this.#bufferedAmount -= size;
+        this.#ledger.written(size);
         if (index === this.#closeWriteIndex) this.#closeWritten = true;
       },
       (error) => {
@@ -1170,11 +1176,11 @@ export class Connection {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (this.#queue.length > 0) {
-      const dropped = new Map<string, number>();
-      this.#discardQueue(dropped, "the connection closed before it was written");
-      this.#drop(dropped);
-    }
+    // Handed towards the transport and cut off unwritten (a heartbeat or close timeout, a failed write),
+    // then what was still queued: counted per topic like any drop.
+    const dropped = this.#ledger.cut();
+    if (this.#queue.length > 0) this.#discardQueue(dropped, "the connection closed before it was written");
+    if (dropped.size > 0) this.#drop(dropped);
     if (this.#heartbeat !== undefined) heartbeats.delete(this.#heartbeat);
     this.#protocol.releaseExtensions();
     this.resumeReading(); // a paused read loop wakes, sees the end and exits

@@ -16,7 +16,9 @@
 //   before it: bytes handed to the transport and not written, lost when the peer reset the connection
 //   (what was still queued is counted into `dropped` by then);
 // - with FANOUT_GC=1 (the slow scenario), each counters() first collects the garbage (node:v8's
-//   --expose-gc, or Bun.gc) and reports gcRssKiB and gcHeapKiB (heap used + external) after it, and
+//   --expose-gc, or Bun.gc) and reports gcRssKiB and gcHeapKiB (the heap with the ArrayBuffers' bytes: heap
+//   used + external on Deno and Node; heap used alone on Bun, whose heapUsed is JSC's heapSize, which
+//   already counts the ArrayBuffers' bytes that external reports again) after it, and
 //   prevGcRssKiB, prevGcHeapKiB of the call before (the load client asks for one, by SIGUSR2, at the end
 //   of a run's measured part, before the slow subscriber goes: the next counters() reports it as prev).
 
@@ -33,6 +35,16 @@ function collector() {
   if (bun !== undefined) return () => bun.gc(true);
   v8.setFlagsFromString("--expose-gc");
   return vm.runInNewContext("gc");
+}
+
+/**
+ * The heap after a GC, ArrayBuffers' bytes counted once. Deno and Node keep ArrayBuffers outside the V8
+ * heap: heapUsed + external. Bun's heapUsed is JSC's heapSize, which includes its extraMemorySize (the
+ * ArrayBuffers), and its external reports the same bytes again: 640 Uint8Arrays of 16 KiB held after
+ * Bun.gc(true) raised heapUsed by 10.08 MiB and external by 10.01 (bench/results/slow-subscriber-bun-2026-12-03.md).
+ */
+function heapBytes(m) {
+  return globalThis.Bun !== undefined ? m.heapUsed : m.heapUsed + m.external;
 }
 
 /** The accounting of one server process. */
@@ -97,7 +109,7 @@ export function slowAccounting() {
       if (gc === undefined) return out;
       gc();
       const m = process.memoryUsage();
-      const now = { rss: Math.round(m.rss / 1024), heap: Math.round((m.heapUsed + m.external) / 1024) };
+      const now = { rss: Math.round(m.rss / 1024), heap: Math.round(heapBytes(m) / 1024) };
       const prev = gcLast;
       gcLast = now;
       return { ...out, gcRssKiB: now.rss, gcHeapKiB: now.heap, prevGcRssKiB: prev.rss, prevGcHeapKiB: prev.heap };
