@@ -50,7 +50,8 @@
  *   deno run -A bench/fanout_bench.ts [--scenarios broadcast,chat,slow] [--subscribers 1000]
  *     [--sizes 64,1024,16384] [--seconds 1] [--warmup 0.2] [--repeats 3] [--window 16] [--queue-ms 200]
  *     [--quorum 0.95] [--compression off,on] [--slow-sizes 16384] [--slow-seconds 20] [--slow-mib 0]
- *     [--heartbeat on|off (ours in the slow scenario: off, no heartbeat to close the slow one)]
+ *     [--heartbeat on|off|MS (ours in the slow scenario: off, no heartbeat to close the slow one; MS: its
+ *     interval and timeout, to cut the slow one within a short run)]
  *     [--policies close,drop-oldest,drop-newest] [--chat-clients 32]
  *     [--chat-messages 640] [--chat-size 64] [--chat-max-seconds 2.5] [--servers name,...]
  *
@@ -96,7 +97,10 @@ const slowSeconds = Number(arg("slow-seconds", "20"));
 const policies = list(arg("policies", "close,drop-oldest,drop-newest"));
 /** The slow scenario's runs publish this many MiB (toward each subscriber), or last --slow-seconds if sooner. */
 const slowMiB = Number(arg("slow-mib", "0"));
-/** "off": ours runs the slow scenario without its heartbeat (which closes a peer that never reads). */
+/**
+ * "off": ours runs the slow scenario without its heartbeat (which closes a peer that never reads); a number
+ * of ms: its interval and timeout (so that it cuts the slow one within a short run); "on": the default.
+ */
 const slowHeartbeat = arg("heartbeat", "on");
 const chatClients = Number(arg("chat-clients", "32"));
 const chatMessages = Number(arg("chat-messages", "640"));
@@ -288,7 +292,7 @@ async function session(
     if (policy !== undefined) {
       process.env.FANOUT_PUBLISH_POLICY = policy;
       process.env.FANOUT_GC = "1";
-      if (slowHeartbeat === "off") process.env.FANOUT_HEARTBEAT = "off";
+      if (slowHeartbeat !== "on") process.env.FANOUT_HEARTBEAT = slowHeartbeat;
     } else {
       delete process.env.FANOUT_PUBLISH_POLICY;
       delete process.env.FANOUT_GC;

@@ -44,8 +44,16 @@ const accounting = slowAccounting();
 /** FANOUT_PUBLISH_POLICY (the slow scenario's --policies): the publish queue's policy, else the default. */
 const policy = process.env.FANOUT_PUBLISH_POLICY as SlowConsumerPolicy | undefined;
 const publishQueue = policy ? { policy } : undefined;
-/** FANOUT_HEARTBEAT=off (the slow scenario's --heartbeat off): no heartbeat, which closes a peer that never reads. */
-const heartbeat = process.env.FANOUT_HEARTBEAT === "off" ? { heartbeat: false as const } : {};
+/**
+ * FANOUT_HEARTBEAT=off (the slow scenario's --heartbeat off): no heartbeat, which closes a peer that never reads;
+ * a number of ms (--heartbeat MS): the heartbeat's interval and timeout.
+ */
+const heartbeatMs = Number(process.env.FANOUT_HEARTBEAT);
+const heartbeat = process.env.FANOUT_HEARTBEAT === "off"
+  ? { heartbeat: false as const }
+  : heartbeatMs > 0
+  ? { heartbeat: { interval: heartbeatMs, timeout: heartbeatMs } }
+  : {};
 // The checks: an older build or checkout has no pub/sub API (ours_node.mjs runs dist/).
 const websocket: WebSocketHandler = {
   open(ws: ServerSocket) {
@@ -128,6 +136,7 @@ if (adapter === "bunServe" || adapter === "bunServeNative") {
   console.log(`config deflate ${JSON.stringify(deflate)}`);
   if (policy) console.log(`config publishQueue.policy ${policy}`);
   if (process.env.FANOUT_HEARTBEAT === "off") console.log("config heartbeat false");
+  if (heartbeatMs > 0) console.log(`config heartbeat ${heartbeatMs} ms (interval and timeout)`);
   url = server.url;
   stop = () => server.close();
   if (typeof server.publish !== "function") {

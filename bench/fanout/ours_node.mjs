@@ -54,8 +54,13 @@ const start = (deflate) =>
     textAsBytes: true,
     websocket,
     ...(policy ? { publishQueue: { policy } } : {}),
-    // FANOUT_HEARTBEAT=off: no heartbeat (it closes a peer that never reads).
-    ...(process.env.FANOUT_HEARTBEAT === "off" ? { heartbeat: false } : {}),
+    // FANOUT_HEARTBEAT=off: no heartbeat (it closes a peer that never reads); a number of ms: its interval
+    // and timeout.
+    ...(process.env.FANOUT_HEARTBEAT === "off"
+      ? { heartbeat: false }
+      : Number(process.env.FANOUT_HEARTBEAT) > 0
+      ? { heartbeat: { interval: Number(process.env.FANOUT_HEARTBEAT), timeout: Number(process.env.FANOUT_HEARTBEAT) } }
+      : {}),
   });
 let deflate = compress ? { broadcast: true } : false, server;
 try {
