@@ -6,8 +6,9 @@
 // - published: each ws.publish of the handler (one publish toward every subscriber but the publisher);
 // - closedPublished: at each close, the publishes made while that socket was open (toward it);
 // - closedDropped: at each close, the socket's `dropped` (what its drop callback reported);
-// - refusedClosing: publishes made while a socket that had dropped was closing (after its 1013, before its
-//   end): refused by it, and reported by no drop callback (pubsub.stats.refused counts them, with others);
+// - refusedClosing: publishes made while a socket that had dropped or reported an error was closing (after
+//   its 1013 or its heartbeat timeout, before its end): refused by it, and reported by no drop callback
+//   (pubsub.stats.refused counts them, with others);
 // - unwrittenBytes: bytes a socket had handed to its transport, not written when the close timeout cut it
 //   (from the error callback's "Cannot close: N bytes were not written within T ms");
 // - closesSent1013: closes of sockets to which the server sent 1013 (the peer may never answer it: then
@@ -90,7 +91,9 @@ export function slowAccounting() {
     drop(ws) {
       watched.add(ws);
     },
-    error(_ws, error) {
+    error(ws, error) {
+      // A heartbeat timeout reports an error, then closes: what is published to it meanwhile is refused.
+      watched.add(ws);
       const match = /Cannot close: (\d+) bytes were not written/.exec(String(error?.message));
       if (match) totals.unwrittenBytes += Number(match[1]);
     },
