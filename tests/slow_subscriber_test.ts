@@ -21,7 +21,7 @@ function stallingTransport(completing: number) {
   let writes = 0;
   const writable = new WritableStream<Uint8Array>({
     write: () => ++writes <= completing ? Promise.resolve() : new Promise<void>(() => {}),
-  }, new ByteLengthQueuingStrategy({ highWaterMark: 4096 }));
+  }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }));
   return { readable, writable };
 }
 
@@ -32,13 +32,13 @@ function bump(counts: Map<string, number>, key: string, by = 1): void {
 
 describe("a subscriber cut by the heartbeat", () => {
   test("reports per topic the messages queued and those whose writes never completed (Connection)", async () => {
-    // Writes of 1,000 B each (above the outbox's merge size, so one frame per write): the first three
-    // complete, then nothing does; the writer's high-water mark (4 KiB) holds the rest in the queue.
+    // Messages of 16 KiB (the outbox writes a frame that large alone: one message per write), all published
+    // before the heartbeat's first ping: the first three writes complete, then nothing does.
     const connection = new Connection(stallingTransport(3), {
       role: "server",
       heartbeat: { interval: 30, timeout: 30 },
       closeTimeout: 50,
-      publishQueue: { limit: 4000, policy: "drop-oldest" },
+      publishQueue: { limit: 1024 * 1024, policy: "drop-oldest" },
     });
     const drops = new Map<string, number>();
     connection.ondrop = (topic, count) => bump(drops, topic, count);
@@ -47,9 +47,8 @@ describe("a subscriber cut by the heartbeat", () => {
     const published = new Map<string, number>();
     for (let i = 0; i < 12; i++) {
       const topic = ["a", "b", "c"][i % 3];
-      assert.equal(connection.publish({ topic, data: new Uint8Array(1000).fill(i), size: 1000 }), true);
+      assert.equal(connection.publish({ topic, data: new Uint8Array(16384).fill(i), size: 16384 }), true);
       bump(published, topic);
-      await pause(0);
     }
     const result = await withTimeout(connection.closed, 3000, "the heartbeat to cut the connection");
     // §7.1.5: no close frame came back, so the code is 1006; ours said 1001 (going away).
