@@ -15,12 +15,19 @@ import { ReadyState } from "../lib/core/ready_state.ts";
 import { handleNodeUpgrade, type NodeUpgrade } from "../lib/adapters/node_http.ts";
 import { pause, RawClient, withTimeout } from "./_raw_client.ts";
 
-/** A transport that completes its first `completing` writes and then never another (a peer gone silent). */
-function stallingTransport(completing: number) {
+/**
+ * A transport that completes writes up to `budget` bytes in all and then never another (a peer gone silent):
+ * the first write that would pass the budget, and every one after it, never completes.
+ */
+function stallingTransport(budget: number) {
   const readable = new ReadableStream<Uint8Array>();
-  let writes = 0;
+  let written = 0;
   const writable = new WritableStream<Uint8Array>({
-    write: () => ++writes <= completing ? Promise.resolve() : new Promise<void>(() => {}),
+    write(chunk) {
+      if (written + chunk.length > budget) return new Promise<void>(() => {});
+      written += chunk.length;
+      return Promise.resolve();
+    },
   }, new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }));
   return { readable, writable };
 }
@@ -32,9 +39,9 @@ function bump(counts: Map<string, number>, key: string, by = 1): void {
 
 describe("a subscriber cut by the heartbeat", () => {
   test("reports per topic the messages queued and those whose writes never completed (Connection)", async () => {
-    // Messages of 16 KiB (the outbox writes a frame that large alone: one message per write), all published
-    // before the heartbeat's first ping: the first three writes complete, then nothing does.
-    const connection = new Connection(stallingTransport(3), {
+    // Messages of 16 KiB, all published before the heartbeat's first ping; the writes of the first three
+    // frames (16,388 bytes each: however the outbox splits or joins them) complete, then nothing does.
+    const connection = new Connection(stallingTransport(3 * (16384 + 4)), {
       role: "server",
       heartbeat: { interval: 30, timeout: 30 },
       closeTimeout: 50,
@@ -55,7 +62,7 @@ describe("a subscriber cut by the heartbeat", () => {
     assert.equal(result.code, CloseCode.AbnormalClosure);
     assert.equal(connection.protocol.closeSent?.code, CloseCode.GoingAway);
     assert.match(errors[0], /^Heartbeat: nothing received within 30 ms of a ping/);
-    // The three completed writes were one message of each topic; every other message is a drop.
+    // The three written were one message of each topic; every other message is a drop.
     assert.deepEqual(
       [...drops].sort(),
       [...published].map(([topic, n]) => [topic, n - 1]).sort(),
