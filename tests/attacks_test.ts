@@ -626,6 +626,12 @@ describe("fairness: one connection's flood does not hold the others", () => {
   }
 
   const p99 = (sorted: number[]) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))];
+  /**
+   * The canary's p99 bound, ms: far under what blocking costs (before the slices the canary waited for the
+   * whole attack: 1,952 and 11,207 ms at most), and over what a loaded shared machine adds (169 ms seen
+   * once at load 8 with 100 here).
+   */
+  const BOUND_MS = 250;
 
   /**
    * Runs an attack with its canary, and once more if the canary's p99 was over the bound: this machine is
@@ -634,12 +640,12 @@ describe("fairness: one connection's flood does not hold the others", () => {
    */
   async function canaryP99(run: () => Promise<number[]>): Promise<number[]> {
     const first = await run();
-    if (first.length >= 10 && p99(first) < 100) return first;
+    if (first.length >= 10 && p99(first) < BOUND_MS) return first;
     console.log(`  canary p99 ${p99(first)?.toFixed(1)} ms over ${first.length} round trips: once more`);
     return await run();
   }
 
-  test("300 compressed messages of ~1 KB inflating to 1 MiB each: echoed, and another connection's p99 under 100 ms", {
+  test("300 compressed messages of ~1 KB inflating to 1 MiB each: echoed, and another connection's p99 under 250 ms", {
     timeout: 60_000,
   }, async () => {
     // RFC 7692 §7.2.1: the compressed message is the sync-flushed DEFLATE data without its 00 00 ff ff.
@@ -671,10 +677,10 @@ describe("fairness: one connection's flood does not hold the others", () => {
       }).then(() => times);
     });
     assert.ok(times.length >= 10, `${times.length} canary round trips`);
-    assert.ok(p99(times) < 100, `canary p99 ${p99(times).toFixed(1)} ms`);
+    assert.ok(p99(times) < BOUND_MS, `canary p99 ${p99(times).toFixed(1)} ms`);
   });
 
-  test("a burst of 1,000,000 pings: answered (coalesced), and another connection's p99 under 100 ms", {
+  test("a burst of 1,000,000 pings: answered (coalesced), and another connection's p99 under 250 ms", {
     timeout: 60_000,
   }, async () => {
     // One buffer of the same 6-byte frame (a million small arrays would leave this process garbage whose
@@ -714,7 +720,7 @@ describe("fairness: one connection's flood does not hold the others", () => {
       }).then(() => times);
     });
     assert.ok(times.length >= 10, `${times.length} canary round trips`);
-    assert.ok(p99(times) < 100, `canary p99 ${p99(times).toFixed(1)} ms`);
+    assert.ok(p99(times) < BOUND_MS, `canary p99 ${p99(times).toFixed(1)} ms`);
   });
 });
 
