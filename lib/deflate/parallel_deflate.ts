@@ -17,7 +17,9 @@
  */
 
 import type { CompressorOptions } from "./codec.ts";
-import type { DeflateJob, DeflateJobResult } from "./_deflate_job.ts";
+import type { InflateJobResult } from "./_inflate_job.ts";
+import type { WorkerJob } from "./_worker_job.ts";
+import { ProtocolError } from "../core/protocol_error.ts";
 
 /** Milliseconds without a job after which workers that cannot be unref'd are terminated. */
 export const POOL_IDLE_MS = 1000;
@@ -30,7 +32,7 @@ export const DEFAULT_CHUNK_SIZE = 128 * 1024;
 /** One worker, as the pool drives it (a Web Worker or a `worker_threads` Worker behind it). */
 export interface DeflateWorker {
   /** Posts a job; the buffers in `transfer` move to the worker. */
-  post(job: DeflateJob, transfer: ArrayBuffer[]): void;
+  post(job: WorkerJob, transfer: ArrayBuffer[]): void;
   /** Ends the worker. */
   terminate(): void;
   /** Lets the worker keep the process alive (while it has jobs); absent where the runtime cannot. */
@@ -47,12 +49,12 @@ export interface DeflateWorker {
  * @returns The worker.
  */
 export type SpawnDeflateWorker = (
-  onResult: (result: DeflateJobResult) => void,
+  onResult: (result: InflateJobResult) => void,
   onError: (error: Error) => void,
 ) => DeflateWorker;
 
 interface WebWorkerLike {
-  onmessage: ((event: { data: DeflateJobResult }) => void) | null;
+  onmessage: ((event: { data: InflateJobResult }) => void) | null;
   onerror: ((event: { message?: string; preventDefault?(): void }) => void) | null;
   postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   terminate(): void;
@@ -101,6 +103,7 @@ interface Pending {
   slot: Slot;
   resolve: (output: Uint8Array) => void;
   reject: (error: Error) => void;
+  inflate: boolean; // an InflateJob
 }
 
 /**
@@ -134,6 +137,7 @@ export class DeflateWorkerPool {
   #nextId = 1;
   #failure: Error | undefined;
   #completed = 0;
+  #inflated = 0;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -156,6 +160,11 @@ export class DeflateWorkerPool {
   /** Pieces deflated so far, for monitoring (and tests that must know the workers did the work). */
   get completed(): number {
     return this.#completed;
+  }
+
+  /** Messages inflated so far, for monitoring (and tests that must know the workers did the work). */
+  get inflated(): number {
+    return this.#inflated;
   }
 
   /** Why the pool failed, if it did (its jobs then reject at once). */
@@ -217,6 +226,31 @@ export class DeflateWorkerPool {
     return joined;
   }
 
+  /**
+   * Inflates a whole received message on a worker, with zlib in WebAssembly from a window holding only
+   * `dictionary` (the receiver's window before the message: RFC 7692 §7.2.2), the `00 00 ff ff` appended.
+   * The message's bytes are copied (the caller keeps them).
+   *
+   * @param message The message's payload as received.
+   * @param dictionary The receiver's window before it (empty without context takeover).
+   * @param windowBits Base-2 logarithm of the peer's LZ77 window, 8..15.
+   * @param maxSize Largest output allowed.
+   * @returns The inflated payload; rejects with a `ProtocolError` (1007 corrupt, 1009 past `maxSize`) for a
+   * message refused, with another error when the workers failed (inflate it inline then).
+   */
+  inflate(message: Uint8Array, dictionary: Uint8Array, windowBits: number, maxSize: number): Promise<Uint8Array> {
+    if (!(message instanceof Uint8Array)) return Promise.reject(new TypeError("Cannot inflate: message is not a Uint8Array"));
+    // Copies, transferred to the worker (no second copy by structured clone).
+    return this.#run({
+      kind: "inflate",
+      id: this.#nextId++,
+      input: message.slice(),
+      dictionary: dictionary.slice(),
+      windowBits,
+      maxSize,
+    });
+  }
+
   /** Terminates the workers; jobs not answered reject. A later job starts workers again. */
   close(): void {
     this.#shutDown(new Error("Cannot deflate: the worker pool was closed"));
@@ -232,7 +266,7 @@ export class DeflateWorkerPool {
     for (const each of pending) each.reject(error);
   }
 
-  #run(job: DeflateJob): Promise<Uint8Array> {
+  #run(job: WorkerJob): Promise<Uint8Array> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     let slot: Slot;
     try {
@@ -244,7 +278,7 @@ export class DeflateWorkerPool {
     this.#stopIdleTimer();
     if (slot.busy++ === 0) slot.worker.ref?.();
     return new Promise<Uint8Array>((resolve, reject) => {
-      this.#pending.set(job.id, { slot, resolve, reject });
+      this.#pending.set(job.id, { slot, resolve, reject, inflate: "kind" in job });
       slot.worker.post(job, [job.input.buffer as ArrayBuffer, job.dictionary.buffer as ArrayBuffer]);
     });
   }
@@ -264,15 +298,17 @@ export class DeflateWorkerPool {
     return slot;
   }
 
-  #settle(result: DeflateJobResult): void {
+  #settle(result: InflateJobResult): void {
     const pending = this.#pending.get(result.id);
     if (pending === undefined) return;
     this.#pending.delete(result.id);
     this.#release(pending.slot);
     if (result.output !== undefined) {
-      this.#completed++;
+      if (pending.inflate) this.#inflated++;
+      else this.#completed++;
       pending.resolve(result.output);
-    } else pending.reject(new Error(`Cannot deflate: ${result.error ?? "no output"}`));
+    } else if (result.code !== undefined) pending.reject(new ProtocolError(result.code, result.error ?? ""));
+    else pending.reject(new Error(`Cannot deflate: ${result.error ?? "no output"}`));
   }
 
   #release(slot: Slot): void {
