@@ -43,9 +43,13 @@ export const DEFAULT_PARALLEL_THRESHOLD = 128 * 1024;
 
 /**
  * Received messages of one frame whose compressed payload has at least this many bytes are inflated on
- * workers, where there are any and the driver waits for them (`lib/connection.ts` does).
+ * workers, where there are any and the driver waits for them (`lib/connection.ts` does). Measured with
+ * `bench/inflate_threshold_bench.ts` (Deno and Bun, 2 cores, load 4-6): inline, 16 KiB compressed (128 KiB
+ * of JSON) holds the event loop 0.25-0.35 ms and 32 KiB 0.55-0.67 ms, while the trip to a worker costs the
+ * event loop 0.2-0.4 ms (the window, two copies of the compressed bytes, the post, the priming) whatever
+ * the size, more when the collector runs: from 32 KiB the other connections gain.
  */
-export const DEFAULT_PARALLEL_INFLATE_THRESHOLD = 16 * 1024;
+export const DEFAULT_PARALLEL_INFLATE_THRESHOLD = 32 * 1024;
 
 /** Codec settings for {@linkcode PerMessageDeflate}. */
 export interface PerMessageDeflateOptions {
