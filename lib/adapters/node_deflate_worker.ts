@@ -9,6 +9,7 @@
 import { parentPort } from "node:worker_threads";
 import { runWorkerJob, type WorkerJob } from "../deflate/_worker_job.ts";
 import "./native_deflate.ts"; // node:zlib's deflate where it pays
+import "./native_inflate.ts"; // and its inflate
 
 parentPort?.on("message", (job: WorkerJob) => {
   const result = runWorkerJob(job);

@@ -2,7 +2,8 @@
  * One large received message, inflated on a worker (see `PerMessageDeflate`'s `parallel` option): what is
  * posted to the worker, what comes back, and the function the worker entries run on it. The worker runs
  * the same zlib in WebAssembly as the event loop, so a message is accepted or refused (1007, 1009) exactly
- * as it would be inline.
+ * as it would be inline; a native inflate the worker entry installs ({@linkcode useNativeInflate}) goes
+ * first where it can, and leaves to zlib in WebAssembly every message it does not accept.
  *
  * @module
  */
@@ -34,6 +35,37 @@ export interface InflateJobResult extends DeflateJobResult {
   code?: number;
 }
 
+/**
+ * A native inflate a worker entry may install (`adapters/native_inflate.ts`: `node:zlib`'s
+ * `inflateRawSync`). Given a whole message as received and the receiver's window, it returns the message
+ * inflated, or `undefined` for anything it cannot do or does not accept: a window it cannot hold to, a
+ * dictionary it would ignore, corrupt data, output past `maxSize`, a message not ending as §7.2.1 has it.
+ * Those go to zlib in WebAssembly, which refuses them with the close code and message inline inflation
+ * would give. It must never accept what zlib in WebAssembly refuses.
+ */
+export type NativeInflate = (
+  input: Uint8Array,
+  dictionary: Uint8Array,
+  options: { windowBits: number; maxSize: number },
+) => Uint8Array | undefined;
+
+let nativeInflate: NativeInflate | undefined;
+
+/**
+ * Installs a native inflate for this worker's jobs (see {@linkcode NativeInflate}); `undefined` removes it.
+ *
+ * @example
+ * ```ts
+ * import { useNativeInflate } from "./_inflate_job.ts";
+ * useNativeInflate(undefined); // zlib in WebAssembly only
+ * ```
+ *
+ * @param inflate The native inflate.
+ */
+export function useNativeInflate(inflate: NativeInflate | undefined): void {
+  nativeInflate = inflate;
+}
+
 /** One decompressor per window size, reused by the jobs a worker runs. */
 const decompressors = new Map<number, Decompressor>();
 
@@ -46,6 +78,8 @@ const decompressors = new Map<number, Decompressor>();
  */
 export function runInflateJob(job: InflateJob): InflateJobResult {
   try {
+    const native = nativeInflate?.(job.input, job.dictionary, job);
+    if (native !== undefined) return { id: job.id, output: native };
     let decompressor = decompressors.get(job.windowBits);
     if (decompressor === undefined) {
       decompressor = zlibWasmCodec.createDecompressor(job.windowBits);
