@@ -341,6 +341,7 @@ export class DeflateWorkerPool {
 let registeredSpawner: SpawnDeflateWorker | undefined;
 let registeredCores: number | undefined;
 const pools = new Map<number, DeflateWorkerPool>();
+const inflatePools = new Map<number, DeflateWorkerPool>();
 
 /**
  * Sets how this process starts deflate workers, for runtimes with no global `Worker` (Node's
@@ -391,16 +392,41 @@ export function defaultDeflateWorkers(): number {
  * @returns The pool, or `undefined`.
  */
 export function sharedDeflatePool(workers: number = defaultDeflateWorkers()): DeflateWorkerPool | undefined {
+  return sharedPool(pools, workers);
+}
+
+/**
+ * The process's shared pool of `workers` workers for large received messages (`PerMessageDeflate`'s
+ * inflates), apart from {@linkcode sharedDeflatePool}'s: a message's inflate does not wait behind the
+ * deflate of the message before it (an echo's pipeline keeps its overlap: with one pool on two cores, the
+ * next message's inflate queued behind the 20 ms deflate of the last, and a 1 MiB echo lost a third of its
+ * rate). `undefined` where no worker can run here, for 0 workers, or once that pool has failed.
+ *
+ * @example
+ * ```ts
+ * import { closeDeflateWorkers, sharedInflatePool } from "./parallel_deflate.ts";
+ * const pool = sharedInflatePool(); // Deno, Bun; Node once adapters/node_worker_pool.ts is loaded
+ * closeDeflateWorkers();
+ * ```
+ *
+ * @param workers Pool size. @default {defaultDeflateWorkers()}
+ * @returns The pool, or `undefined`.
+ */
+export function sharedInflatePool(workers: number = defaultDeflateWorkers()): DeflateWorkerPool | undefined {
+  return sharedPool(inflatePools, workers);
+}
+
+function sharedPool(cache: Map<number, DeflateWorkerPool>, workers: number): DeflateWorkerPool | undefined {
   if (!Number.isInteger(workers) || workers < 0) {
     throw new RangeError(`Cannot start deflate workers: ${workers} is not a count`);
   }
   if (workers === 0) return undefined;
-  let pool = pools.get(workers);
+  let pool = cache.get(workers);
   if (pool === undefined) {
     const spawn = registeredSpawner ?? webDeflateWorkerSpawner();
     if (spawn === undefined) return undefined;
     pool = new DeflateWorkerPool(spawn, workers);
-    pools.set(workers, pool);
+    cache.set(workers, pool);
   }
   return pool.failure === undefined ? pool : undefined;
 }
@@ -416,6 +442,7 @@ export function sharedDeflatePool(workers: number = defaultDeflateWorkers()): De
  * ```
  */
 export function closeDeflateWorkers(): void {
-  for (const pool of pools.values()) pool.close();
+  for (const pool of [...pools.values(), ...inflatePools.values()]) pool.close();
   pools.clear();
+  inflatePools.clear();
 }

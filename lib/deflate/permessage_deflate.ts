@@ -14,7 +14,7 @@ import { Opcode } from "../core/opcode.ts";
 import { type IdleReleaser, idleReleaser } from "./idle_release.ts";
 import { ProtocolError } from "../core/protocol_error.ts";
 import { defaultCodec } from "./zlib_wasm_codec.ts";
-import { DEFAULT_CHUNK_SIZE, defaultDeflateWorkers, sharedDeflatePool } from "./parallel_deflate.ts";
+import { DEFAULT_CHUNK_SIZE, defaultDeflateWorkers, sharedDeflatePool, sharedInflatePool } from "./parallel_deflate.ts";
 
 /** Where large messages are deflated off the event loop (see {@linkcode PerMessageDeflateOptions.parallel}). */
 export interface ParallelDeflateOptions {
@@ -400,7 +400,7 @@ export class PerMessageDeflate implements Extension {
       decompressor = this.#decompressor ??= this.#codec.createDecompressor(this.#receiveWindow);
       if (decompressor.window === undefined || decompressor.prime === undefined) return false;
     }
-    const pool = sharedDeflatePool(parallel.workers ?? defaultDeflateWorkers());
+    const pool = sharedInflatePool(parallel.workers ?? defaultDeflateWorkers());
     if (pool === undefined) return false;
     // §7.2.2: "the receiver MUST decompress each new message using the LZ77 sliding window used to process
     // the last compressed message": the worker starts from that window as its preset dictionary.

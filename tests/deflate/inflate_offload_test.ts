@@ -15,7 +15,7 @@ import { Opcode } from "../../lib/core/opcode.ts";
 import { decodeClosePayload } from "../../lib/core/protocol.ts";
 import type { DeflateParameters } from "../../lib/deflate/negotiation.ts";
 import { PerMessageDeflate } from "../../lib/deflate/permessage_deflate.ts";
-import { closeDeflateWorkers, sharedDeflatePool } from "../../lib/deflate/parallel_deflate.ts";
+import { closeDeflateWorkers, sharedInflatePool } from "../../lib/deflate/parallel_deflate.ts";
 import { zlibWasmCodec } from "../../lib/deflate/zlib_wasm_codec.ts";
 import type { Compressor } from "../../lib/deflate/codec.ts";
 import { useNativeDeflateWorkers } from "../../lib/adapters/node_worker_pool.ts";
@@ -26,7 +26,7 @@ await useNativeDeflateWorkers();
 after(() => closeDeflateWorkers());
 
 const WORKERS = 1;
-const pool = () => sharedDeflatePool(WORKERS);
+const pool = () => sharedInflatePool(WORKERS);
 
 /** xorshift32: the same "random" sequence on every run and runtime. */
 function random(seed: number): () => number {
