@@ -14,7 +14,7 @@
 
 import { readFileSync } from "node:fs";
 import { zlibWasmCodec } from "../lib/deflate/zlib_wasm_codec.ts";
-import { closeDeflateWorkers, sharedDeflatePool } from "../lib/deflate/parallel_deflate.ts";
+import { closeDeflateWorkers, sharedInflatePool } from "../lib/deflate/parallel_deflate.ts";
 import { useNativeDeflateWorkers } from "../lib/adapters/node_worker_pool.ts";
 import { jsonText } from "./_json_text.ts";
 
@@ -23,7 +23,7 @@ const runsIndex = argv.indexOf("--runs");
 const RUNS = runsIndex === -1 ? 31 : Number(argv[runsIndex + 1]);
 
 await useNativeDeflateWorkers();
-const pool = sharedDeflatePool(1);
+const pool = sharedInflatePool(1);
 if (pool === undefined) throw new Error("No workers here");
 
 function median(values: number[]): number {
@@ -56,14 +56,14 @@ for (const size of [16 * 1024, 32 * 1024, 64 * 1024, 128 * 1024, 256 * 1024, 102
     const b = zlibWasmCodec.createDecompressor(15);
     b.decompress(historyCompressed, true, Infinity);
     t = performance.now();
-    const dictionary = b.window();
+    const dictionary = b.window!();
     const input = compressed.slice();
     const promise = pool.inflate(input, dictionary, 15, Infinity);
     const tPost = performance.now() - t;
     const posted = performance.now();
     const output = await promise;
     const arrived = performance.now();
-    b.prime(output.subarray(Math.max(0, output.length - 32768)));
+    b.prime!(output.subarray(Math.max(0, output.length - 32768)));
     const tPrime = performance.now() - arrived;
     if (output.length !== json.length) throw new Error("Wrong output");
     a.release();
