@@ -167,6 +167,39 @@ export class DeflateWorkerPool {
     return this.#inflated;
   }
 
+  /** Whether a worker has been started (and not terminated since): a job need not wait for one to start. */
+  get started(): boolean {
+    return this.#slots.length > 0;
+  }
+
+  /**
+   * Starts a worker if none runs, without a job: the next job need not wait for it to start (a Web Worker
+   * takes 10-100 ms to start, seconds where its module is type-checked first). Where workers cannot be
+   * unref'd it ends after {@linkcode POOL_IDLE_MS} without work, as after a job.
+   *
+   * @example
+   * ```ts
+   * import { DeflateWorkerPool, webDeflateWorkerSpawner } from "./parallel_deflate.ts";
+   * const spawn = webDeflateWorkerSpawner();
+   * if (spawn !== undefined) {
+   *   const pool = new DeflateWorkerPool(spawn, 1);
+   *   pool.warm();
+   *   pool.close();
+   * }
+   * ```
+   */
+  warm(): void {
+    if (this.#failure !== undefined || this.#slots.length > 0) return;
+    try {
+      this.#pick();
+    } catch (error) {
+      this.#fail(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    this.#stopIdleTimer();
+    this.#idleLater();
+  }
+
   /** Why the pool failed, if it did (its jobs then reject at once). */
   get failure(): Error | undefined {
     return this.#failure;
@@ -313,6 +346,10 @@ export class DeflateWorkerPool {
 
   #release(slot: Slot): void {
     if (--slot.busy === 0) slot.worker.unref?.();
+    this.#idleLater();
+  }
+
+  #idleLater(): void {
     if (this.#pending.size !== 0 || this.#slots.length === 0) return;
     // Workers that cannot be unref'd would keep the process alive: they end after a while without work.
     if (this.#slots.some((each) => each.worker.unref === undefined)) {

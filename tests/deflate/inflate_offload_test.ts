@@ -109,6 +109,7 @@ function serverPeer(
       closeSeen(undefined);
     },
   });
+  pool()!.warm(); // a cold pool leaves the first message inline
   const extension = new PerMessageDeflate("server", parameters, {
     parallel: { workers: WORKERS, inflateThreshold: options.inflateThreshold ?? 1024 },
   });
