@@ -103,7 +103,7 @@ interface Pending {
   slot: Slot;
   resolve: (output: Uint8Array) => void;
   reject: (error: Error) => void;
-  inflate: boolean; // an InflateJob
+  kind: "deflate" | "inflate" | "warm"; // what the result counts as
 }
 
 /**
@@ -138,6 +138,8 @@ export class DeflateWorkerPool {
   #failure: Error | undefined;
   #completed = 0;
   #inflated = 0;
+  #answered = false; // a worker answered a job since the workers were (re)started
+  #warming: Promise<void> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -167,15 +169,20 @@ export class DeflateWorkerPool {
     return this.#inflated;
   }
 
-  /** Whether a worker has been started (and not terminated since): a job need not wait for one to start. */
-  get started(): boolean {
-    return this.#slots.length > 0;
+  /**
+   * Whether a worker runs and has answered a job: the next job need not wait for one to start (a Web Worker
+   * takes 10-100 ms to start, seconds where its module is type-checked first, as under `deno test`).
+   */
+  get ready(): boolean {
+    return this.#answered && this.#slots.length > 0;
   }
 
   /**
-   * Starts a worker if none runs, without a job: the next job need not wait for it to start (a Web Worker
-   * takes 10-100 ms to start, seconds where its module is type-checked first). Where workers cannot be
-   * unref'd it ends after {@linkcode POOL_IDLE_MS} without work, as after a job.
+   * Starts a worker if none runs, with an empty job, so that the pool is {@linkcode DeflateWorkerPool.ready}
+   * once it answers. Where workers cannot be unref'd it ends after {@linkcode POOL_IDLE_MS} without work, as
+   * after any job.
+   *
+   * @returns Settles once the pool is ready (or has failed).
    *
    * @example
    * ```ts
@@ -183,21 +190,21 @@ export class DeflateWorkerPool {
    * const spawn = webDeflateWorkerSpawner();
    * if (spawn !== undefined) {
    *   const pool = new DeflateWorkerPool(spawn, 1);
-   *   pool.warm();
+   *   await pool.warm();
    *   pool.close();
    * }
    * ```
    */
-  warm(): void {
-    if (this.#failure !== undefined || this.#slots.length > 0) return;
-    try {
-      this.#pick();
-    } catch (error) {
-      this.#fail(error instanceof Error ? error : new Error(String(error)));
-      return;
-    }
-    this.#stopIdleTimer();
-    this.#idleLater();
+  warm(): Promise<void> {
+    if (this.#warming !== undefined) return this.#warming;
+    if (this.#failure !== undefined || this.ready) return Promise.resolve();
+    const empty = new Uint8Array(0);
+    const warming = this.#run({ kind: "inflate", id: this.#nextId++, input: empty, dictionary: empty.slice(), windowBits: 15, maxSize: 1 }, "warm")
+      .then(() => {}, () => {})
+      .finally(() => {
+        if (this.#warming === warming) this.#warming = undefined;
+      });
+    return this.#warming = warming;
   }
 
   /** Why the pool failed, if it did (its jobs then reject at once). */
@@ -293,13 +300,14 @@ export class DeflateWorkerPool {
     this.#stopIdleTimer();
     const slots = this.#slots;
     this.#slots = [];
+    this.#answered = false;
     for (const slot of slots) slot.worker.terminate();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const each of pending) each.reject(error);
   }
 
-  #run(job: WorkerJob): Promise<Uint8Array> {
+  #run(job: WorkerJob, kind: "deflate" | "inflate" | "warm" = ("kind" in job) ? "inflate" : "deflate"): Promise<Uint8Array> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     let slot: Slot;
     try {
@@ -311,7 +319,7 @@ export class DeflateWorkerPool {
     this.#stopIdleTimer();
     if (slot.busy++ === 0) slot.worker.ref?.();
     return new Promise<Uint8Array>((resolve, reject) => {
-      this.#pending.set(job.id, { slot, resolve, reject, inflate: "kind" in job });
+      this.#pending.set(job.id, { slot, resolve, reject, kind });
       slot.worker.post(job, [job.input.buffer as ArrayBuffer, job.dictionary.buffer as ArrayBuffer]);
     });
   }
@@ -335,10 +343,11 @@ export class DeflateWorkerPool {
     const pending = this.#pending.get(result.id);
     if (pending === undefined) return;
     this.#pending.delete(result.id);
+    this.#answered = true;
     this.#release(pending.slot);
     if (result.output !== undefined) {
-      if (pending.inflate) this.#inflated++;
-      else this.#completed++;
+      if (pending.kind === "inflate") this.#inflated++;
+      else if (pending.kind === "deflate") this.#completed++;
       pending.resolve(result.output);
     } else if (result.code !== undefined) pending.reject(new ProtocolError(result.code, result.error ?? ""));
     else pending.reject(new Error(`Cannot deflate: ${result.error ?? "no output"}`));

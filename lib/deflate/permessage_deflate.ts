@@ -402,10 +402,10 @@ export class PerMessageDeflate implements Extension {
     }
     const pool = sharedInflatePool(parallel.workers ?? defaultDeflateWorkers());
     if (pool === undefined) return false;
-    // No worker running: this message is inflated inline rather than wait for one to start (a decompression
-    // bomb must get its 1009 at once), and the next finds it started.
-    if (!pool.started) {
-      pool.warm();
+    // No worker ready: this message is inflated inline rather than wait for one to start (a decompression
+    // bomb must get its 1009 at once); the next finds one ready.
+    if (!pool.ready) {
+      void pool.warm();
       return false;
     }
     // §7.2.2: "the receiver MUST decompress each new message using the LZ77 sliding window used to process

@@ -27,6 +27,8 @@ after(() => closeDeflateWorkers());
 
 const WORKERS = 1;
 const pool = () => sharedInflatePool(WORKERS);
+// Until a worker has answered, large messages are inflated inline.
+await pool()?.warm();
 
 /** xorshift32: the same "random" sequence on every run and runtime. */
 function random(seed: number): () => number {
@@ -109,7 +111,6 @@ function serverPeer(
       closeSeen(undefined);
     },
   });
-  pool()!.warm(); // a cold pool leaves the first message inline
   const extension = new PerMessageDeflate("server", parameters, {
     parallel: { workers: WORKERS, inflateThreshold: options.inflateThreshold ?? 1024 },
   });
