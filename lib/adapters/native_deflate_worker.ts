@@ -8,5 +8,4 @@
  */
 
 import "./native_deflate.ts";
-import "./native_inflate.ts";
 import "../deflate/parallel_deflate_worker.ts";
