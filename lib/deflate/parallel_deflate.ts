@@ -191,9 +191,10 @@ export class DeflateWorkerPool {
     const pieceSize = Math.max(chunkSize, Math.ceil(message.length / this.size));
     for (let start = 0; start < message.length || start === 0; start += pieceSize) {
       const end = Math.min(start + pieceSize, message.length);
-      // Copies, transferred to the worker (no second copy by structured clone).
-      const input = message.slice(start, end);
-      const dictionary = message.slice(Math.max(0, start - window), start);
+      // Copies, transferred to the worker (no second copy by structured clone), each in a buffer of its own: `slice` of a Node Buffer is a view, whose transfer would
+      // detach the caller's memory (and list one ArrayBuffer twice, a DataCloneError on Bun).
+      const input = new Uint8Array(message.subarray(start, end));
+      const dictionary = new Uint8Array(message.subarray(Math.max(0, start - window), start));
       pieces.push(this.#run({
         id: this.#nextId++,
         input,

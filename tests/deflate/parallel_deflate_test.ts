@@ -219,6 +219,24 @@ describe("DeflateWorkerPool", () => {
     }
   });
 
+  test("a Node Buffer view keeps its memory: pieces are copies in buffers of their own, not Buffer#slice views", async () => {
+    const pool = new DeflateWorkerPool(spawn, 2);
+    try {
+      // A view into a larger Buffer, as a socket's chunk or a pooled Buffer is. Buffer#slice shares memory:
+      // transferring its buffer detached the caller's (Deno, Node) or listed one buffer twice (Bun: a
+      // DataCloneError).
+      const whole = Buffer.alloc(300_000);
+      whole.set(message(200_000, 5), 1000);
+      const view = whole.subarray(1000, 201_000);
+      const deflated = await pool.deflate(view, { windowBits: 15, level: 6, memLevel: 8 }, 16 * 1024);
+      assert.equal(whole.buffer.byteLength, 300_000);
+      assert.equal(view.length, 200_000);
+      assert.ok(Buffer.from(inflateStrict(deflated, 15, undefined)).equals(view));
+    } finally {
+      pool.close();
+    }
+  });
+
   test("a worker that cannot start fails the pool: jobs reject", async () => {
     const failing: SpawnDeflateWorker = (_onResult, onError) => {
       queueMicrotask(() => onError(new Error("no such module")));
