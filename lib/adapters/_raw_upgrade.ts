@@ -42,6 +42,37 @@ export interface RawUpgradeServer<T> {
   stopping(): boolean;
 }
 
+/**
+ * The {@linkcode RawUpgradeServer} of a raw listener from its options and state (the defaults: a 16 KiB
+ * head in 5 s).
+ *
+ * @param given What the listener was given: its callbacks, hook, handover, TLS and head limits.
+ * @param state The listener's logger, options for the handshake and connections, sockets, topics, stopping.
+ * @returns What {@linkcode acceptRawUpgrade} serves with.
+ * @example
+ * ```ts ignore
+ * const server = rawUpgradeServer(options, { options: rest, logger, sockets, pubsub, stopping: () => stopping });
+ * ```
+ */
+export function rawUpgradeServer<T>(
+  given: Pick<RawUpgradeServer<T>, "websocket"> & Partial<Pick<RawUpgradeServer<T>, "upgrade" | "handover">> & {
+    tls?: unknown;
+    maxHeadSize?: number;
+    headTimeout?: number;
+  },
+  state: Pick<RawUpgradeServer<T>, "options" | "logger" | "sockets" | "pubsub" | "stopping">,
+): RawUpgradeServer<T> {
+  return {
+    websocket: given.websocket,
+    upgrade: given.upgrade,
+    handover: given.handover,
+    maxHeadSize: given.maxHeadSize ?? 16 * 1024,
+    headTimeout: given.headTimeout ?? 5000,
+    secure: given.tls !== undefined,
+    ...state,
+  };
+}
+
 /** One accepted connection of a raw listener, in its runtime's terms. */
 export interface RawSocket {
   /** The connection's byte streams. */

@@ -13,7 +13,7 @@ import type { ServerHandshakeOptions, UpgradeHook } from "../handshake/server_ha
 import { createPubSub, type PubSub } from "../pubsub/pubsub.ts";
 import { debugLogger } from "../core/logger.ts";
 import { autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
-import { acceptRawUpgrade, type RawUpgradeServer } from "./_raw_upgrade.ts";
+import { acceptRawUpgrade, rawUpgradeServer } from "./_raw_upgrade.ts";
 import { BunSocketPipe, type BunTcpSocket } from "./bun_socket.ts";
 import "./_debug_env.ts"; // DEBUG=wsengine* read
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
@@ -129,19 +129,7 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
   const pending = new Set<BunSocket>(); // connections still in their opening handshake
   let stopping = false;
 
-  const server: RawUpgradeServer<T> = {
-    websocket,
-    upgrade,
-    handover,
-    options: rest,
-    logger,
-    maxHeadSize: options.maxHeadSize ?? 16 * 1024,
-    headTimeout: options.headTimeout ?? 5000,
-    secure: tls !== undefined,
-    sockets,
-    pubsub,
-    stopping: () => stopping,
-  };
+  const server = rawUpgradeServer(options, { options: rest, logger, sockets, pubsub, stopping: () => stopping });
   const accept = async (socket: BunSocket, pipe: BunSocketPipe): Promise<void> => {
     pending.add(socket);
     const { transport } = pipe;

@@ -12,7 +12,7 @@ import { denoConnTransport } from "./deno_conn.ts";
 import type { ByteReader } from "../handshake/http_head.ts";
 import type { ServerHandshakeOptions, UpgradeHook } from "../handshake/server_handshake.ts";
 import { autoResponder, disconnectUser, type ServerSocket, type WebSocketHandler } from "./_socket_handler.ts";
-import { acceptRawUpgrade, type RawUpgradeServer } from "./_raw_upgrade.ts";
+import { acceptRawUpgrade, rawUpgradeServer } from "./_raw_upgrade.ts";
 import "./_native_utf8.ts"; // the runtime's own UTF-8 check for the core
 import "./_native_deflate_workers.ts"; // large compressed messages deflated by native zlib on workers
 import "./_debug_env.ts"; // DEBUG=wsengine* read
@@ -80,19 +80,7 @@ export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<
   const pending = new Set<Deno.Conn>(); // connections still in their opening handshake
   let stopping = false;
 
-  const server: RawUpgradeServer<T> = {
-    websocket,
-    upgrade,
-    handover,
-    options: rest,
-    logger,
-    maxHeadSize: options.maxHeadSize ?? 16 * 1024,
-    headTimeout: options.headTimeout ?? 5000,
-    secure: tls !== undefined,
-    sockets,
-    pubsub,
-    stopping: () => stopping,
-  };
+  const server = rawUpgradeServer(options, { options: rest, logger, sockets, pubsub, stopping: () => stopping });
   const accept = async (conn: Deno.Conn): Promise<void> => {
     pending.add(conn);
     const transport = denoConnTransport(conn);
