@@ -112,10 +112,10 @@ export function listenBun<T = unknown>(options: BunListenOptions<T>): Promise<We
   }
   const {
     websocket,
-    upgrade,
+    upgrade: _upgrade, // rawUpgradeServer reads it from options; kept out of `rest`
     signal,
     tls,
-    handover,
+    handover: _handover,
     reusePort,
     hostname = "127.0.0.1",
     port = 8080,

@@ -70,7 +70,7 @@ export interface DenoListenOptions<T = unknown>
  * ```
  */
 export function listenDeno<T = unknown>(options: DenoListenOptions<T>): Promise<WebSocketServer> {
-  const { websocket, upgrade, signal, tls, handover, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
+  const { websocket, upgrade: _upgrade, signal, tls, handover: _handover, hostname = "127.0.0.1", port = 8080, pubsub = createPubSub(), ...rest } = options;
   autoResponder(websocket); // a malformed `autoResponse` is a TypeError now, not per connection
   const logger = rest.logger ?? debugLogger("server");
   const listener = tls === undefined
