@@ -5,8 +5,8 @@
  *
  * - echo of compressed JSON messages of each size (default 1 MiB and 4 MiB), `--inflight` messages
  *   outstanding on one connection for `--seconds`: messages a second, the server's CPU time per message
- *   (user + system of its process, every thread, from /proc: what a loaded machine disturbs least) and the
- *   round trip (p50, p99);
+ *   (user + system of its process, every thread, from /proc: what a loaded machine disturbs least), its main
+ *   thread's (the event loop's: what every other connection waits for), and the round trip (p50, p99);
  * - the head-of-line effect: a canary connection sends 16 bytes every 10 ms and times each echo, alone,
  *   then while another connection echoes 1 MiB compressed messages (`--inflight` outstanding): p50, p99 and
  *   the ratio of the p99s.
@@ -26,7 +26,15 @@
 import net from "node:net";
 import process from "node:process";
 import { constants, deflateRawSync } from "node:zlib";
+import { readFileSync } from "node:fs";
 import { cpuMicros, SERVERS, startServer } from "./echo/servers.ts";
+
+/** CPU time (user + system) of a process's main thread, the event loop's, in microseconds, from /proc. */
+function mainThreadCpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
 import { jsonText } from "./_json_text.ts";
 
 function arg(name: string, fallback: string): string {
@@ -204,6 +212,8 @@ interface EchoRow {
   perSecond: number;
   /** Server CPU (user + system, all its threads) per echoed message, ms. */
   cpuPerMessage: number;
+  /** CPU of the server's main thread (its event loop) per echoed message, ms. */
+  loopCpuPerMessage: number;
   p50: number;
   p99: number;
 }
@@ -275,13 +285,16 @@ for (const spec of SERVERS) {
     for (const size of sizes) {
       await flood(server.url, frames.get(size)!, 1000); // warm-up
       const cpuBefore = cpuMicros(server.pid);
+      const loopBefore = mainThreadCpuMicros(server.pid);
       const { times, count } = await flood(server.url, frames.get(size)!, seconds * 1000);
       const cpu = cpuMicros(server.pid) - cpuBefore;
+      const loopCpu = mainThreadCpuMicros(server.pid) - loopBefore;
       echoRows.push({
         server: spec.name,
         size,
         perSecond: count / seconds,
         cpuPerMessage: cpu / 1000 / Math.max(1, count),
+        loopCpuPerMessage: loopCpu / 1000 / Math.max(1, count),
         p50: percentile(times, 0.5),
         p99: percentile(times, 0.99),
       });
@@ -311,15 +324,15 @@ const wsRow = (size: number) => echoRows.find((r) => r.server === "ws on Node" &
 console.log(
   `\nEcho of compressed JSON, ${inflight} in flight on one connection, ${seconds} s (load average ${(await loadAverage())}):\n`,
 );
-console.log("| server | size | msgs/s | x ws | server CPU ms/msg | x ws | p50 ms | p99 ms | p99 / ws p99 |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("| server | size | msgs/s | x ws | server CPU ms/msg | x ws | event loop CPU ms/msg | p50 ms | p99 ms | p99 / ws p99 |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of echoRows) {
   const ws = wsRow(r.size);
   const ratio = ws === undefined ? "" : (r.perSecond / ws.perSecond).toFixed(2);
   const p99Ratio = ws === undefined ? "" : (r.p99 / ws.p99).toFixed(2);
   const cpuRatio = ws === undefined ? "" : (r.cpuPerMessage / ws.cpuPerMessage).toFixed(2);
   console.log(
-    `| ${r.server} | ${r.size >> 10} KiB | ${r.perSecond.toFixed(1)} | ${ratio} | ${r.cpuPerMessage.toFixed(1)} | ${cpuRatio} | ${r.p50.toFixed(1)} | ${
+    `| ${r.server} | ${r.size >> 10} KiB | ${r.perSecond.toFixed(1)} | ${ratio} | ${r.cpuPerMessage.toFixed(1)} | ${cpuRatio} | ${r.loopCpuPerMessage.toFixed(1)} | ${r.p50.toFixed(1)} | ${
       r.p99.toFixed(1)
     } | ${p99Ratio} |`,
   );

@@ -11,6 +11,8 @@ import { CloseCode } from "./core/close_code.ts";
 import { Protocol, type ProtocolOptions, type SendOptions } from "./core/protocol.ts";
 import { ReadyState } from "./core/ready_state.ts";
 import { debugLogger, type Logger } from "./core/logger.ts";
+import { ProtocolError } from "./core/protocol_error.ts";
+import { deferLargeInflates, inflatedMessage } from "./deflate/deferred_inflate.ts";
 
 /**
  * Frames produced in one turn (the replies to one read, a burst of sends) are written together: runs of
@@ -263,8 +265,11 @@ export interface CloseResult {
  */
 export class Connection {
   #onmessage: ((data: string | Uint8Array, binary: boolean) => void) | undefined;
-  // Messages that arrived while no onmessage handler was set.
-  #held: { data: string | Uint8Array; binary: boolean }[] = [];
+  // Messages that arrived while no onmessage handler was set, or that are being inflated on a worker
+  // (`inflating`: the first of them, nothing is delivered or parsed after it until it is done).
+  #held: { data: string | Uint8Array; binary: boolean; inflating?: boolean }[] = [];
+  // Large compressed messages inflated on workers: the promise of the last message event's payload.
+  #takeDeferredInflate: (() => Promise<Uint8Array> | undefined) | undefined;
   /** Called with each ping's payload (the pong is sent already). */
   onping: ((data: Uint8Array) => void) | undefined;
   /** Called with each pong's payload. */
@@ -328,6 +333,7 @@ export class Connection {
    */
   constructor(transport: Transport, options: ConnectionOptions) {
     this.#protocol = new Protocol(options);
+    this.#takeDeferredInflate = deferLargeInflates(this.#protocol.extensions);
     this.#log = options.logger ?? debugLogger(options.role);
     this.#closeTimeout = options.closeTimeout ?? 5000;
     if (!(this.#closeTimeout >= 0)) throw new RangeError(`Cannot create connection: closeTimeout ${options.closeTimeout} is negative`);
@@ -878,15 +884,19 @@ export class Connection {
     for (let event; this.#held.length === 0 && (event = protocol.nextEvent()) !== undefined;) {
       try {
         switch (event.type) {
-          case "message":
+          case "message": {
             sinceCheck += event.data.length >>> 14;
-            if (this.#onmessage === undefined) {
+            const inflating = this.#takeDeferredInflate?.();
+            if (inflating !== undefined) {
+              this.#awaitInflate(inflating, event.data, event.binary);
+            } else if (this.#onmessage === undefined) {
               this.#held.push(event);
               this.pauseReading();
             } else {
               this.#onmessage(event.data, event.binary);
             }
             break;
+          }
           case "ping":
             this.onping?.(event.data);
             break;
@@ -915,8 +925,39 @@ export class Connection {
     }
   }
 
+  /**
+   * Holds a message being inflated on a worker (its event carries an empty payload) and pauses reading:
+   * nothing after it is parsed or delivered until it is inflated, then it is delivered as if inflated
+   * inline. A message refused (1007, 1009) fails the connection as it would have inline.
+   */
+  #awaitInflate(inflating: Promise<Uint8Array>, placeholder: string | Uint8Array, binary: boolean): void {
+    const entry = { data: placeholder, binary, inflating: true };
+    const as = binary ? "binary" : typeof placeholder === "string" ? "string" : "utf8";
+    this.#held.push(entry);
+    this.pauseReading();
+    inflating.then((bytes) => {
+      entry.data = inflatedMessage(bytes, as);
+    }).then(
+      () => {
+        entry.inflating = false;
+        if (!this.#finished) this.#releaseHeld();
+      },
+      (error) => {
+        this.#held.length = 0;
+        if (this.#finished) return;
+        if (error instanceof ProtocolError) this.#protocol.fail(error.code, error.message);
+        else {
+          // Unexpected errors close with 1011 and no detail.
+          this.#report(asError(error));
+          this.#protocol.fail(CloseCode.InternalError, "");
+        }
+        this.#afterProtocolStep();
+      },
+    );
+  }
+
   #releaseHeld(): void {
-    while (this.#held.length > 0 && this.#onmessage !== undefined) {
+    while (this.#held.length > 0 && this.#onmessage !== undefined && this.#held[0].inflating !== true) {
       const { data, binary } = this.#held.shift()!;
       try {
         this.#onmessage(data, binary);
@@ -933,7 +974,8 @@ export class Connection {
     // read again.
     this.#sliceStart = performance.now();
     this.#dispatch();
-    if (this.#afterProtocolStep()) this.resumeReading();
+    // A message held again (another large one being inflated) keeps reading paused.
+    if (this.#afterProtocolStep() && this.#held.length === 0) this.resumeReading();
   }
 
   /** Writes what the protocol produced and reacts to its state. @returns `false` when reading should stop. */

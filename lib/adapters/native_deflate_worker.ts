@@ -8,4 +8,5 @@
  */
 
 import "./native_deflate.ts";
+import "./native_inflate.ts";
 import "../deflate/parallel_deflate_worker.ts";

@@ -62,6 +62,19 @@ export interface Decompressor {
    * next call restores the window from them, so the peer's next message may still refer to earlier ones.
    */
   hibernate?(): void;
+  /**
+   * Between messages: a copy of the sliding window, the last bytes inflated (at most `2^windowBits`, fewer
+   * when less has been inflated): what the peer's next message may refer to (context takeover, RFC 7692
+   * §7.2.2). A message inflated elsewhere (on a worker) takes it as its preset dictionary.
+   */
+  window?(): Uint8Array;
+  /**
+   * Between messages: forgets the window and starts it again from `dictionary` (its last `2^windowBits`
+   * bytes count), as if those bytes had just been inflated. After a message inflated elsewhere (on a
+   * worker), priming with the window that message leaves makes this decompressor what it would be had it
+   * inflated the message itself.
+   */
+  prime?(dictionary: Uint8Array): void;
 }
 
 /** Settings for a compressor. */

@@ -17,7 +17,9 @@
  */
 
 import type { CompressorOptions } from "./codec.ts";
-import type { DeflateJob, DeflateJobResult } from "./_deflate_job.ts";
+import type { InflateJobResult } from "./_inflate_job.ts";
+import type { WorkerJob } from "./_worker_job.ts";
+import { ProtocolError } from "../core/protocol_error.ts";
 
 /** Milliseconds without a job after which workers that cannot be unref'd are terminated. */
 export const POOL_IDLE_MS = 1000;
@@ -30,7 +32,7 @@ export const DEFAULT_CHUNK_SIZE = 128 * 1024;
 /** One worker, as the pool drives it (a Web Worker or a `worker_threads` Worker behind it). */
 export interface DeflateWorker {
   /** Posts a job; the buffers in `transfer` move to the worker. */
-  post(job: DeflateJob, transfer: ArrayBuffer[]): void;
+  post(job: WorkerJob, transfer: ArrayBuffer[]): void;
   /** Ends the worker. */
   terminate(): void;
   /** Lets the worker keep the process alive (while it has jobs); absent where the runtime cannot. */
@@ -47,12 +49,12 @@ export interface DeflateWorker {
  * @returns The worker.
  */
 export type SpawnDeflateWorker = (
-  onResult: (result: DeflateJobResult) => void,
+  onResult: (result: InflateJobResult) => void,
   onError: (error: Error) => void,
 ) => DeflateWorker;
 
 interface WebWorkerLike {
-  onmessage: ((event: { data: DeflateJobResult }) => void) | null;
+  onmessage: ((event: { data: InflateJobResult }) => void) | null;
   onerror: ((event: { message?: string; preventDefault?(): void }) => void) | null;
   postMessage(message: unknown, transfer: ArrayBuffer[]): void;
   terminate(): void;
@@ -101,6 +103,7 @@ interface Pending {
   slot: Slot;
   resolve: (output: Uint8Array) => void;
   reject: (error: Error) => void;
+  kind: "deflate" | "inflate" | "warm"; // what the result counts as
 }
 
 /**
@@ -134,6 +137,9 @@ export class DeflateWorkerPool {
   #nextId = 1;
   #failure: Error | undefined;
   #completed = 0;
+  #inflated = 0;
+  #answered = false; // a worker answered a job since the workers were (re)started
+  #warming: Promise<void> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -156,6 +162,49 @@ export class DeflateWorkerPool {
   /** Pieces deflated so far, for monitoring (and tests that must know the workers did the work). */
   get completed(): number {
     return this.#completed;
+  }
+
+  /** Messages inflated so far, for monitoring (and tests that must know the workers did the work). */
+  get inflated(): number {
+    return this.#inflated;
+  }
+
+  /**
+   * Whether a worker runs and has answered a job: the next job need not wait for one to start (a Web Worker
+   * takes 10-100 ms to start, seconds where its module is type-checked first, as under `deno test`).
+   */
+  get ready(): boolean {
+    return this.#answered && this.#slots.length > 0;
+  }
+
+  /**
+   * Starts a worker if none runs, with an empty job, so that the pool is {@linkcode DeflateWorkerPool.ready}
+   * once it answers. Where workers cannot be unref'd it ends after {@linkcode POOL_IDLE_MS} without work, as
+   * after any job.
+   *
+   * @returns Settles once the pool is ready (or has failed).
+   *
+   * @example
+   * ```ts
+   * import { DeflateWorkerPool, webDeflateWorkerSpawner } from "./parallel_deflate.ts";
+   * const spawn = webDeflateWorkerSpawner();
+   * if (spawn !== undefined) {
+   *   const pool = new DeflateWorkerPool(spawn, 1);
+   *   await pool.warm();
+   *   pool.close();
+   * }
+   * ```
+   */
+  warm(): Promise<void> {
+    if (this.#warming !== undefined) return this.#warming;
+    if (this.#failure !== undefined || this.ready) return Promise.resolve();
+    const empty = new Uint8Array(0);
+    const warming = this.#run({ kind: "inflate", id: this.#nextId++, input: empty, dictionary: empty.slice(), windowBits: 15, maxSize: 1 }, "warm")
+      .then(() => {}, () => {})
+      .finally(() => {
+        if (this.#warming === warming) this.#warming = undefined;
+      });
+    return this.#warming = warming;
   }
 
   /** Why the pool failed, if it did (its jobs then reject at once). */
@@ -218,6 +267,33 @@ export class DeflateWorkerPool {
     return joined;
   }
 
+  /**
+   * Inflates a whole received message on a worker, with zlib in WebAssembly from a window holding only
+   * `dictionary` (the receiver's window before the message: RFC 7692 §7.2.2), the `00 00 ff ff` appended.
+   * The message's bytes are copied (the caller keeps them).
+   *
+   * @param message The message's payload as received.
+   * @param dictionary The receiver's window before it (empty without context takeover).
+   * @param windowBits Base-2 logarithm of the peer's LZ77 window, 8..15.
+   * @param maxSize Largest output allowed.
+   * @returns The inflated payload; rejects with a `ProtocolError` (1007 corrupt, 1009 past `maxSize`) for a
+   * message refused, with another error when the workers failed (inflate it inline then).
+   */
+  inflate(message: Uint8Array, dictionary: Uint8Array, windowBits: number, maxSize: number): Promise<Uint8Array> {
+    if (!(message instanceof Uint8Array)) return Promise.reject(new TypeError("Cannot inflate: message is not a Uint8Array"));
+    // Copies, transferred to the worker (no second copy by structured clone), each in a buffer of its own
+    // (`new Uint8Array(view)`): `slice` of a Node Buffer is a view, and transferring its buffer would detach
+    // the caller's memory (a Bun socket chunk: the frames behind this one).
+    return this.#run({
+      kind: "inflate",
+      id: this.#nextId++,
+      input: new Uint8Array(message),
+      dictionary: new Uint8Array(dictionary),
+      windowBits,
+      maxSize,
+    });
+  }
+
   /** Terminates the workers; jobs not answered reject. A later job starts workers again. */
   close(): void {
     this.#shutDown(new Error("Cannot deflate: the worker pool was closed"));
@@ -227,13 +303,14 @@ export class DeflateWorkerPool {
     this.#stopIdleTimer();
     const slots = this.#slots;
     this.#slots = [];
+    this.#answered = false;
     for (const slot of slots) slot.worker.terminate();
     const pending = [...this.#pending.values()];
     this.#pending.clear();
     for (const each of pending) each.reject(error);
   }
 
-  #run(job: DeflateJob): Promise<Uint8Array> {
+  #run(job: WorkerJob, kind: "deflate" | "inflate" | "warm" = ("kind" in job) ? "inflate" : "deflate"): Promise<Uint8Array> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     let slot: Slot;
     try {
@@ -245,7 +322,7 @@ export class DeflateWorkerPool {
     this.#stopIdleTimer();
     if (slot.busy++ === 0) slot.worker.ref?.();
     return new Promise<Uint8Array>((resolve, reject) => {
-      this.#pending.set(job.id, { slot, resolve, reject });
+      this.#pending.set(job.id, { slot, resolve, reject, kind });
       slot.worker.post(job, [job.input.buffer as ArrayBuffer, job.dictionary.buffer as ArrayBuffer]);
     });
   }
@@ -265,19 +342,26 @@ export class DeflateWorkerPool {
     return slot;
   }
 
-  #settle(result: DeflateJobResult): void {
+  #settle(result: InflateJobResult): void {
     const pending = this.#pending.get(result.id);
     if (pending === undefined) return;
     this.#pending.delete(result.id);
+    this.#answered = true;
     this.#release(pending.slot);
     if (result.output !== undefined) {
-      this.#completed++;
+      if (pending.kind === "inflate") this.#inflated++;
+      else if (pending.kind === "deflate") this.#completed++;
       pending.resolve(result.output);
-    } else pending.reject(new Error(`Cannot deflate: ${result.error ?? "no output"}`));
+    } else if (result.code !== undefined) pending.reject(new ProtocolError(result.code, result.error ?? ""));
+    else pending.reject(new Error(`Cannot deflate: ${result.error ?? "no output"}`));
   }
 
   #release(slot: Slot): void {
     if (--slot.busy === 0) slot.worker.unref?.();
+    this.#idleLater();
+  }
+
+  #idleLater(): void {
     if (this.#pending.size !== 0 || this.#slots.length === 0) return;
     // Workers that cannot be unref'd would keep the process alive: they end after a while without work.
     if (this.#slots.some((each) => each.worker.unref === undefined)) {
@@ -306,6 +390,7 @@ export class DeflateWorkerPool {
 let registeredSpawner: SpawnDeflateWorker | undefined;
 let registeredCores: number | undefined;
 const pools = new Map<number, DeflateWorkerPool>();
+const inflatePools = new Map<number, DeflateWorkerPool>();
 
 /**
  * Sets how this process starts deflate workers, for runtimes with no global `Worker` (Node's
@@ -356,16 +441,41 @@ export function defaultDeflateWorkers(): number {
  * @returns The pool, or `undefined`.
  */
 export function sharedDeflatePool(workers: number = defaultDeflateWorkers()): DeflateWorkerPool | undefined {
+  return sharedPool(pools, workers);
+}
+
+/**
+ * The process's shared pool of `workers` workers for large received messages (`PerMessageDeflate`'s
+ * inflates), apart from {@linkcode sharedDeflatePool}'s: a message's inflate does not wait behind the
+ * deflate of the message before it (an echo's pipeline keeps its overlap: with one pool on two cores, the
+ * next message's inflate queued behind the 20 ms deflate of the last, and a 1 MiB echo lost a third of its
+ * rate). `undefined` where no worker can run here, for 0 workers, or once that pool has failed.
+ *
+ * @example
+ * ```ts
+ * import { closeDeflateWorkers, sharedInflatePool } from "./parallel_deflate.ts";
+ * const pool = sharedInflatePool(); // Deno, Bun; Node once adapters/node_worker_pool.ts is loaded
+ * closeDeflateWorkers();
+ * ```
+ *
+ * @param workers Pool size. @default {defaultDeflateWorkers()}
+ * @returns The pool, or `undefined`.
+ */
+export function sharedInflatePool(workers: number = defaultDeflateWorkers()): DeflateWorkerPool | undefined {
+  return sharedPool(inflatePools, workers);
+}
+
+function sharedPool(cache: Map<number, DeflateWorkerPool>, workers: number): DeflateWorkerPool | undefined {
   if (!Number.isInteger(workers) || workers < 0) {
     throw new RangeError(`Cannot start deflate workers: ${workers} is not a count`);
   }
   if (workers === 0) return undefined;
-  let pool = pools.get(workers);
+  let pool = cache.get(workers);
   if (pool === undefined) {
     const spawn = registeredSpawner ?? webDeflateWorkerSpawner();
     if (spawn === undefined) return undefined;
     pool = new DeflateWorkerPool(spawn, workers);
-    pools.set(workers, pool);
+    cache.set(workers, pool);
   }
   return pool.failure === undefined ? pool : undefined;
 }
@@ -381,6 +491,7 @@ export function sharedDeflatePool(workers: number = defaultDeflateWorkers()): De
  * ```
  */
 export function closeDeflateWorkers(): void {
-  for (const pool of pools.values()) pool.close();
+  for (const pool of [...pools.values(), ...inflatePools.values()]) pool.close();
   pools.clear();
+  inflatePools.clear();
 }

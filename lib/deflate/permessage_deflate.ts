@@ -14,7 +14,7 @@ import { Opcode } from "../core/opcode.ts";
 import { type IdleReleaser, idleReleaser } from "./idle_release.ts";
 import { ProtocolError } from "../core/protocol_error.ts";
 import { defaultCodec } from "./zlib_wasm_codec.ts";
-import { DEFAULT_CHUNK_SIZE, defaultDeflateWorkers, sharedDeflatePool } from "./parallel_deflate.ts";
+import { DEFAULT_CHUNK_SIZE, defaultDeflateWorkers, sharedDeflatePool, sharedInflatePool } from "./parallel_deflate.ts";
 
 /** Where large messages are deflated off the event loop (see {@linkcode PerMessageDeflateOptions.parallel}). */
 export interface ParallelDeflateOptions {
@@ -24,6 +24,12 @@ export interface ParallelDeflateOptions {
   workers?: number;
   /** Bytes per piece compressed in parallel (at least 1024). @default {DEFAULT_CHUNK_SIZE} */
   chunkSize?: number;
+  /**
+   * Received messages of one frame whose compressed payload has at least this many bytes are inflated on
+   * the workers, where the driver can wait for them (see {@linkcode PerMessageDeflate.deferLargeInflates}).
+   * @default {DEFAULT_PARALLEL_INFLATE_THRESHOLD}
+   */
+  inflateThreshold?: number;
 }
 
 /**
@@ -34,6 +40,16 @@ export interface ParallelDeflateOptions {
  * loses.
  */
 export const DEFAULT_PARALLEL_THRESHOLD = 128 * 1024;
+
+/**
+ * Received messages of one frame whose compressed payload has at least this many bytes are inflated on
+ * workers, where there are any and the driver waits for them (`lib/connection.ts` does). Measured with
+ * `bench/inflate_threshold_bench.ts` (Deno and Bun, 2 cores, load 4-6): inline, 16 KiB compressed (128 KiB
+ * of JSON) holds the event loop 0.25-0.35 ms and 32 KiB 0.55-0.67 ms, while the trip to a worker costs the
+ * event loop 0.2-0.4 ms (the window, two copies of the compressed bytes, the post, the priming) whatever
+ * the size, more when the collector runs: from 32 KiB the other connections gain.
+ */
+export const DEFAULT_PARALLEL_INFLATE_THRESHOLD = 32 * 1024;
 
 /** Codec settings for {@linkcode PerMessageDeflate}. */
 export interface PerMessageDeflateOptions {
@@ -135,6 +151,9 @@ export class PerMessageDeflate implements Extension {
   // known only once adapters/node_worker_pool.ts has loaded node:os, after the first handshakes).
   readonly #parallel: Required<Omit<ParallelDeflateOptions, "workers">> & { workers: number | undefined } | undefined;
   #prepared: { input: Uint8Array; output: Uint8Array | undefined } | undefined; // see prepare()
+  #deferring = false; // see deferLargeInflates()
+  #deferred: Promise<Uint8Array> | undefined; // a message being inflated on a worker, not yet taken
+  #inflatingElsewhere = false; // a message is being inflated on a worker
 
   /**
    * Makes the extension for one connection from what its handshake negotiated.
@@ -159,6 +178,7 @@ export class PerMessageDeflate implements Extension {
         threshold: checkInteger("parallel.threshold", parallel.threshold ?? DEFAULT_PARALLEL_THRESHOLD, 0, Number.MAX_SAFE_INTEGER),
         workers: parallel.workers === undefined ? undefined : checkInteger("parallel.workers", parallel.workers, 0, 256),
         chunkSize: checkInteger("parallel.chunkSize", parallel.chunkSize ?? DEFAULT_CHUNK_SIZE, 1024, Number.MAX_SAFE_INTEGER),
+        inflateThreshold: checkInteger("parallel.inflateThreshold", parallel.inflateThreshold ?? DEFAULT_PARALLEL_INFLATE_THRESHOLD, 1, Number.MAX_SAFE_INTEGER),
       };
     }
     // §7: "client_" parameters configure the client's compressor and the server's decompressor;
@@ -183,9 +203,13 @@ export class PerMessageDeflate implements Extension {
     if (frame.opcode !== Opcode.Continuation) {
       this.#inflating = frame.rsv1;
       if (!frame.rsv1) return frame;
+      if (frame.fin && this.#deferring && this.#deferInflate(frame.payload, maxSize)) {
+        this.#inflating = false;
+        return { ...frame, rsv1: false, payload: EMPTY };
+      }
       if (frame.fin && this.#receiveNoContext) {
         // A whole message, no window kept: the shared decompressor does it and keeps nothing.
-        const decompressor = shared(sharedDecompressors, this.#codec, `${this.#receiveWindow}`, () => this.#codec.createDecompressor(this.#receiveWindow));
+        const decompressor = sharedDecompressor(this.#codec, this.#receiveWindow);
         this.#inflating = false;
         return { ...frame, rsv1: false, payload: inflate(decompressor, frame.payload, maxSize) };
       }
@@ -323,9 +347,94 @@ export class PerMessageDeflate implements Extension {
    * @returns `false` while a fragmented message is being sent or received (it is tried again later).
    */
   hibernate(): boolean {
-    if (this.#inflating || this.#deflating) return false;
+    if (this.#inflating || this.#deflating || this.#inflatingElsewhere) return false;
     this.#compressor?.hibernate?.();
     this.#decompressor?.hibernate?.();
+    return true;
+  }
+
+  /**
+   * Lets {@linkcode PerMessageDeflate.decode} inflate large messages on the shared worker pool, for a driver
+   * that waits for them: a message of one frame whose compressed payload has at least
+   * `parallel.inflateThreshold` bytes is then decoded to an empty payload at once, and
+   * {@linkcode PerMessageDeflate.takeDeferredInflate}, called right after that frame's decode, gives the
+   * promise of its real payload. The driver must decode no further frame until that promise settles (the
+   * next message is inflated with the window this one leaves). Without workers here, with `parallel: false`
+   * or a codec that cannot give and take its window, messages are inflated inline, as before.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { PerMessageDeflate } from "./permessage_deflate.ts";
+   * const parameters = {
+   *   serverNoContextTakeover: false, clientNoContextTakeover: false, serverMaxWindowBits: 15, clientMaxWindowBits: 15,
+   * };
+   * const server = new PerMessageDeflate("server", parameters);
+   * server.deferLargeInflates();
+   * assert.equal(server.takeDeferredInflate(), undefined); // nothing received yet
+   * ```
+   */
+  deferLargeInflates(): void {
+    this.#deferring = true;
+  }
+
+  /**
+   * The payload of the message whose decode just returned an empty payload to wait for (see
+   * {@linkcode PerMessageDeflate.deferLargeInflates}); `undefined` when the last message was inflated inline.
+   *
+   * @returns The inflated payload; rejects with a `ProtocolError` (1007 corrupt, 1009 too large) for a
+   * message to refuse. If the workers fail, the message is inflated inline.
+   */
+  takeDeferredInflate(): Promise<Uint8Array> | undefined {
+    const deferred = this.#deferred;
+    this.#deferred = undefined;
+    return deferred;
+  }
+
+  /** Starts inflating a whole message on a worker; `false` when it is to be inflated inline. */
+  #deferInflate(payload: Uint8Array, maxSize: number): boolean {
+    const parallel = this.#parallel;
+    if (parallel === undefined || payload.length < parallel.inflateThreshold || maxSize < 1 || this.#inflatingElsewhere) return false;
+    let decompressor: Decompressor | undefined;
+    if (!this.#receiveNoContext) {
+      decompressor = this.#decompressor ??= this.#codec.createDecompressor(this.#receiveWindow);
+      if (decompressor.window === undefined || decompressor.prime === undefined) return false;
+    }
+    const pool = sharedInflatePool(parallel.workers ?? defaultDeflateWorkers());
+    if (pool === undefined) return false;
+    // No worker ready: this message is inflated inline rather than wait for one to start (a decompression
+    // bomb must get its 1009 at once); the next finds one ready.
+    if (!pool.ready) {
+      void pool.warm();
+      return false;
+    }
+    // §7.2.2: "the receiver MUST decompress each new message using the LZ77 sliding window used to process
+    // the last compressed message": the worker starts from that window as its preset dictionary.
+    const dictionary = decompressor === undefined ? EMPTY : decompressor.window!();
+    const input = new Uint8Array(payload); // a copy (Buffer#slice would be a view), kept should the workers fail
+    const windowBits = this.#receiveWindow;
+    this.#inflatingElsewhere = true;
+    this.#deferred = pool.inflate(input, dictionary, windowBits, maxSize).then(
+      (output) => {
+        this.#inflatingElsewhere = false;
+        // The window the message leaves: its last 2^windowBits bytes, after the window before it.
+        if (decompressor !== undefined && decompressor === this.#decompressor) {
+          decompressor.prime!(lastBytes(dictionary, output, 2 ** windowBits));
+          this.#releaser?.touch(this);
+        }
+        return output;
+      },
+      (error) => {
+        this.#inflatingElsewhere = false;
+        if (error instanceof ProtocolError) throw error;
+        // The workers failed or were closed: inline, from the window the decompressor still holds.
+        if (decompressor === undefined) {
+          const shared = sharedDecompressor(this.#codec, windowBits);
+          return inflate(shared, input, maxSize);
+        }
+        return decompressor.decompress(input, true, maxSize);
+      },
+    );
     return true;
   }
 
@@ -367,6 +476,21 @@ export class PerMessageDeflate implements Extension {
 }
 
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+
+function sharedDecompressor(codec: DeflateCodec, windowBits: number): Decompressor {
+  return shared(sharedDecompressors, codec, `${windowBits}`, () => codec.createDecompressor(windowBits));
+}
+
+/** The last `size` bytes of `before` followed by `after`. */
+function lastBytes(before: Uint8Array, after: Uint8Array, size: number): Uint8Array {
+  if (after.length >= size) return after.subarray(after.length - size);
+  const keep = Math.min(before.length, size - after.length);
+  const joined = new Uint8Array(keep + after.length);
+  joined.set(before.subarray(before.length - keep));
+  joined.set(after, keep);
+  return joined;
+}
 
 function inflate(decompressor: Decompressor, payload: Uint8Array, maxSize: number): Uint8Array {
   try {

@@ -654,6 +654,35 @@ class ZlibWasmDecompressor implements Decompressor {
     this.#slot.hibernate(Infinity);
     this.#ended = false;
   }
+
+  window(): Uint8Array {
+    const slot = this.#slot;
+    if (slot.stream === 0) return slot.window === undefined ? new Uint8Array(0) : slot.window.slice();
+    const instance = slot.instance!;
+    const length = instance.zlib.wz_inflate_get_dictionary(slot.stream, instance.output);
+    return length > 0 ? instance.copyOut(instance.output, length) : new Uint8Array(0);
+  }
+
+  prime(dictionary: Uint8Array): void {
+    const slot = this.#slot;
+    this.#ended = false;
+    slot.busy = false;
+    // zlib keeps at most a window's worth (the tail).
+    const window = dictionary.subarray(Math.max(0, dictionary.length - 2 ** this.#windowBits));
+    if (slot.stream === 0) {
+      // Restored as the preset dictionary when the stream opens.
+      slot.window = window.length === 0 ? undefined : window.slice();
+      return;
+    }
+    const { zlib } = slot.instance!;
+    // zlib: "For raw inflate, this function can be called at any time to set the dictionary"; after the
+    // reset the window holds the dictionary alone.
+    zlib.wz_inflate_reset(slot.stream);
+    slot.window = undefined;
+    if (window.length === 0) return;
+    const status = zlib.wz_inflate_set_dictionary(slot.stream, slot.instance!.stageDictionary(window), window.length);
+    if (status !== Z_OK) throw new Error(`Cannot prime decompressor: zlib status ${status}`);
+  }
 }
 
 /**
