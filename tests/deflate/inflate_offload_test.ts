@@ -301,6 +301,33 @@ describe("inflating large received messages on workers (RFC 7692 §7.2.2)", { sk
     assert.equal(pool()!.inflated, inflatedBefore + 1);
   });
 
+  test("a read that is a Node Buffer keeps its memory: the workers get copies, not Buffer#slice views", async () => {
+    // Bun's and Node's sockets hand Buffers; `Buffer#slice` is a view, and transferring its buffer to a
+    // worker detached the chunk, so the frames behind the large message failed ("Buffer is detached").
+    const params = parameters(15, false);
+    const peer = serverPeer(params);
+    const client = new ClientSide(params);
+    const message = text(random(17), 150_000);
+    const inflatedBefore = pool()!.inflated;
+    const frames = join([
+      client.message(message),
+      client.message("behind it"),
+      frameBytes(Opcode.Close, Uint8Array.of(0x03, 0xe8)),
+    ]);
+    const read = Buffer.alloc(frames.length + 64);
+    read.set(frames, 32);
+    peer.feed(read.subarray(32, 32 + frames.length));
+    assert.equal(await peer.closeCode(), CloseCode.NormalClosure);
+    await peer.connection.closed;
+    assert.equal(read.buffer.byteLength, frames.length + 64, "the read's memory is not detached");
+    assert.deepEqual(peer.log, [
+      `text ${message.length} ${hash(new TextEncoder().encode(message))}`,
+      `text 9 ${hash(new TextEncoder().encode("behind it"))}`,
+      "close 1000",
+    ]);
+    assert.equal(pool()!.inflated, inflatedBefore + 1);
+  });
+
   test("text delivered as bytes (textAsBytes) stays bytes", async () => {
     const params = parameters(15, false);
     const peer = serverPeer(params, { textAsBytes: true });
