@@ -415,15 +415,18 @@ export function setDeflateWorkerSpawner(spawn: SpawnDeflateWorker, cores?: numbe
 }
 
 /**
- * Workers in the shared pool unless told otherwise: `min(2, cores - 1)`, 0 on one core (the event loop's
- * own core does the rest of the work).
+ * Workers in the shared pool unless told otherwise: `min(2, cores)`, 0 on one core. Two on two cores: the
+ * event loop's share of a large compressed echo is small (2-2.4 ms of 25-29 ms CPU per 1 MiB message), and
+ * one worker made the deflate the bottleneck. 1 MiB compressed JSON echo on this 2-core machine
+ * (`bench/parallel_deflate_bench.ts`, one run each): 1 worker 33-49 msgs/s (1.14-1.65x `ws`), 2 workers
+ * 60-66 msgs/s (2.07-2.28x), the canary's p99 ratio unchanged within the noise.
  *
  * @returns The default pool size.
  */
 export function defaultDeflateWorkers(): number {
   const cores = registeredCores ??
     (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-  return Math.max(0, Math.min(2, cores - 1));
+  return cores <= 1 ? 0 : Math.min(2, cores);
 }
 
 /**

@@ -20,7 +20,7 @@ import { DEFAULT_CHUNK_SIZE, defaultDeflateWorkers, sharedDeflatePool, sharedInf
 export interface ParallelDeflateOptions {
   /** Messages of at least this many bytes go to the workers. @default {DEFAULT_PARALLEL_THRESHOLD} */
   threshold?: number;
-  /** Workers in the process's shared pool. @default {defaultDeflateWorkers()}: min(2, cores - 1) */
+  /** Workers in the process's shared pool. @default {defaultDeflateWorkers()}: min(2, cores), 0 on one core */
   workers?: number;
   /** Bytes per piece compressed in parallel (at least 1024). @default {DEFAULT_CHUNK_SIZE} */
   chunkSize?: number;
