@@ -114,7 +114,9 @@ function run(args: string[], input = ""): Promise<Result> {
       signal(child, "SIGKILL");
       reject(new Error(`${args.join(" ")} did not exit within 15 s\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, 15_000);
-    child.on("exit", (code) => {
+    // 'close', not 'exit': 'exit' may come before the child's output has been read from its pipes (Node
+    // once resolved `help serve` here with an empty stdout and exit code 0).
+    child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });

@@ -20,7 +20,7 @@ function run(example: string, args: string[]): Promise<{ code: number | null; ou
     child.stdout.on("data", (chunk) => output += chunk);
     child.stderr.on("data", (chunk) => output += chunk);
     const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.on("exit", (code) => {
+    child.on("close", (code) => { // after the output is read, which "exit" may precede
       clearTimeout(timer);
       resolve({ code, output });
     });

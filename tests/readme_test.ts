@@ -163,7 +163,7 @@ function runFile(file: string): Promise<{ code: number | null; stdout: string; s
       child.kill();
       reject(new Error(`The example did not exit within 15 s\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, 15_000);
-    child.on("exit", (code) => {
+    child.on("close", (code) => { // after the output is read, which "exit" may precede
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
