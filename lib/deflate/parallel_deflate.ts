@@ -240,10 +240,8 @@ export class DeflateWorkerPool {
     const pieceSize = Math.max(chunkSize, Math.ceil(message.length / this.size));
     for (let start = 0; start < message.length || start === 0; start += pieceSize) {
       const end = Math.min(start + pieceSize, message.length);
-      // Copies, transferred to the worker (no second copy by structured clone), each in a buffer of its own: `slice` of a Node Buffer is a view, whose transfer would
-      // detach the caller's memory (and list one ArrayBuffer twice, a DataCloneError on Bun).
-      const input = new Uint8Array(message.subarray(start, end));
-      const dictionary = new Uint8Array(message.subarray(Math.max(0, start - window), start));
+      const input = transferableCopy(message.subarray(start, end));
+      const dictionary = transferableCopy(message.subarray(Math.max(0, start - window), start));
       pieces.push(this.#run({
         id: this.#nextId++,
         input,
@@ -281,14 +279,11 @@ export class DeflateWorkerPool {
    */
   inflate(message: Uint8Array, dictionary: Uint8Array, windowBits: number, maxSize: number): Promise<Uint8Array> {
     if (!(message instanceof Uint8Array)) return Promise.reject(new TypeError("Cannot inflate: message is not a Uint8Array"));
-    // Copies, transferred to the worker (no second copy by structured clone), each in a buffer of its own
-    // (`new Uint8Array(view)`): `slice` of a Node Buffer is a view, and transferring its buffer would detach
-    // the caller's memory (a Bun socket chunk: the frames behind this one).
     return this.#run({
       kind: "inflate",
       id: this.#nextId++,
-      input: new Uint8Array(message),
-      dictionary: new Uint8Array(dictionary),
+      input: transferableCopy(message),
+      dictionary: transferableCopy(dictionary),
       windowBits,
       maxSize,
     });
@@ -412,6 +407,16 @@ export function setDeflateWorkerSpawner(spawn: SpawnDeflateWorker, cores?: numbe
   }
   registeredSpawner = spawn;
   registeredCores = cores;
+}
+
+/**
+ * A copy of `bytes` in an ArrayBuffer of its own, to transfer to a worker (no second copy by structured
+ * clone). Not `slice()`: on a Node Buffer that is a view, and transferring its buffer would detach the
+ * caller's memory (a Bun socket chunk: the frames behind a message) or list one ArrayBuffer twice (Bun: a
+ * DataCloneError).
+ */
+function transferableCopy(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
 }
 
 /**
