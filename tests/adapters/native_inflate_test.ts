@@ -10,7 +10,6 @@ import { constants, deflateRawSync } from "node:zlib";
 import { nodeZlibInflate } from "../../lib/adapters/native_inflate.ts";
 import { zlibWasmCodec } from "../../lib/deflate/zlib_wasm_codec.ts";
 
-const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const message = encoder.encode(JSON.stringify(Array.from({ length: 4000 }, (_, i) => ({ id: i, user: `u${i % 37}` }))));
@@ -27,12 +26,33 @@ describe("nodeZlibInflate", () => {
     assert.deepEqual(nodeZlibInflate(sent(message), EMPTY, { windowBits: 15, maxSize: message.length }), message);
   });
 
-  test("inflates a message that refers to the dictionary on Node and Bun, leaves it on Deno", () => {
+  test("inflates a message that refers to the dictionary, on every runtime (Deno's raw dictionary is not used)", () => {
+    for (const length of [1, 20_000, 32_768]) {
+      const dictionary = message.subarray(0, length);
+      const payload = sent(message.subarray(length), dictionary);
+      const output = nodeZlibInflate(payload, dictionary, { windowBits: 15, maxSize: message.length - length });
+      assert.deepEqual(output, message.subarray(length), `a dictionary of ${length} bytes`);
+      assert.equal(output!.byteOffset, 0); // a buffer of its own: it is transferred
+      assert.equal(output!.buffer.byteLength, message.length - length);
+    }
+  });
+
+  test("refuses, as zlib in WebAssembly does, a reference before the dictionary's start", () => {
     const dictionary = message.subarray(0, 20_000);
     const payload = sent(message.subarray(20_000), dictionary);
-    const output = nodeZlibInflate(payload, dictionary, { windowBits: 15, maxSize: message.length });
-    if (isDeno) assert.equal(output, undefined); // Deno's node:zlib ignores the dictionary of a raw inflate
-    else assert.deepEqual(output, message.subarray(20_000));
+    const shorter = dictionary.subarray(10_000);
+    assert.equal(nodeZlibInflate(payload, shorter, { windowBits: 15, maxSize: message.length }), undefined);
+    const decompressor = zlibWasmCodec.createDecompressor(15);
+    decompressor.prime!(shorter);
+    assert.throws(() => decompressor.decompress(payload, true, message.length), { code: 1007 });
+  });
+
+  test("leaves a dictionary longer than the window, and output past maxSize after a dictionary", () => {
+    const dictionary = message.subarray(0, 20_000);
+    const payload = sent(message.subarray(20_000), dictionary);
+    const rest = message.length - 20_000;
+    assert.equal(nodeZlibInflate(payload, message.subarray(0, 32_769), { windowBits: 15, maxSize: rest }), undefined);
+    assert.equal(nodeZlibInflate(payload, dictionary, { windowBits: 15, maxSize: rest - 1 }), undefined);
   });
 
   test("leaves windows below 15 bits to zlib in WebAssembly", () => {
