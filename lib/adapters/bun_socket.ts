@@ -8,6 +8,10 @@
  * - the writable hands each chunk to `socket.write`, which takes what the kernel takes at once and returns
  *   the count; the rest waits for `drain`, and the write's promise with it. 256 KiB may queue in front
  *   before `writer.ready` holds the sender back (counted in bytes, as over node:net and Deno.Conn);
+ * - `transport.getWriter()` gives a `Connection` the same writes without the stream's promise
+ *   chain and queue per chunk (a 16 KiB fan-out to 1,000 subscribers: 5.2 -> 3.1 us of user CPU per
+ *   delivered message), and a `writev` that writes several chunks behind one promise (Bun's sockets have no
+ *   writev: each is one `socket.write`);
  * - closing the writable shuts our sending half (FIN) once every accepted byte was handed to the kernel;
  *   the peer's FIN ends the readable, not our writing (the listener runs with `allowHalfOpen`); cancelling
  *   the readable ends the socket once the writable is done, and until then reads and drops what arrives
@@ -16,12 +20,42 @@
  * @module
  */
 
-import type { Transport } from "../connection.ts";
+import type { Transport, TransportWriter } from "../connection.ts";
 
 /** Bytes queued for the socket beyond which `writer.ready` waits. */
 const WRITE_HIGH_WATER_MARK = 256 * 1024;
 /** After our FIN and a cancelled read, how long the peer has to close before the socket is cut. */
 const LINGER_MS = 5000;
+
+/** A write the kernel did not take all of yet: what is left, and its promise. */
+interface Unwritten {
+  rest: Uint8Array;
+  done: Deferred;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void, reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // a failure nobody waits for is reported by the connection, not as unhandled
+  return { promise, resolve, reject };
+}
+
+const resolved = Promise.resolve();
+
+function failed(error: unknown): Promise<never> {
+  const promise = Promise.reject(error);
+  promise.catch(() => {});
+  return promise;
+}
 
 /** The part of Bun's TCP `Socket` this module uses. */
 export interface BunTcpSocket {
@@ -66,9 +100,13 @@ export class BunSocketPipe {
   #endWhenWritten = false; // the readable was cancelled before that
   #socketClosed = false;
   #linger: ReturnType<typeof setTimeout> | undefined;
-  /** The rest of a chunk the kernel did not take yet, and the write waiting for it. */
-  #unwritten: Uint8Array | undefined;
-  #written: { resolve(): void; reject(error: Error): void } | undefined;
+  /** Writes the kernel did not take (all) yet, in order: the first one's rest, and the promise waiting for each. */
+  #unwritten: Unwritten[] = [];
+  #unwrittenBytes = 0;
+  /** `ready` of the writer of {@linkcode BunSocketPipe.transport}'s `getWriter`, while it waits for room. */
+  #ready: Deferred | undefined;
+  /** Settles once nothing is left unwritten (what the writer's `close` waits for). */
+  #allWritten: Deferred | undefined;
 
   /** @param socket The socket, just opened. */
   constructor(socket: BunTcpSocket) {
@@ -95,21 +133,11 @@ export class BunSocketPipe {
       },
     }, { highWaterMark: 4 });
     const writable = new WritableStream<Uint8Array>({
-      write: (chunk) => this.#write(chunk),
-      close: () => {
-        this.#finishWriting();
-        if (this.#socketClosed) {
-          throw new Error("Cannot close: the socket closed before everything was written");
-        }
-        this.#socket.shutdown();
-        if (this.#endWhenWritten) this.#lingerThenClose();
-      },
-      abort: () => {
-        this.#finishWriting();
-        this.#socket.terminate();
-      },
+      write: (chunk) => this.#send(chunk),
+      close: () => this.#shutdownWriting(),
+      abort: () => this.#abortWriting(),
     }, new ByteLengthQueuingStrategy({ highWaterMark: WRITE_HIGH_WATER_MARK }));
-    this.transport = { readable, writable };
+    this.transport = { readable, writable, getWriter: () => this.#directWriter(writable) };
   }
 
   /** Bun's `data` callback: bytes from the peer (a buffer of its own, kept without copying). */
@@ -124,18 +152,26 @@ export class BunSocketPipe {
 
   /** Bun's `drain` callback: the kernel takes more. */
   drain(): void {
-    const rest = this.#unwritten;
-    if (rest === undefined) return;
-    const n = this.#socket.write(rest);
-    if (n < 0) return; // closed: `closed()` rejects the write
-    if (n < rest.length) {
-      this.#unwritten = rest.subarray(n);
-      return;
+    while (this.#unwritten.length > 0) {
+      const head = this.#unwritten[0];
+      const n = this.#socket.write(head.rest);
+      if (n < 0) return; // closed: `closed()` rejects the writes
+      this.#unwrittenBytes -= n;
+      if (n < head.rest.length) {
+        head.rest = head.rest.subarray(n);
+        break;
+      }
+      this.#unwritten.shift();
+      head.done.resolve();
     }
-    this.#unwritten = undefined;
-    const written = this.#written;
-    this.#written = undefined;
-    written?.resolve();
+    if (this.#ready !== undefined && this.#unwrittenBytes < WRITE_HIGH_WATER_MARK) {
+      this.#ready.resolve();
+      this.#ready = undefined;
+    }
+    if (this.#unwritten.length === 0 && this.#allWritten !== undefined) {
+      this.#allWritten.resolve();
+      this.#allWritten = undefined;
+    }
   }
 
   /** Bun's `end` callback: the peer sent FIN. Our writing goes on. */
@@ -148,9 +184,14 @@ export class BunSocketPipe {
   closed(error?: Error): void {
     this.#socketClosed = true;
     clearTimeout(this.#linger);
-    const written = this.#written;
-    this.#written = this.#unwritten = undefined;
-    written?.reject(error ?? new Error("Cannot write: the socket closed before the write was done"));
+    const failure = error ?? new Error("Cannot write: the socket closed before the write was done");
+    const unwritten = this.#unwritten;
+    this.#unwritten = [];
+    this.#unwrittenBytes = 0;
+    for (const each of unwritten) each.done.reject(failure);
+    this.#ready?.reject(failure);
+    this.#allWritten?.reject(failure);
+    this.#ready = this.#allWritten = undefined;
     if (error !== undefined && !this.#readEnded) {
       this.#readEnded = true;
       try {
@@ -173,13 +214,86 @@ export class BunSocketPipe {
     }
   }
 
-  #write(chunk: Uint8Array): Promise<void> | void {
+  /**
+   * Hands `chunk` to the socket behind what waits: written at once when the kernel takes it (no promise),
+   * else the rest waits for `drain` (and the promise with it).
+   */
+  #send(chunk: Uint8Array): Promise<void> | undefined {
     if (this.#socketClosed) throw new Error("Cannot write: the socket is closed");
-    const n = this.#socket.write(chunk);
-    if (n < 0) throw new Error("Cannot write: the socket is closed");
-    if (n === chunk.length) return;
-    this.#unwritten = chunk.subarray(n);
-    return new Promise<void>((resolve, reject) => this.#written = { resolve, reject });
+    let n = 0;
+    if (this.#unwritten.length === 0) {
+      n = this.#socket.write(chunk);
+      if (n < 0) throw new Error("Cannot write: the socket is closed");
+      if (n === chunk.length) return undefined;
+    }
+    const done = deferred();
+    this.#unwritten.push({ rest: chunk.subarray(n), done });
+    this.#unwrittenBytes += chunk.length - n;
+    return done.promise;
+  }
+
+  /** Our sending half is done: FIN once everything accepted was handed to the kernel (the writable's `close`). */
+  #shutdownWriting(): void {
+    this.#finishWriting();
+    if (this.#socketClosed) throw new Error("Cannot close: the socket closed before everything was written");
+    this.#socket.shutdown();
+    if (this.#endWhenWritten) this.#lingerThenClose();
+  }
+
+  #abortWriting(): void {
+    this.#finishWriting();
+    this.#socket.terminate();
+  }
+
+  /**
+   * The writer a `Connection` takes (`Transport.getWriter`): `write` as the writable's, with no stream in
+   * between, and `writev`, the chunks written in order, settled with the last. `ready` and `desiredSize` count the bytes the kernel has not taken against 256 KiB; `close`
+   * sends FIN once they are written. It locks the writable.
+   */
+  #directWriter(writable: WritableStream<Uint8Array>): TransportWriter {
+    writable.getWriter(); // the lock: nothing else writes past this writer
+    // Arrows for the getters below, which cannot see `this` of the pipe.
+    const socketClosed = () => this.#socketClosed;
+    const unwrittenBytes = () => this.#unwrittenBytes;
+    const whenRoom = () => (this.#ready ??= deferred()).promise;
+    let closed = false; // close() or abort() was called
+    const writev = (chunks: readonly Uint8Array[]): Promise<void> => {
+      if (closed) return failed(new TypeError("Cannot write: the connection's writing side is closed"));
+      let last: Promise<void> | undefined;
+      try {
+        // One socket.write each: joining them (a copy per subscriber) cost Bun more than the system calls
+        // it saves (a 16 KiB fan-out: 11-14 us of user CPU per delivered message against 3).
+        for (const chunk of chunks) last = this.#send(chunk) ?? last;
+      } catch (error) {
+        return failed(error);
+      }
+      // The writes settle in order: the last one's promise settles after every earlier one's.
+      return last ?? resolved;
+    };
+    return {
+      get desiredSize() {
+        if (socketClosed()) return null;
+        return closed ? 0 : WRITE_HIGH_WATER_MARK - unwrittenBytes();
+      },
+      get ready() {
+        if (socketClosed()) return failed(new Error("Cannot write: the socket is closed"));
+        if (closed || unwrittenBytes() < WRITE_HIGH_WATER_MARK) return resolved;
+        return whenRoom();
+      },
+      write: (chunk) => chunk === undefined ? failed(new TypeError("Cannot write: no chunk")) : writev([chunk]),
+      writev,
+      close: async () => {
+        if (closed) throw new TypeError("Cannot close: the connection's writing side is closed");
+        closed = true;
+        if (this.#unwritten.length > 0) await (this.#allWritten ??= deferred()).promise;
+        this.#shutdownWriting();
+      },
+      abort: () => {
+        closed = true;
+        this.#abortWriting();
+        return resolved;
+      },
+    };
   }
 
   #finishWriting(): void {
