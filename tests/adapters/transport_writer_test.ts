@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { socketToTransport } from "../../lib/adapters/node_socket.ts";
 import { denoConnTransport } from "../../lib/adapters/deno_conn.ts";
+import { BunSocketPipe } from "../../lib/adapters/bun_socket.ts";
 
 const MARK = 256 * 1024;
 
@@ -289,5 +290,58 @@ describe("Deno.Conn transport writer", () => {
     writes[1].finish();
     await closing;
     assert.equal(closedCount(), 1);
+  });
+});
+
+describe("Bun.listen socket transport writer", () => {
+  /** A stand-in for Bun's socket: the kernel takes `room` bytes, then none until the test drains. */
+  function standIn(room: number) {
+    const taken: number[] = [];
+    const socket = {
+      room,
+      write(data: Uint8Array) {
+        const n = Math.min(this.room, data.length);
+        this.room -= n;
+        for (let i = 0; i < n; i++) taken.push(data[i]);
+        return n;
+      },
+      shutdown() {},
+      end() {},
+      terminate() {},
+      pause() {},
+      resume() {},
+      remoteAddress: "127.0.0.1",
+    };
+    return { socket, taken };
+  }
+
+  test("writev: chunks in order; a partial write waits for drain, what follows behind it", async () => {
+    const { socket, taken } = standIn(3);
+    const pipe = new BunSocketPipe(socket);
+    const writer = pipe.transport.getWriter!();
+    const first = writer.writev!([bytes(2, 1), bytes(2, 2)]);
+    const second = writer.write(bytes(2, 3));
+    assert.deepEqual(taken, [1, 1, 2]);
+    assert.equal(writer.desiredSize, MARK - 3);
+    socket.room = 100;
+    pipe.drain();
+    await Promise.all([first, second]);
+    assert.deepEqual(taken, [1, 1, 2, 2, 3, 3]);
+    assert.equal(writer.desiredSize, MARK);
+  });
+
+  test("ready waits at 256 KiB not taken, and a closed socket rejects what waited", async () => {
+    const { socket } = standIn(0);
+    const pipe = new BunSocketPipe(socket);
+    const writer = pipe.transport.getWriter!();
+    const pending = writer.write(bytes(MARK, 7));
+    let ready = false;
+    const waiting = writer.ready.then(() => ready = true, () => "rejected");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(ready, false);
+    pipe.closed();
+    await assert.rejects(pending, /closed/);
+    assert.equal(await waiting, "rejected");
+    assert.equal(writer.desiredSize, null);
   });
 });
