@@ -7,11 +7,9 @@
 import { applyMask, writeMaskKey } from "./mask.ts";
 
 /**
- * Payloads shorter than this are copied behind their header into one buffer; longer ones are not copied.
- * From 4 KiB on, Bun's raw socket takes a header and a payload as two writes for less CPU than one write of
- * the two copied together (bench/echo/bun_write_pair.ts, 2026-12-03: 13.0-13.3 against 17.8-18.1 us per
- * 8 KiB frame, 21.3-22.3 against 34.7-35.0 at 16 KiB); node:net takes the pair as one `writev`; Deno.Conn
- * joins them anyway.
+ * Payloads shorter than this are copied behind their header into one buffer; longer ones are not copied:
+ * the transport writes the pair without a new buffer for the frame (node:net as one `writev`; Deno.Conn and
+ * Bun's raw socket, which have no writev, join what one turn wrote into a buffer of their own).
  */
 const COALESCE_LIMIT = 8 * 1024;
 

@@ -297,12 +297,14 @@ describe("Bun.listen socket transport writer", () => {
   /** A stand-in for Bun's socket: the kernel takes `room` bytes, then none until the test drains. */
   function standIn(room: number) {
     const taken: number[] = [];
+    const writes: number[] = []; // the length of each write call
     const socket = {
       room,
-      write(data: Uint8Array) {
-        const n = Math.min(this.room, data.length);
+      write(data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset) {
+        writes.push(byteLength);
+        const n = Math.min(this.room, byteLength);
         this.room -= n;
-        for (let i = 0; i < n; i++) taken.push(data[i]);
+        for (let i = 0; i < n; i++) taken.push(data[byteOffset + i]);
         return n;
       },
       shutdown() {},
@@ -312,7 +314,7 @@ describe("Bun.listen socket transport writer", () => {
       resume() {},
       remoteAddress: "127.0.0.1",
     };
-    return { socket, taken };
+    return { socket, taken, writes };
   }
 
   test("writev: chunks in order; a partial write waits for drain, what follows behind it", async () => {
@@ -328,6 +330,29 @@ describe("Bun.listen socket transport writer", () => {
     await Promise.all([first, second]);
     assert.deepEqual(taken, [1, 1, 2, 2, 3, 3]);
     assert.equal(writer.desiredSize, MARK);
+  });
+
+  test("writev: chunks up to 64 KiB go as one socket.write (no writev on Bun), larger ones alone", async () => {
+    const { socket, taken, writes } = standIn(Infinity);
+    const writer = new BunSocketPipe(socket).transport.getWriter!();
+    const big = bytes(70_000, 9);
+    await writer.writev!([bytes(4, 1), bytes(16_384, 2), bytes(4, 3), bytes(16_384, 4), bytes(10, 5), big, bytes(2, 6)]);
+    assert.deepEqual(writes, [4 + 16_384 + 4 + 16_384 + 10, 70_000, 2]);
+    assert.equal(taken.length, 4 + 16_384 + 4 + 16_384 + 10 + 70_000 + 2);
+    assert.deepEqual([taken[0], taken[4], taken[16_388], taken[16_392], taken[32_776], taken[32_786], taken.at(-1)], [1, 2, 3, 4, 5, 9, 6]);
+  });
+
+  test("a joined write the kernel took part of keeps its own copy of the rest (the join buffer is reused)", async () => {
+    const slow = standIn(3), fast = standIn(Infinity);
+    const pipe = new BunSocketPipe(slow.socket);
+    const first = pipe.transport.getWriter!().writev!([bytes(2, 1), bytes(4, 2)]);
+    // Another socket's joined write reuses the shared buffer before the first one's rest is written.
+    await new BunSocketPipe(fast.socket).transport.getWriter!().writev!([bytes(3, 7), bytes(3, 8)]);
+    slow.socket.room = 100;
+    pipe.drain();
+    await first;
+    assert.deepEqual(slow.taken, [1, 1, 2, 2, 2, 2]);
+    assert.deepEqual(fast.taken, [7, 7, 7, 8, 8, 8]);
   });
 
   test("ready waits at 256 KiB not taken, and a closed socket rejects what waited", async () => {
