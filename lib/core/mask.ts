@@ -1,15 +1,21 @@
 /**
- * Masking (RFC 6455 §5.3): XOR with a 4-byte key, in place, a 32-bit word at a time, and masking keys
- * drawn from a pooled `crypto.getRandomValues` source.
+ * Masking (RFC 6455 §5.3): XOR with a 4-byte key, in place, a 32-bit word at a time (from 4 KiB with
+ * WebAssembly SIMD where the runtime has it), and masking keys drawn from a pooled `crypto.getRandomValues`
+ * source.
  *
  * @module
  */
+
+import { wasmMasker } from "./mask_wasm.ts";
 
 // Below this a byte loop is faster than setting up a 32-bit view (measured: crossover between 64 and 128
 // bytes on both Deno and Bun).
 const WORD_THRESHOLD = 96;
 const keyWordBytes = new Uint8Array(4);
 const keyWord = new Uint32Array(keyWordBytes.buffer);
+// From this size WebAssembly SIMD (lib/core/mask_wasm.ts) is faster, copies in and out included (measured
+// at 4 KiB: Deno 0.58 -> 0.30 us, Bun 0.49 -> 0.32 us; Node 20 gains more).
+const WASM_THRESHOLD = 4096;
 
 /**
  * XORs `data` in place with the masking key. `position` is the index, within the whole payload, of
@@ -31,6 +37,10 @@ const keyWord = new Uint32Array(keyWordBytes.buffer);
  */
 export function applyMask(data: Uint8Array, key: Uint8Array, position = 0): void {
   const length = data.length;
+  if (length >= WASM_THRESHOLD) {
+    const wasm = wasmMasker();
+    if (wasm !== undefined) return wasm(data, key, position);
+  }
   const k0 = key[position & 3], k1 = key[(position + 1) & 3];
   const k2 = key[(position + 2) & 3], k3 = key[(position + 3) & 3];
   if (length < WORD_THRESHOLD) {

@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { applyMask, writeMaskKey } from "../../lib/core/mask.ts";
+import { wasmMasker } from "../../lib/core/mask_wasm.ts";
 import { hex, pseudoRandomBytes } from "../_vectors.ts";
 
 /** The RFC's definition, one octet at a time: octet i is XORed with key[(position + i) % 4]. */
@@ -59,6 +60,30 @@ describe("§5.3 client-to-server masking: applyMask", () => {
           applyMask(data, key, position);
           assert.deepEqual(data, expected, `length ${length} offset ${offset} position ${position}`);
         }
+      }
+    }
+  });
+
+  test("from 4 KiB, WebAssembly SIMD: equal to a byte-by-byte XOR across its 64-byte blocks and 256 KiB windows, bytes around untouched", () => {
+    // Deno, Bun and Node all compile WebAssembly with SIMD: the masker exists on each (workerd has none).
+    const mask = wasmMasker();
+    assert.notEqual(mask, undefined);
+    for (const length of [4095, 4096, 4097, 4159, 262_143, 262_144, 262_145, 524_351, 1_048_576 + 3]) {
+      for (let offset = 0; offset <= 3; offset++) {
+        const position = (length + offset) & 3;
+        const key = KEYS[(length + offset) % KEYS.length];
+        const buffer = pseudoRandomBytes(offset + length + 70, length * 3 + offset);
+        const before = buffer.slice();
+        const data = buffer.subarray(offset, offset + length);
+        const expected = naiveMask(data, key, position);
+        applyMask(data, key, position);
+        const where = `length ${length} offset ${offset} position ${position}`;
+        assert.deepEqual(data, expected, where);
+        assert.deepEqual(buffer.subarray(0, offset), before.subarray(0, offset), `${where}: bytes before`);
+        assert.deepEqual(buffer.subarray(offset + length), before.subarray(offset + length), `${where}: bytes after`);
+        const again = before.subarray(offset, offset + length).slice();
+        mask!(again, key, position);
+        assert.deepEqual(again, expected, `${where}: the masker called directly`);
       }
     }
   });
