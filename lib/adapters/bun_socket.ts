@@ -23,6 +23,7 @@
  */
 
 import type { Transport, TransportWriter } from "../connection.ts";
+import { type Deferred, deferred, failed, resolved } from "./_write_promises.ts";
 
 /** Bytes queued for the socket beyond which `writer.ready` waits. */
 const WRITE_HIGH_WATER_MARK = 256 * 1024;
@@ -41,30 +42,6 @@ const LINGER_MS = 5000;
 interface Unwritten {
   rest: Uint8Array;
   done: Deferred;
-}
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void, reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {}); // a failure nobody waits for is reported by the connection, not as unhandled
-  return { promise, resolve, reject };
-}
-
-const resolved = Promise.resolve();
-
-function failed(error: unknown): Promise<never> {
-  const promise = Promise.reject(error);
-  promise.catch(() => {});
-  return promise;
 }
 
 /** The part of Bun's TCP `Socket` this module uses. */

@@ -10,6 +10,7 @@
  */
 
 import type { Transport, TransportWriter } from "../connection.ts";
+import { type Deferred, deferred, failed, resolved } from "./_write_promises.ts";
 
 const FIRST_SLAB = 4 * 1024;
 const LARGEST_SLAB = 64 * 1024;
@@ -83,31 +84,6 @@ export function denoConnTransport(conn: Deno.Conn): Transport {
 
 /** Most bytes joined into one `conn.write`. */
 const LARGEST_JOIN = 256 * 1024;
-
-const resolved = Promise.resolve();
-
-/** A rejected promise that is not reported as unhandled when nobody awaits it (as a stream writer's). */
-function failed(error: unknown): Promise<never> {
-  const promise = Promise.reject(error);
-  promise.catch(() => {});
-  return promise;
-}
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void, reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  promise.catch(() => {});
-  return { promise, resolve, reject };
-}
 
 /**
  * The transport's writer for a {@linkcode Connection}: a chunk goes to `conn.write` at once when no write is

@@ -14,6 +14,7 @@
 import type { Duplex } from "node:stream";
 import type { Transport, TransportWriter } from "../connection.ts";
 import { useNodeDeflateWorkers } from "./node_worker_pool.ts";
+import { failed, resolved } from "./_write_promises.ts";
 
 /**
  * Bytes queued for the socket beyond which `writer.ready` waits: backpressure is counted in bytes, so a few
@@ -142,8 +143,6 @@ export function socketToTransport(socket: Duplex, head?: Uint8Array): Transport 
   return { readable, writable, getWriter: () => directWriter(socket, writable, finishWriting) };
 }
 
-const resolved = Promise.resolve();
-
 /**
  * Ends the socket's writing half once everything queued is written (the FIN after it).
  *
@@ -170,12 +169,6 @@ function endWriting(socket: Duplex, finishWriting: () => void): Promise<void> {
   });
 }
 
-/** A rejected promise that is not reported as unhandled when nobody awaits it (as a stream writer's). */
-function failed(error: Error): Promise<never> {
-  const promise = Promise.reject(error);
-  promise.catch(() => {});
-  return promise;
-}
 
 /**
  * The transport's writer for a {@linkcode Connection}: each chunk goes to `socket.write` at once (the socket
