@@ -87,6 +87,12 @@ export interface TransportWriter
    * costs one system call instead of one per frame. Resolves once every chunk was written.
    */
   writev?(chunks: readonly Uint8Array[]): Promise<void>;
+  /**
+   * Optional: `writev` copies its chunks into writes of its own without allocating (a buffer it reuses), so
+   * the connection hands them over as they are instead of joining runs of small frames into a new buffer
+   * first (Bun.listen's sockets).
+   */
+  readonly joinsChunks?: boolean;
 }
 
 /** Options for {@linkcode Connection}. */
@@ -1052,6 +1058,13 @@ export class Connection {
     this.#outboxBytes = 0;
     // Runs of small frames are joined into one buffer each; what results goes to the transport as one
     // `writev` when it has one (several large frames from publishes in one turn: one system call).
+    if (this.#writer.joinsChunks === true && chunks.length > 1) {
+      let bytes = 0;
+      for (let i = 0; i < chunks.length; i++) bytes += chunks[i].length;
+      this.#write(this.#writer.writev!(chunks), bytes);
+      if (this.#closeWriteIndex === 0 && this.#protocol.closeSent !== undefined) this.#closeWriteIndex = this.#writesQueued;
+      return;
+    }
     const pieces: Uint8Array[] = [];
     let piecesBytes = 0;
     for (let i = 0; i < chunks.length;) {

@@ -10,7 +10,7 @@ import { Connection, type TransportWriter } from "../lib/connection.ts";
 import { unmaskedTexts } from "./_unmasked_texts.ts";
 
 /** A transport with its own writer that records each call: `["write", [chunk]]` or `["writev", chunks]`. */
-function recordingTransport(withWritev: boolean) {
+function recordingTransport(withWritev: boolean, joinsChunks = false) {
   const calls: ["write" | "writev", Uint8Array[]][] = [];
   let end!: () => void;
   const readable = new ReadableStream<Uint8Array>({ start: (controller) => void (end = () => controller.close()) });
@@ -31,7 +31,8 @@ function recordingTransport(withWritev: boolean) {
       return Promise.resolve();
     };
   }
-  return { transport: { readable, writable, getWriter: () => writer }, calls, end };
+  const joining: TransportWriter = joinsChunks ? { ...writer, joinsChunks: true } : writer;
+  return { transport: { readable, writable, getWriter: () => joining }, calls, end };
 }
 
 /** The text payloads written, without their padding dots. */
@@ -58,6 +59,21 @@ describe("Connection: one writev per turn", () => {
     // One call: each frame's header and payload (a payload of 16 KiB or more is not copied behind its header).
     assert.deepEqual(calls.map(([kind]) => kind), ["writev"]);
     assert.deepEqual(texts(calls[0][1]), ["p1", "d1", "p2"]);
+    assert.equal(connection.bufferedAmount, 0);
+    await finish(connection, end);
+  });
+
+  test("a writer that joins chunks itself (joinsChunks) gets the small frames as they are, in one writev", async () => {
+    const { transport, calls, end } = recordingTransport(true, true);
+    const connection = new Connection(transport, { role: "server", heartbeat: false });
+    for (let i = 0; i < 5; i++) connection.publish({ topic: "a", data: message(`s${i}`, 100), size: 100 });
+    const sent = connection.send(message("d", 20_000));
+    await sent;
+    await turn();
+    assert.deepEqual(calls.map(([kind]) => kind), ["writev"]);
+    // Five one-buffer frames, then the large frame's header and payload: 7 chunks, none merged.
+    assert.equal(calls[0][1].length, 7);
+    assert.deepEqual(texts(calls[0][1]), ["s0", "s1", "s2", "s3", "s4", "d"]);
     assert.equal(connection.bufferedAmount, 0);
     await finish(connection, end);
   });

@@ -294,6 +294,7 @@ export class BunSocketPipe {
       },
       write: (chunk) => chunk === undefined ? failed(new TypeError("Cannot write: no chunk")) : writev([chunk]),
       writev,
+      joinsChunks: true,
       close: async () => {
         if (closed) throw new TypeError("Cannot close: the connection's writing side is closed");
         closed = true;

@@ -335,6 +335,7 @@ describe("Bun.listen socket transport writer", () => {
   test("writev: chunks up to 64 KiB go as one socket.write (no writev on Bun), larger ones alone", async () => {
     const { socket, taken, writes } = standIn(Infinity);
     const writer = new BunSocketPipe(socket).transport.getWriter!();
+    assert.equal(writer.joinsChunks, true); // so a Connection passes small frames unjoined
     const big = bytes(70_000, 9);
     await writer.writev!([bytes(4, 1), bytes(16_384, 2), bytes(4, 3), bytes(16_384, 4), bytes(10, 5), big, bytes(2, 6)]);
     assert.deepEqual(writes, [4 + 16_384 + 4 + 16_384 + 10, 70_000, 2]);
