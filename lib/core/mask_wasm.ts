@@ -89,14 +89,14 @@ export function wasmMasker(): Masker | undefined {
 }
 
 function compile(): Masker | null {
-  let exports: WebAssembly.Exports;
+  let instance: WebAssembly.Instance;
   try {
-    exports = new WebAssembly.Instance(new WebAssembly.Module(MODULE)).exports;
+    instance = new WebAssembly.Instance(new WebAssembly.Module(MODULE));
   } catch {
     return null; // no WebAssembly, no SIMD, or code generation disallowed (workerd)
   }
-  const xor = exports.x as (at: number, length: number, key: number) => void;
-  const memory = new Uint8Array((exports.m as WebAssembly.Memory).buffer);
+  const xor = instance.exports.x as (at: number, length: number, key: number) => void;
+  const memory = new Uint8Array((instance.exports.m as WebAssembly.Memory).buffer);
   return (data, key, position) => {
     // The key as the little-endian word WebAssembly loads, rotated to `position` (a window is a multiple of 4
     // bytes long, so every window starts at the same rotation).
