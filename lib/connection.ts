@@ -88,9 +88,9 @@ export interface TransportWriter
    */
   writev?(chunks: readonly Uint8Array[]): Promise<void>;
   /**
-   * Optional: `writev` copies its chunks into writes of its own without allocating (a buffer it reuses), so
-   * the connection hands them over as they are instead of joining runs of small frames into a new buffer
-   * first (Bun.listen's sockets).
+   * Optional, with `writev`: `writev` copies its chunks into writes of its own without allocating (a buffer
+   * it reuses), so the connection hands them over as they are instead of joining runs of small frames into a
+   * new buffer first (Bun.listen's sockets).
    */
   readonly joinsChunks?: boolean;
 }
@@ -1056,32 +1056,32 @@ export class Connection {
       return;
     }
     this.#outboxBytes = 0;
-    // Runs of small frames are joined into one buffer each; what results goes to the transport as one
-    // `writev` when it has one (several large frames from publishes in one turn: one system call).
-    if (this.#writer.joinsChunks === true && chunks.length > 1) {
+    if (this.#writer.joinsChunks === true && this.#writer.writev !== undefined && chunks.length > 1) {
+      // The writer joins them itself, into a buffer it reuses: handed over as they are, no new buffer here.
       let bytes = 0;
       for (let i = 0; i < chunks.length; i++) bytes += chunks[i].length;
-      this.#write(this.#writer.writev!(chunks), bytes);
-      if (this.#closeWriteIndex === 0 && this.#protocol.closeSent !== undefined) this.#closeWriteIndex = this.#writesQueued;
-      return;
-    }
-    const pieces: Uint8Array[] = [];
-    let piecesBytes = 0;
-    for (let i = 0; i < chunks.length;) {
-      let end = i + 1;
-      let bytes = chunks[i].length;
-      if (bytes < MERGE_FRAME_LIMIT) {
-        while (end < chunks.length && chunks[end].length < MERGE_FRAME_LIMIT && bytes + chunks[end].length <= MERGE_LIMIT) {
-          bytes += chunks[end].length;
-          end++;
+      this.#write(this.#writer.writev(chunks), bytes);
+    } else {
+      // Runs of small frames are joined into one buffer each; what results goes to the transport as one
+      // `writev` when it has one (several large frames from publishes in one turn: one system call).
+      const pieces: Uint8Array[] = [];
+      let piecesBytes = 0;
+      for (let i = 0; i < chunks.length;) {
+        let end = i + 1;
+        let bytes = chunks[i].length;
+        if (bytes < MERGE_FRAME_LIMIT) {
+          while (end < chunks.length && chunks[end].length < MERGE_FRAME_LIMIT && bytes + chunks[end].length <= MERGE_LIMIT) {
+            bytes += chunks[end].length;
+            end++;
+          }
         }
+        pieces.push(end === i + 1 ? chunks[i] : concat(chunks, i, end, bytes));
+        piecesBytes += bytes;
+        i = end;
       }
-      pieces.push(end === i + 1 ? chunks[i] : concat(chunks, i, end, bytes));
-      piecesBytes += bytes;
-      i = end;
+      if (pieces.length > 1 && this.#writer.writev !== undefined) this.#write(this.#writer.writev(pieces), piecesBytes);
+      else for (const piece of pieces) this.#write(this.#writer.write(piece), piece.length);
     }
-    if (pieces.length > 1 && this.#writer.writev !== undefined) this.#write(this.#writer.writev(pieces), piecesBytes);
-    else for (const piece of pieces) this.#write(this.#writer.write(piece), piece.length);
     // Our close frame is in what was just written (nothing is sent after it): its write is the last.
     if (this.#closeWriteIndex === 0 && this.#protocol.closeSent !== undefined) this.#closeWriteIndex = this.#writesQueued;
   }

@@ -213,9 +213,14 @@ export class BunSocketPipe {
       if (n < 0) throw new Error("Cannot write: the socket is closed");
       if (n === chunk.length) return undefined;
     }
+    return this.#waitForDrain(chunk.subarray(n));
+  }
+
+  /** Queues `rest`, what the kernel did not take, for `drain`; its promise settles once it is written. */
+  #waitForDrain(rest: Uint8Array): Promise<void> {
     const done = deferred();
-    this.#unwritten.push({ rest: chunk.subarray(n), done });
-    this.#unwrittenBytes += chunk.length - n;
+    this.#unwritten.push({ rest, done });
+    this.#unwrittenBytes += rest.length;
     return done.promise;
   }
 
@@ -234,10 +239,7 @@ export class BunSocketPipe {
     const n = this.#socket.write(scratch, 0, bytes);
     if (n < 0) throw new Error("Cannot write: the socket is closed");
     if (n === bytes) return undefined;
-    const done = deferred();
-    this.#unwritten.push({ rest: scratch.slice(n, bytes), done }); // a copy: the scratch buffer is reused
-    this.#unwrittenBytes += bytes - n;
-    return done.promise;
+    return this.#waitForDrain(scratch.slice(n, bytes)); // a copy: the scratch buffer is reused
   }
 
   /** Our sending half is done: FIN once everything accepted was handed to the kernel (the writable's `close`). */

@@ -169,7 +169,6 @@ function endWriting(socket: Duplex, finishWriting: () => void): Promise<void> {
   });
 }
 
-
 /**
  * The transport's writer for a {@linkcode Connection}: each chunk goes to `socket.write` at once (the socket
  * keeps the order and joins what waits into one `writev`), without the stream's promise chain and queue

@@ -2,7 +2,7 @@
  * Masking (RFC 6455 §5.3) of large payloads with WebAssembly SIMD: 64 bytes per loop iteration, where
  * JavaScript XORs one 32-bit word at a time. The bytes are copied into the module's memory, XORed there and
  * copied back, in windows of 256 KiB. Measured per MiB on this project's 2-core machine
- * (2026-12-04): Deno 117 -> 63 us, Node 20 412 -> 108 us, Bun 81 -> 65 us; the two copies are most of
+ * (2026-12-04): Deno 117 -> 63 us, Node 20 295-315 -> 62 us, Bun 81 -> 65 us; the two copies are most of
  * what is left. Where WebAssembly cannot be compiled at run time (workerd) or has no SIMD, there is no
  * masker and {@linkcode applyMask} stays in JavaScript.
  *
