@@ -93,6 +93,13 @@ export interface TransportWriter
    * new buffer first (Bun.listen's sockets).
    */
   readonly joinsChunks?: boolean;
+  /**
+   * Optional: a promise `write` and `writev` return (this very object, already fulfilled) when the chunks
+   * were handed to the kernel before they returned, and so was everything written before them. The
+   * connection then counts them as written at once instead of in a callback per write (Bun.listen's
+   * sockets, whose writes are synchronous).
+   */
+  readonly writtenNow?: Promise<void>;
 }
 
 /** Options for {@linkcode Connection}. */
@@ -308,7 +315,8 @@ export class Connection {
   #lastWrite: Promise<void> = Promise.resolve();
   #outbox: Uint8Array[] = []; // frames taken from the protocol, not yet handed to the writer
   #outboxBytes = 0;
-  #scheduledWrite: Promise<void> | undefined; // the microtask that writes the outbox
+  #writeScheduled = false; // a microtask will write the outbox
+  readonly #writeOutboxBound = () => this.#writeOutbox();
   #readyAfterWrite: Promise<void> | undefined; // writer.ready once that write is queued
   #paused: { promise: Promise<void>; resolve: () => void } | undefined;
   #heartbeat: Beating | undefined;
@@ -326,6 +334,7 @@ export class Connection {
   readonly #ledger = new PublishLedger(); // published messages handed towards the transport, not yet written
   #writesQueued = 0; // writes handed to the writer so far
   #closeWriteIndex = 0; // the number of the write that carried our close frame, once it was handed over
+  #writesDoneNow = 0; // the number of the last write the writer completed before returning (`writtenNow`)
   #closeWritten = false; // that write succeeded
   #unparsed = false; // #dispatch stopped for the time budget: buffered input may hold more events
   readonly #closed: Promise<CloseResult>;
@@ -593,11 +602,11 @@ export class Connection {
       });
       return true;
     }
-    const queued: Queued = { ...message, topic: message.topic, size: message.size + QUEUED_MESSAGE_COST };
     if (this.#queue.length === 0 && this.#canWriteNow()) {
-      this.#writeQueued(queued);
+      this.#writeQueued(message); // the common case: no queue entry to make
       return true;
     }
+    const queued: Queued = { ...message, topic: message.topic, size: message.size + QUEUED_MESSAGE_COST };
     if (this.#queueBytes + queued.size > this.#queueLimit) {
       // drop-oldest too for a message larger than the whole bound: emptying the queue would not make it fit.
       if (this.#queuePolicy === "drop-newest" || (this.#queuePolicy === "drop-oldest" && queued.size > this.#queueLimit)) {
@@ -636,7 +645,7 @@ export class Connection {
       (this.#writer.desiredSize ?? 0) - this.#outboxBytes > 0;
   }
 
-  #writeQueued(queued: Queued): void {
+  #writeQueued(queued: Pick<Queued, "topic" | "frame" | "data" | "options">): void {
     if (queued.frame !== undefined) {
       this.#flush(); // what the protocol produced before goes first
       this.#enqueueOutgoing(queued.frame);
@@ -1032,20 +1041,22 @@ export class Connection {
   #scheduleOutbox(): void {
     if (this.#outboxBytes >= MERGE_LIMIT) {
       this.#writeOutbox();
-    } else if (this.#scheduledWrite === undefined) {
-      this.#scheduledWrite = Promise.resolve().then(() => this.#writeOutbox());
+    } else if (!this.#writeScheduled) {
+      this.#writeScheduled = true;
+      queueMicrotask(this.#writeOutboxBound);
     }
   }
 
   /** `writer.ready` as it will be once the outbox is written: what `send()` returns (backpressure). */
   #ready(): Promise<void> {
-    if (this.#scheduledWrite === undefined) return this.#writer.ready;
-    return this.#readyAfterWrite ??= this.#scheduledWrite.then(() => this.#writer.ready);
+    if (!this.#writeScheduled) return this.#writer.ready;
+    // Microtasks run in the order they were queued: this one runs after the outbox's write.
+    return this.#readyAfterWrite ??= Promise.resolve().then(() => this.#writer.ready);
   }
 
   /** Hands the outbox to the writer, merging runs of small frames into one buffer each. */
   #writeOutbox(): void {
-    this.#scheduledWrite = undefined;
+    this.#writeScheduled = false;
     this.#readyAfterWrite = undefined;
     const chunks = this.#outbox;
     if (chunks.length === 0) return;
@@ -1056,7 +1067,9 @@ export class Connection {
       return;
     }
     this.#outboxBytes = 0;
-    if (this.#writer.joinsChunks === true && this.#writer.writev !== undefined && chunks.length > 1) {
+    if (chunks.length === 1) {
+      this.#write(this.#writer.write(chunks[0]), chunks[0].length);
+    } else if (this.#writer.joinsChunks === true && this.#writer.writev !== undefined) {
       // The writer joins them itself, into a buffer it reuses: handed over as they are, no new buffer here.
       let bytes = 0;
       for (let i = 0; i < chunks.length; i++) bytes += chunks[i].length;
@@ -1083,12 +1096,23 @@ export class Connection {
       else for (const piece of pieces) this.#write(this.#writer.write(piece), piece.length);
     }
     // Our close frame is in what was just written (nothing is sent after it): its write is the last.
-    if (this.#closeWriteIndex === 0 && this.#protocol.closeSent !== undefined) this.#closeWriteIndex = this.#writesQueued;
+    if (this.#closeWriteIndex === 0 && this.#protocol.closeSent !== undefined) {
+      this.#closeWriteIndex = this.#writesQueued;
+      if (this.#writesDoneNow === this.#writesQueued) this.#closeWritten = true;
+    }
   }
 
   /** Follows one write to the transport (`written`, of `size` bytes) for `bufferedAmount`, the close and errors. */
   #write(written: Promise<void>, size: number): void {
     const index = ++this.#writesQueued;
+    if (written === this.#writer.writtenNow) {
+      // Written before the call returned, with every earlier write: nothing to wait for (`#lastWrite`, the
+      // previous write's, settles as soon as its callback runs).
+      this.#writesDoneNow = index;
+      this.#bufferedAmount -= size;
+      this.#ledger.written(size);
+      return;
+    }
     this.#lastWrite = written.then(
       () => {
         this.#bufferedAmount -= size;

@@ -8,6 +8,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection, type TransportWriter } from "../lib/connection.ts";
 import { unmaskedTexts } from "./_unmasked_texts.ts";
+import { masked, rawFrame } from "./_vectors.ts";
 
 /** A transport with its own writer that records each call: `["write", [chunk]]` or `["writev", chunks]`. */
 function recordingTransport(withWritev: boolean, joinsChunks = false) {
@@ -119,5 +120,59 @@ describe("Connection: one writev per turn", () => {
     assert.deepEqual(result, { code: 1006, reason: "", wasClean: false });
     assert.equal(connection.bufferedAmount, 0);
     assert.equal(connection.publish({ topic: "a", data: "late", size: 4 }), false);
+  });
+});
+
+describe("Connection: a writer's writtenNow", () => {
+  /** A writer whose writes complete before they return (as Bun.listen's), or not (`later`). */
+  function synchronousTransport() {
+    const writes: Uint8Array[] = [];
+    let later = false; // writes return a promise of their own, settled in a microtask
+    let peer!: ReadableStreamDefaultController<Uint8Array>;
+    const readable = new ReadableStream<Uint8Array>({ start: (controller) => void (peer = controller) });
+    const writtenNow = Promise.resolve();
+    const writer: TransportWriter = {
+      desiredSize: 1 << 20,
+      ready: writtenNow,
+      writtenNow,
+      write: (chunk) => {
+        writes.push(chunk!.slice());
+        return later ? Promise.resolve() : writtenNow;
+      },
+      // The socket is reset as the connection closes it (after everything above was written).
+      close: () => Promise.reject(new Error("connection reset")),
+      abort: () => Promise.resolve(),
+    };
+    const transport = { readable, writable: new WritableStream<Uint8Array>(), getWriter: () => writer };
+    return { transport, writes, peer: () => peer, writeLater: () => later = true };
+  }
+
+  test("a write completed before it returned leaves bufferedAmount at once; another waits for its promise", () => {
+    const { transport, writes, writeLater } = synchronousTransport();
+    const connection = new Connection(transport, { role: "server", heartbeat: false });
+    connection.send("now");
+    assert.equal(connection.bufferedAmount, 5);
+    void connection.drained; // writes the outbox now
+    assert.equal(writes.length, 1);
+    assert.equal(connection.bufferedAmount, 0, "counted as written in the call");
+    writeLater();
+    connection.send("later");
+    void connection.drained;
+    assert.equal(writes.length, 2);
+    assert.equal(connection.bufferedAmount, 7, "a promise of its own: written once it settles");
+    connection.fail(1001);
+  });
+
+  test("our close frame in such a write counts as sent: a reset after the reply still closes cleanly", async () => {
+    const { transport, writes, peer } = synchronousTransport();
+    const connection = new Connection(transport, { role: "server", heartbeat: false, closeTimeout: 2000 });
+    const closed = connection.close(1000, "bye");
+    void connection.drained;
+    assert.equal(writes.at(-1)![0], 0x88, "our close frame was written");
+    // The client's reply (§5.5.1), masked as a client's frames are.
+    peer().enqueue(masked(rawFrame(0x88, Uint8Array.of(0x03, 0xe8)), Uint8Array.of(1, 2, 3, 4)));
+    peer().close();
+    // §7.1.4: once a close frame went each way, how TCP ends (the reset here) changes nothing.
+    assert.deepEqual(await closed, { code: 1000, reason: "", wasClean: true }); // the reply's code and reason
   });
 });

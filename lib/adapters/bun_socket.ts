@@ -294,9 +294,18 @@ export class BunSocketPipe {
         if (closed || unwrittenBytes() < WRITE_HIGH_WATER_MARK) return resolved;
         return whenRoom();
       },
-      write: (chunk) => chunk === undefined ? failed(new TypeError("Cannot write: no chunk")) : writev([chunk]),
+      write: (chunk) => {
+        if (chunk === undefined) return failed(new TypeError("Cannot write: no chunk"));
+        if (closed) return failed(new TypeError("Cannot write: the connection's writing side is closed"));
+        try {
+          return this.#send(chunk) ?? resolved;
+        } catch (error) {
+          return failed(error);
+        }
+      },
       writev,
       joinsChunks: true,
+      writtenNow: resolved,
       close: async () => {
         if (closed) throw new TypeError("Cannot close: the connection's writing side is closed");
         closed = true;
