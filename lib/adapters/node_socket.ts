@@ -14,15 +14,16 @@
 import type { Duplex } from "node:stream";
 import type { Transport, TransportWriter } from "../connection.ts";
 import { useNodeDeflateWorkers } from "./node_worker_pool.ts";
-import { failed, resolved } from "./_write_promises.ts";
+import { type Deferred, deferred, failed, resolved } from "./_write_promises.ts";
+import { Fifo } from "../core/fifo.ts";
+
+/** Bun's `node:net` (see `writev` in `directWriter`). */
+const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
 
 /**
  * Bytes queued for the socket beyond which `writer.ready` waits: backpressure is counted in bytes, so a few
  * large messages hold the sender back as well as many small ones.
  */
-/** Bun's `node:net` (see `writev` in `directWriter`). */
-const isBun = typeof (globalThis as { Bun?: unknown }).Bun !== "undefined";
-
 const WRITE_HIGH_WATER_MARK = 256 * 1024;
 
 /**
@@ -174,7 +175,8 @@ function endWriting(socket: Duplex, finishWriting: () => void): Promise<void> {
  * keeps the order and joins what waits into one `writev`), without the stream's promise chain and queue
  * per chunk. Measured on a fan-out of 16 KiB messages to 1,000 sockets, Node's WritableStream machinery
  * was ~10 us of a ~25 us write; the system call is the rest. `write` resolves once the socket wrote the
- * chunk (its callback), so `bufferedAmount` counts what the runtime still holds; `ready` and
+ * chunk (its callback), so `bufferedAmount` counts what the runtime still holds; a write the socket took
+ * at once returns `writtenNow`, so that the connection counts it without a callback; `ready` and
  * `desiredSize` count the bytes the socket holds against the same 256 KiB as the writable. It locks the
  * writable.
  */
@@ -188,6 +190,30 @@ function directWriter(
   socket.on("error", (error: Error) => writeError ??= error);
   let waiting: Promise<void> | undefined; // ready while the socket holds its high-water mark or more
   const closedError = () => new Error("Cannot write: the socket is closed");
+  // One callback for every write (Node counts repeats of the same callback instead of queueing a tick for
+  // each), and, per write in order, the promise it settles, or nothing for a write that was done at once.
+  const pending = new Fifo<Deferred | undefined>();
+  const onWritten = (error?: Error | null) => {
+    const write = pending.shift();
+    if (write === undefined) return;
+    if (error) write.reject(error);
+    else write.resolve();
+  };
+  /**
+   * The writes just made (the last one with `onWritten`): done if the socket holds nothing now (its
+   * callback ran already: every byte went to the system, or to the runtime's own writer on Deno and Bun,
+   * where the callback says no more), else a promise that settles with the callback.
+   */
+  const afterWrite = (): Promise<void> => {
+    // A write that failed at once has taken its bytes off `writableLength` too: `errored` tells it apart.
+    if (socket.writableLength === 0 && socket.errored === null && !socket.destroyed && writeError === undefined) {
+      pending.push(undefined);
+      return resolved;
+    }
+    const write = deferred();
+    pending.push(write);
+    return write.promise;
+  };
   const waitForDrain = () =>
     new Promise<void>((resolve, reject) => {
       const settle = (error?: Error) => {
@@ -223,9 +249,8 @@ function directWriter(
       if (writeError !== undefined) return failed(writeError);
       if (socket.destroyed) return failed(closedError());
       if (socket.writableEnded) return failed(new Error("Cannot write: the socket's writing side is closed"));
-      return new Promise<void>((resolve, reject) => {
-        socket.write(chunk, (error) => error ? reject(error) : resolve());
-      });
+      socket.write(chunk, onWritten);
+      return afterWrite();
     },
     // Corked, the chunks leave in one `writev` when the socket uncorks (Node's net.Socket `_writev`; Deno's
     // emulation writes them as one). Not on Bun: its emulation's corked writes cost more than separate ones
@@ -234,14 +259,14 @@ function directWriter(
       if (writeError !== undefined) return failed(writeError);
       if (socket.destroyed) return failed(closedError());
       if (socket.writableEnded) return failed(new Error("Cannot write: the socket's writing side is closed"));
-      return new Promise<void>((resolve, reject) => {
-        socket.cork();
-        const last = chunks.length - 1;
-        for (let i = 0; i < last; i++) socket.write(chunks[i]);
-        socket.write(chunks[last], (error) => error ? reject(error) : resolve());
-        socket.uncork();
-      });
+      socket.cork();
+      const last = chunks.length - 1;
+      for (let i = 0; i < last; i++) socket.write(chunks[i]);
+      socket.write(chunks[last], onWritten);
+      socket.uncork();
+      return afterWrite();
     },
+    writtenNow: resolved,
     close() {
       if (writeError !== undefined) {
         finishWriting();

@@ -110,6 +110,34 @@ describe("node:net transport writer", () => {
     }
   });
 
+  test("a write the socket takes at once returns writtenNow; one it holds, a promise settled in order", async () => {
+    const { ours, peer, close } = await socketPair();
+    try {
+      const writer = socketToTransport(ours).getWriter!();
+      assert.notEqual(writer.writtenNow, undefined);
+      await writer.write(bytes(100, 1)); // Deno's emulation may hold a socket's very first write a moment
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(writer.write(bytes(100, 1)), writer.writtenNow, "an idle socket takes 100 bytes at once");
+      peer.pause();
+      // Until the kernel's buffers are full and the socket holds what follows (bounded: 64 MiB).
+      const held: Promise<void>[] = [];
+      for (let written = 0; held.length < 3 && written < 64 * 1024 * 1024; written += 64 * 1024) {
+        const write = writer.write(bytes(64 * 1024, 2));
+        if (write !== writer.writtenNow) held.push(write);
+      }
+      assert.equal(held.length, 3, "writes the socket held got promises of their own");
+      const settled: number[] = [];
+      held.forEach((write, i) => void write.then(() => settled.push(i)));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      assert.deepEqual(settled, [], "not settled while the peer reads nothing");
+      peer.resume();
+      await Promise.all(held);
+      assert.deepEqual(settled, [0, 1, 2]);
+    } finally {
+      await close();
+    }
+  });
+
   test("ready waits while the socket holds 256 KiB or more, until the peer reads", async () => {
     const { ours, peer, close } = await socketPair();
     try {
