@@ -94,10 +94,11 @@ export interface TransportWriter
    */
   readonly joinsChunks?: boolean;
   /**
-   * Optional: a promise `write` and `writev` return (this very object, already fulfilled) when the chunks
-   * were handed to the kernel before they returned, and so was everything written before them. The
-   * connection then counts them as written at once instead of in a callback per write (Bun.listen's
-   * sockets, whose writes are synchronous).
+   * Optional: a promise `write` and `writev` return (this very object, already fulfilled) when the
+   * transport took the chunks before returning, as their promise would report once settled, and so every
+   * chunk written before them: the connection then counts them as written at once instead of in a
+   * callback per write. Bun.listen's sockets return it when the kernel took the whole write; `node:net`
+   * sockets when the socket holds nothing after the write (its callback has run).
    */
   readonly writtenNow?: Promise<void>;
 }
