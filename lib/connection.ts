@@ -7,6 +7,7 @@
 
 import { Fifo } from "./core/fifo.ts";
 import { PublishLedger } from "./core/publish_ledger.ts";
+import { joinBytes } from "./core/join_bytes.ts";
 import { CloseCode } from "./core/close_code.ts";
 import { Protocol, type ProtocolOptions, type SendOptions } from "./core/protocol.ts";
 import { ReadyState } from "./core/ready_state.ts";
@@ -1089,7 +1090,7 @@ export class Connection {
             end++;
           }
         }
-        pieces.push(end === i + 1 ? chunks[i] : concat(chunks, i, end, bytes));
+        pieces.push(end === i + 1 ? chunks[i] : joinBytes(chunks, i, end, bytes));
         piecesBytes += bytes;
         i = end;
       }
@@ -1310,16 +1311,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** Bytes a message takes, near enough for a queue's bound (a string's UTF-8 is up to 3 bytes a unit). */
 function sizeOf(data: string | Uint8Array): number {
   return typeof data === "string" ? data.length : data.byteLength;
-}
-
-function concat(chunks: Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
-  const merged = new Uint8Array(bytes);
-  let offset = 0;
-  for (let i = start; i < end; i++) {
-    merged.set(chunks[i], offset);
-    offset += chunks[i].length;
-  }
-  return merged;
 }
 
 function asError(error: unknown): Error {

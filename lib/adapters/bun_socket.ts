@@ -23,6 +23,7 @@
  */
 
 import type { Transport, TransportWriter } from "../connection.ts";
+import { copyChunks, joinSkew } from "../core/join_bytes.ts";
 import { type Deferred, deferred, failed, resolved } from "./_write_promises.ts";
 
 /** Bytes queued for the socket beyond which `writer.ready` waits. */
@@ -33,8 +34,11 @@ const WRITE_HIGH_WATER_MARK = 256 * 1024;
  * a frame's header and payload as two writes cost two system calls and two TCP segments.
  */
 const JOIN_LIMIT = 64 * 1024;
-/** The buffer `writev` joins chunks in; what the kernel does not take of it is copied out. */
-const scratch = new Uint8Array(JOIN_LIMIT);
+/**
+ * The buffer `writev` joins chunks in, from up to 15 bytes in (lib/core/join_bytes.ts: the largest chunk at
+ * its own offset modulo 16); what the kernel does not take of it is copied out.
+ */
+const scratch = new Uint8Array(JOIN_LIMIT + 16);
 /** After our FIN and a cancelled read, how long the peer has to close before the socket is cut. */
 const LINGER_MS = 5000;
 
@@ -235,11 +239,12 @@ export class BunSocketPipe {
       for (let i = start; i < end; i++) last = this.#send(chunks[i]) ?? last;
       return last;
     }
-    for (let i = start, at = 0; i < end; at += chunks[i].length, i++) scratch.set(chunks[i], at);
-    const n = this.#socket.write(scratch, 0, bytes);
+    const skew = joinSkew(chunks, start, end);
+    copyChunks(scratch, skew, chunks, start, end);
+    const n = this.#socket.write(scratch, skew, bytes);
     if (n < 0) throw new Error("Cannot write: the socket is closed");
     if (n === bytes) return undefined;
-    return this.#waitForDrain(scratch.slice(n, bytes)); // a copy: the scratch buffer is reused
+    return this.#waitForDrain(scratch.slice(skew + n, skew + bytes)); // a copy: the scratch buffer is reused
   }
 
   /** Our sending half is done: FIN once everything accepted was handed to the kernel (the writable's `close`). */

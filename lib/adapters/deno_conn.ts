@@ -10,6 +10,7 @@
  */
 
 import type { Transport, TransportWriter } from "../connection.ts";
+import { joinBytes } from "../core/join_bytes.ts";
 import { type Deferred, deferred, failed, resolved } from "./_write_promises.ts";
 
 const FIRST_SLAB = 4 * 1024;
@@ -124,7 +125,7 @@ function batchingWriter(
           for (let i = 0; i < chunks.length;) {
             let end = i + 1, size = chunks[i].length;
             while (end < chunks.length && size + chunks[end].length <= LARGEST_JOIN) size += chunks[end++].length;
-            await writeAll(end === i + 1 ? chunks[i] : join(chunks, i, end, size));
+            await writeAll(end === i + 1 ? chunks[i] : joinBytes(chunks, i, end, size));
             i = end;
           }
         }
@@ -200,14 +201,4 @@ function batchingWriter(
       return abortConn(reason);
     },
   };
-}
-
-function join(chunks: readonly Uint8Array[], start: number, end: number, bytes: number): Uint8Array {
-  const joined = new Uint8Array(bytes);
-  let offset = 0;
-  for (let i = start; i < end; i++) {
-    joined.set(chunks[i], offset);
-    offset += chunks[i].length;
-  }
-  return joined;
 }

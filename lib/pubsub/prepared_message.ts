@@ -8,6 +8,7 @@
  */
 
 import { encodeFrame } from "../core/encode_frame.ts";
+import { joinBytes } from "../core/join_bytes.ts";
 import { Opcode } from "../core/opcode.ts";
 import { encodeText, isUtf8 } from "../core/utf8.ts";
 import type { DeflateCodec } from "../deflate/codec.ts";
@@ -114,9 +115,5 @@ export class PreparedMessage {
 }
 
 function join(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const joined = new Uint8Array(chunks[0].length + chunks[1].length);
-  joined.set(chunks[0]);
-  joined.set(chunks[1], chunks[0].length);
-  return joined;
+  return chunks.length === 1 ? chunks[0] : joinBytes(chunks, 0, 2, chunks[0].length + chunks[1].length);
 }

@@ -201,7 +201,7 @@ describe("node:net transport writer", () => {
 
 /** A stand-in `Deno.Conn` whose writes complete when the test resolves them, taking at most `take` bytes. */
 function fakeConn(take = Infinity) {
-  const writes: { data: Uint8Array; finish: (error?: Error) => void }[] = [];
+  const writes: { data: Uint8Array; byteOffset: number; finish: (error?: Error) => void }[] = [];
   let closed = 0;
   const noDelay: (boolean | undefined)[] = [];
   const conn = {
@@ -209,7 +209,7 @@ function fakeConn(take = Infinity) {
     write(data: Uint8Array): Promise<number> {
       return new Promise((resolve, reject) => {
         const n = Math.min(data.length, take);
-        writes.push({ data: data.slice(0, n), finish: (error) => error ? reject(error) : resolve(n) });
+        writes.push({ data: data.slice(0, n), byteOffset: data.byteOffset, finish: (error) => error ? reject(error) : resolve(n) });
       });
     },
     read: () => new Promise<number | null>(() => {}),
@@ -264,6 +264,18 @@ describe("Deno.Conn transport writer", () => {
     writes[1].finish();
     await Promise.all([second, third]);
     assert.equal(writer.desiredSize, MARK);
+  });
+
+  test("a joined write puts its largest chunk at its own offset modulo 16", async () => {
+    for (const offset of [0, 5, 14]) {
+      const { conn, writes } = fakeConn();
+      const payload = new Uint8Array(offset + 4096).fill(2).subarray(offset);
+      const done = denoConnTransport(conn).getWriter!().writev!([bytes(10, 1), payload]);
+      assert.equal((writes[0].byteOffset + 10) % 16, offset);
+      assert.deepEqual([...writes[0].data], [...bytes(10, 1), ...payload]);
+      writes[0].finish();
+      await done;
+    }
   });
 
   test("a partial write is continued with the rest", async () => {
@@ -369,6 +381,26 @@ describe("Bun.listen socket transport writer", () => {
     assert.deepEqual(writes, [4 + 16_384 + 4 + 16_384 + 10, 70_000, 2]);
     assert.equal(taken.length, 4 + 16_384 + 4 + 16_384 + 10 + 70_000 + 2);
     assert.deepEqual([taken[0], taken[4], taken[16_388], taken[16_392], taken[32_776], taken[32_786], taken.at(-1)], [1, 2, 3, 4, 5, 9, 6]);
+  });
+
+  test("a joined write starts in the shared buffer where its largest chunk sits at its own offset modulo 16", async () => {
+    for (const offset of [0, 3, 8, 15]) {
+      const offsets: number[] = [];
+      const { socket, taken } = standIn(5);
+      const write = socket.write.bind(socket);
+      socket.write = (data: Uint8Array, byteOffset = 0, byteLength = data.length - byteOffset) => {
+        offsets.push(byteOffset);
+        return write(data, byteOffset, byteLength);
+      };
+      const pipe = new BunSocketPipe(socket);
+      const payload = new Uint8Array(offset + 2048).fill(2).subarray(offset);
+      const done = pipe.transport.getWriter!().writev!([bytes(4, 1), payload]);
+      assert.equal((offsets[0] + 4) % 16, offset);
+      socket.room = Infinity;
+      pipe.drain();
+      await done;
+      assert.deepEqual(taken, [...bytes(4, 1), ...payload]);
+    }
   });
 
   test("a joined write the kernel took part of keeps its own copy of the rest (the join buffer is reused)", async () => {

@@ -184,6 +184,23 @@ describe("encodeFrame buffers", () => {
     assert.equal(chunks[1], payload);
   });
 
+  test("a payload of 1 KiB or more copied behind its header keeps its offset modulo 16 (masked and not), and its bytes", () => {
+    for (const length of [1024, 4096, 8191, 70_000]) {
+      for (const mask of length < 8192 ? [false, true] : [true]) {
+        for (let offset = 0; offset <= 17; offset++) {
+          const payload = pseudoRandomBytes(offset + length, length + offset).subarray(offset);
+          const [frame, ...rest] = encodeFrame(0x2, payload, { mask });
+          assert.equal(rest.length, 0);
+          const headerSize = frame.length - length;
+          assert.equal((frame.byteOffset + headerSize) % 16, offset % 16, `length ${length} mask ${mask} offset ${offset}`);
+          const parser = new FrameParser({ role: mask ? "server" : "client" });
+          parser.push(frame.slice());
+          assert.deepEqual(parser.next()!.payload, payload);
+        }
+      }
+    }
+  });
+
   test("encodeFrame returns one new buffer for a large masked payload", () => {
     const payload = new Uint8Array(100_000);
     const chunks = encodeFrame(0x2, payload, { mask: true });
