@@ -153,10 +153,13 @@ describe("a subscriber that stops reading, over TCP", () => {
       }
       for (const [topic, count] of published) {
         const got = received.get(topic) ?? 0, dropped = drops.get(topic) ?? 0;
-        // Not silently lost: each message arrived or was counted. At most one or two arrived and were
-        // counted too: a write whose bytes the kernel took at the moment of the cut, before its callback.
+        // Not silently lost: each message arrived or was counted. Some may have arrived and been counted
+        // too, those of the one write the kernel took part of when the cut came: node:net hands the frames
+        // of a corked batch to the kernel as one request, cancelled whole after a partial write, and a
+        // batch is at most the transport's mark and one frame (seen: 3 of topic "b" in a run of 7,424).
+        const batch = Math.ceil(TRANSPORT_MARK / frame) + 1;
         assert.ok(got + dropped >= count, `${topic}: ${count} published, ${got} received, ${dropped} dropped`);
-        assert.ok(got + dropped <= count + 2, `${topic}: ${count} published, ${got} received, ${dropped} dropped`);
+        assert.ok(got + dropped <= count + batch, `${topic}: ${count} published, ${got} received, ${dropped} dropped`);
       }
     } finally {
       client.destroy();

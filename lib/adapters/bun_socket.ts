@@ -35,10 +35,10 @@ const WRITE_HIGH_WATER_MARK = 256 * 1024;
  */
 const JOIN_LIMIT = 64 * 1024;
 /**
- * The buffer `writev` joins chunks in, from up to 15 bytes in (lib/core/join_bytes.ts: the largest chunk at
- * its own offset modulo 16); what the kernel does not take of it is copied out.
+ * The buffer `writev` joins chunks in, from a few bytes in (lib/core/join_bytes.ts: away from the C library's
+ * slow copy distances; less than 4 KiB in); what the kernel does not take of it is copied out.
  */
-const scratch = new Uint8Array(JOIN_LIMIT + 16);
+const scratch = new Uint8Array(JOIN_LIMIT + 4096);
 /** After our FIN and a cancelled read, how long the peer has to close before the socket is cut. */
 const LINGER_MS = 5000;
 

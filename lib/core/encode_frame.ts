@@ -58,10 +58,11 @@ export function encodeFrame(opcode: number, payload: Uint8Array, options: Encode
   const headerSize = 2 + lengthBytes + (masked ? 4 : 0);
   if (masked && length < SMALL_MASKED) return [encodeSmallMasked(opcode, payload, options)];
   const coalesce = masked || length < COALESCE_LIMIT;
-  // A payload copied behind its header goes to its own offset modulo 16 (lib/core/join_bytes.ts: the C
-  // library's slow copy distances), so a masked one is 4-aligned as applyMask's words want; a masked one
-  // under 1 KiB (fast to copy anywhere) just 4-aligned.
-  const pad = !coalesce ? 0 : masked && length < 1024 ? (4 - (headerSize & 3)) & 3 : skewFor(payload, headerSize);
+  // A masked payload starts 4-aligned, as applyMask's words want; a payload copied behind its header then
+  // goes 16 bytes or more past its source modulo 4 KiB (lib/core/join_bytes.ts: the C library's slow copy
+  // distances; a start that moves it to exactly 16 keeps a 4-aligned one 4-aligned).
+  const align = masked ? (4 - (headerSize & 3)) & 3 : 0;
+  const pad = coalesce ? align + skewFor(payload, align + headerSize) : 0;
   const buffer = new Uint8Array(pad + headerSize + (coalesce ? length : 0));
   const frame = pad === 0 ? buffer : buffer.subarray(pad);
   frame[0] = (options.fin === false ? 0 : 0x80) | (options.rsv1 === true ? 0x40 : 0) | (opcode & 0x0f);

@@ -1,12 +1,16 @@
 /**
  * Masking (RFC 6455 §5.3) of large payloads with WebAssembly SIMD: 64 bytes per loop iteration, where
  * JavaScript XORs one 32-bit word at a time. The bytes are copied into the module's memory, XORed there and
- * copied back, in windows of 256 KiB (less 128 bytes). Measured per MiB on this project's 2-core machine
+ * copied back, in windows of 255 KiB. Measured per MiB on this project's 2-core machine
  * (2026-12-04): Deno 117 -> 63 us, Node 20 295-315 -> 62 us, Bun 81 -> 65 us; the two copies are most of
- * what is left. The bytes sit in the module's memory at their own offset modulo 16, away from the C
- * library's slow copy distances (lib/core/join_bytes.ts): copied to offset 0, a payload behind a 14-byte
- * header was unmasked at 210 us per MiB on Bun, 89 on Deno (two 512 KiB reads; now 65 and 69). Where WebAssembly cannot be compiled at run time (workerd) or has no SIMD, there is no
- * masker and {@linkcode applyMask} stays in JavaScript.
+ * what is left. The bytes sit in the module's memory 32 bytes past their own offset modulo 16, away from the
+ * C library's slow copy distances (lib/core/join_bytes.ts) both ways where the payload's buffer starts on a
+ * page (Bun's large buffers); elsewhere its address modulo 4 KiB is unknown, and this start measured best of
+ * five on each runtime (200 KiB at offsets 0-4090: Bun 45 us in all, Deno 41, Node 62; offset 0 in the
+ * module's memory: 791, 514 and 1,176). Copied to offset 0, a payload behind a 14-byte header was unmasked
+ * at 210 us per MiB on Bun, 89 on Deno (two 512 KiB reads). Where
+ * WebAssembly cannot be compiled at run time (workerd) or has no SIMD, there is no masker and
+ * {@linkcode applyMask} stays in JavaScript.
  *
  * The module, hand-assembled (no toolchain needed to rebuild it):
  *
@@ -32,10 +36,10 @@
  */
 
 /**
- * Bytes XORed per call: the module's memory (256 KiB) less room for the start offset (up to 15) and the
+ * Bytes XORed per call: the module's memory (256 KiB) less room for the start offset (up to 47) and the
  * last block's overrun (up to 63); a multiple of 4, so every window starts at the same key rotation.
  */
-const WINDOW = 256 * 1024 - 128;
+const WINDOW = 255 * 1024;
 
 /** One load, XOR and store of 16 bytes at `offset` from $at (memarg: alignment 2^4, then the offset). */
 const block = (offset: number) => [
@@ -109,8 +113,8 @@ function compile(): Masker | null {
       key[(position + 3) & 3] << 24;
     for (let start = 0; start < data.length; start += WINDOW) {
       const part = data.subarray(start, Math.min(start + WINDOW, data.length));
-      // At the bytes' own offset modulo 16: both copies then go a multiple of 16 bytes (see the module doc).
-      const at = part.byteOffset & 15;
+      // 32 bytes past the bytes' own offset modulo 16 (see the module doc).
+      const at = 32 + (part.byteOffset & 15);
       memory.set(part, at);
       xor(at, part.length, word);
       part.set(memory.subarray(at, at + part.length));

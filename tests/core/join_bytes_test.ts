@@ -21,26 +21,47 @@ describe("joining chunks away from the C library's slow copy distances", () => {
     }
   });
 
-  test("the largest chunk of 1 KiB or more lands at its own offset modulo 16; smaller ones leave the join at 0", () => {
+  /** How far past its source, modulo 4 KiB by offsets, each chunk of 2 KiB or more went in `joined`. */
+  function distances(joined: Uint8Array, chunks: Uint8Array[]): number[] {
+    const out: number[] = [];
+    for (let i = 0, at = joined.byteOffset; i < chunks.length; at += chunks[i].length, i++) {
+      if (chunks[i].length >= 2048) out.push((at - chunks[i].byteOffset) & 4095);
+    }
+    return out;
+  }
+
+  test("every chunk of 2 KiB or more goes 16 bytes or more past its source modulo 4 KiB; smaller ones leave the join at 0", () => {
     for (let offset = 0; offset <= 33; offset++) {
       for (const header of [2, 4, 10, 14]) {
-        const payload = at(offset, 4096, offset);
-        const joined = joinBytes([new Uint8Array(header), payload], 0, 2, header + 4096);
-        assert.equal((joined.byteOffset + header) % 16, offset % 16, `payload at ${offset} behind ${header} bytes`);
-        const small = at(offset, 1023, offset);
-        assert.equal(joinBytes([new Uint8Array(header), small], 0, 2, header + 1023).byteOffset, 0);
+        const chunks = [new Uint8Array(header), at(offset, 4096, offset)];
+        const joined = joinBytes(chunks, 0, 2, header + 4096);
+        const [distance] = distances(joined, chunks);
+        assert(distance >= 16, `payload at ${offset} behind ${header} bytes: ${distance}`);
+        assert(joined.byteOffset <= 16);
+        const small = at(offset, 2047, offset);
+        assert.equal(joinBytes([new Uint8Array(header), small], 0, 2, header + 2047).byteOffset, 0);
       }
     }
-    // The largest decides, wherever it is in the run.
-    const chunks = [at(3, 2048, 1), new Uint8Array(7), at(9, 8192, 2), at(1, 1500, 3)];
-    assert.equal(joinSkew(chunks, 0, 4), (9 - 2055) & 15);
-    assert.equal(joinSkew(chunks, 3, 4), 1);
+    // Runs of frames whose lengths drift by a few bytes modulo 4 KiB (16 KiB payloads behind 4-byte headers,
+    // from buffers of their own at 0 or 12), up to 64 KiB as the Bun writer joins, and 256 KiB as Deno's.
+    for (const [count, size] of [[3, 16_388], [15, 16_388], [3, 16_380], [31, 2054], [120, 2054], [60, 1030]]) {
+      for (const offset of [0, 12]) {
+        const chunks = Array.from({ length: count }, (_, i) => at(offset, size, i));
+        const joined = joinBytes(chunks, 0, count, count * size);
+        assert(distances(joined, chunks).every((distance) => distance >= 16), `${count} x ${size} at ${offset}`);
+        assert(joined.byteOffset < 4096);
+        assert.deepEqual(joined, concatBytes(chunks));
+      }
+    }
+    assert.equal(joinSkew([new Uint8Array(4), at(0, 16_384, 1)], 0, 2), 12);
+    assert.equal(joinSkew([new Uint8Array(4), at(0, 16_384, 1)], 1, 2), 16);
   });
 
   test("skewFor and copyChunks, as the Bun writer's shared buffer uses them", () => {
     assert.equal(skewFor(at(0, 4096, 1), 4), 12);
-    assert.equal(skewFor(at(6, 4096, 1), 4), 2);
-    assert.equal(skewFor(at(6, 1000, 1), 4), 0);
+    assert.equal(skewFor(at(0, 4096, 1), 14), 2);
+    assert.equal(skewFor(at(6, 4096, 1), 4), 0); // already 4,094 bytes past
+    assert.equal(skewFor(at(6, 2000, 1), 4), 0);
     const target = new Uint8Array(8).fill(9);
     copyChunks(target, 2, [Uint8Array.of(1, 2), Uint8Array.of(), Uint8Array.of(3)], 0, 3);
     assert.deepEqual([...target], [9, 9, 1, 2, 3, 9, 9, 9]);
