@@ -108,7 +108,7 @@ export function copyChunks(target: Uint8Array, offset: number, chunks: readonly 
 }
 
 /**
- * Joins `chunks[start..end)` into a new buffer, each chunk of 1 KiB or more 16 bytes or more past its
+ * Joins `chunks[start..end)` into a new buffer, each chunk of 2 KiB or more 16 bytes or more past its
  * source modulo 4 KiB (see the module doc); the result is a view of `bytes` bytes, a few bytes into its
  * buffer.
  *

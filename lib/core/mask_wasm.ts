@@ -3,13 +3,13 @@
  * JavaScript XORs one 32-bit word at a time. The bytes are copied into the module's memory, XORed there and
  * copied back, in windows of 255 KiB. Measured per MiB on this project's 2-core machine
  * (2026-12-04): Deno 117 -> 63 us, Node 20 295-315 -> 62 us, Bun 81 -> 65 us; the two copies are most of
- * what is left. The bytes sit in the module's memory 32 bytes past their own offset modulo 16, away from the
- * C library's slow copy distances (lib/core/join_bytes.ts) both ways where the payload's buffer starts on a
- * page (Bun's large buffers); elsewhere its address modulo 4 KiB is unknown, and this start measured best of
- * five on each runtime (200 KiB at offsets 0-4090: Bun 45 us in all, Deno 41, Node 62; offset 0 in the
- * module's memory: 791, 514 and 1,176). Copied to offset 0, a payload behind a 14-byte header was unmasked
- * at 210 us per MiB on Bun, 89 on Deno (two 512 KiB reads). Where
- * WebAssembly cannot be compiled at run time (workerd) or has no SIMD, there is no masker and
+ * what is left. The bytes sit in the module's memory 32 bytes past their own offset modulo 16: a multiple of
+ * 16 bytes from where they are, away from the C library's slow copy distances (lib/core/join_bytes.ts) where
+ * the payload's buffer starts on a page (Bun's large buffers); elsewhere its address modulo 4 KiB is unknown,
+ * and this start measured best of five on each runtime (200 KiB at offsets 0-4090, copied in and out: Bun
+ * 45 us in all, Deno 41, Node 62; at offset 0 of the module's memory 791, 514 and 1,176). At offset 0 a
+ * payload behind a 14-byte header was unmasked at 210 us per MiB on Bun, 89 on Deno (two 512 KiB reads).
+ * Where WebAssembly cannot be compiled at run time (workerd) or has no SIMD, there is no masker and
  * {@linkcode applyMask} stays in JavaScript.
  *
  * The module, hand-assembled (no toolchain needed to rebuild it):
