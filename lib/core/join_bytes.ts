@@ -50,11 +50,10 @@ export function joinSkew(chunks: readonly Uint8Array[], start: number, end: numb
   for (let pass = 0; pass < 4; pass++) {
     let moved = false;
     for (let i = start, at = skew; i < end; at += chunks[i].length, i++) {
-      if (chunks[i].length < SKEW_MIN) continue;
-      const distance = (at - chunks[i].byteOffset) & 4095;
-      if (distance < DISTANCE) {
-        skew += DISTANCE - distance;
-        at += DISTANCE - distance;
+      const move = skewFor(chunks[i], at);
+      if (move !== 0) {
+        skew += move;
+        at += move;
         moved = true;
       }
     }
