@@ -24,12 +24,19 @@ interface Count {
   failed: number;
   skipped: number;
   failures: string[];
+  /** Why each failure failed (its `<failure>`'s text, shortened), in the order of `failures`. */
+  reasons: string[];
 }
 
 async function run(label: string, cmd: string, args: string[]): Promise<number> {
   console.log(`\n=== ${label}: ${cmd} ${args.join(" ")}`);
   try {
-    const child = new Deno.Command(cmd, { args, stdout: "inherit", stderr: "inherit", env: { NO_COLOR: "1" } }).spawn();
+    const child = new Deno.Command(cmd, {
+      args,
+      stdout: "inherit",
+      stderr: "inherit",
+      env: { NO_COLOR: "1" },
+    }).spawn();
     const { code } = await child.status;
     return code;
   } catch (error) {
@@ -41,7 +48,11 @@ async function run(label: string, cmd: string, args: string[]): Promise<number> 
 /** @returns Whether `node` accepts `flag` (Node 20's `--experimental-websocket` may be gone in later ones). */
 async function nodeAccepts(flag: string): Promise<boolean> {
   try {
-    const { code } = await new Deno.Command(nodeBin, { args: [flag, "-e", ""], stdout: "null", stderr: "null" }).output();
+    const { code } = await new Deno.Command(nodeBin, {
+      args: [flag, "-e", ""],
+      stdout: "null",
+      stderr: "null",
+    }).output();
     return code === 0;
   } catch {
     return false;
@@ -60,26 +71,64 @@ async function countJunit(path: string): Promise<Count | undefined> {
     return undefined;
   }
   const cases: { name: string; body: string }[] = [];
-  for (const match of xml.matchAll(/<testcase\s+name="([^"]*)"(?:\s+[\w:.-]+="[^"]*")*\s*(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
+  for (
+    const match of xml.matchAll(
+      /<testcase\s+name="([^"]*)"(?:\s+[\w:.-]+="[^"]*")*\s*(?:\/>|>([\s\S]*?)<\/testcase>)/g,
+    )
+  ) {
     cases.push({ name: match[1], body: match[2] ?? "" });
   }
   const names = cases.map((c) => c.name);
-  const count: Count = { passed: 0, failed: 0, skipped: 0, failures: [] };
+  const count: Count = { passed: 0, failed: 0, skipped: 0, failures: [], reasons: [] };
   for (const { name, body } of cases) {
     if (names.some((other) => other.startsWith(`${name} &gt; `))) continue; // a group, not a test
     if (body.includes("<failure") || body.includes("<error")) {
       count.failed++;
-      count.failures.push(name.replaceAll("&gt;", ">").replaceAll("&quot;", '"').replaceAll("&amp;", "&"));
+      count.failures.push(unescapeXml(name));
+      count.reasons.push(failureReason(body));
     } else if (body.includes("<skipped")) count.skipped++;
     else count.passed++;
   }
   return count;
 }
 
+/** Undoes XML's escapes in an attribute value or text. */
+function unescapeXml(text: string): string {
+  return text.replace(/&(?:#(\d+)|#x([\da-f]+)|(lt|gt|quot|apos|amp));/gi, (_, dec, hex, named) => {
+    if (dec !== undefined) return String.fromCodePoint(Number(dec));
+    if (hex !== undefined) return String.fromCodePoint(parseInt(hex, 16));
+    return { lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" }[named as "lt"];
+  });
+}
+
+/**
+ * The reason a failed case gives: its `<failure>`'s (or `<error>`'s) text, else its message, cut to a few
+ * lines so that CI's tail shows why, not only what, failed.
+ */
+function failureReason(body: string): string {
+  const element = /<(?:failure|error)\b([^>]*?)(?:\/>|>([\s\S]*?)<\/(?:failure|error)>)/.exec(body);
+  if (element === null) return "";
+  const message = /\bmessage="([^"]*)"/.exec(element[1])?.[1] ?? "";
+  const text = unescapeXml((element[2] ?? "").trim() !== "" ? element[2] : message);
+  const lines = text.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "");
+  const shown = lines.slice(0, 8).join("\n").slice(0, 800);
+  return lines.length > 8 || shown.length === 800 ? `${shown} …` : shown;
+}
+
 let extraFailures = 0;
 const problems: string[] = [];
 
-const checkCode = await run("deno check", denoBin, ["check", "mod.ts", "cli.ts", "lib/", "tests/", "bench/", "examples/", "scripts/", "conformance/"]);
+const checkCode = await run("deno check", denoBin, [
+  "check",
+  "mod.ts",
+  "cli.ts",
+  "lib/",
+  "tests/",
+  "bench/",
+  "examples/",
+  "scripts/",
+  "conformance/",
+]);
 if (checkCode !== 0) {
   extraFailures++;
   problems.push("deno check");
@@ -146,8 +195,13 @@ for (const [name, count, code] of runs) {
     problems.push(`${name} test produced no results`);
     continue;
   }
-  console.log(`${name}: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped (exit ${code})`);
-  for (const failure of count.failures) console.log(`  FAILED [${name}] ${failure}`);
+  console.log(
+    `${name}: ${count.passed} passed, ${count.failed} failed, ${count.skipped} skipped (exit ${code})`,
+  );
+  count.failures.forEach((failure, i) => {
+    console.log(`  FAILED [${name}] ${failure}`);
+    if (count.reasons[i] !== "") console.log(count.reasons[i].replace(/^/gm, "      "));
+  });
   passed += count.passed;
   failed += count.failed;
   if (code !== 0 && count.failed === 0) {
