@@ -14,8 +14,8 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
-import { bun, cpuMicros, minorFaults, rssKiB, SERVERS, startServer } from "./echo/servers.ts";
+import { cpuMicros, minorFaults, rssKiB, SERVERS, startServer } from "./echo/servers.ts";
+import { echoWindow, runLoadClient } from "./echo/run_load_client.ts";
 
 const DEFAULT_SERVERS = [
   "ours: listenBun (Bun)",
@@ -48,49 +48,13 @@ interface Sample {
   rssLater: number;
 }
 
-function runClient(
-  url: string,
-  size: number,
-  connections: number,
-  kind: string,
-): Promise<{ messages: number; seconds: number }> {
-  // The echo bench's window: 100 in flight on one connection, 4 each on many, 4 at most for 1 MiB.
-  const window = Math.min(connections === 1 ? 100 : 4, size >= 1 << 20 ? 4 : Infinity);
-  const args = [
-    "bench/echo/load_client.ts",
-    url,
-    String(size),
-    String(connections),
-    String(window),
-    String(seconds),
-    "0",
-    kind,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn(bun, args, { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (chunk) => out += chunk);
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error("the load client did not finish"));
-    }, (seconds + 60) * 1000);
-    child.on("exit", () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(out.trim().split("\n").at(-1)!));
-      } catch {
-        reject(new Error(`the load client printed no result: ${out}`));
-      }
-    });
-  });
-}
-
 async function measure(name: string, size: number, connections: number, kind: string): Promise<Sample> {
   const [command, args] = SERVERS.find((s) => s.name === name)!.command(false)!;
   const server = await startServer(command, args);
   try {
     const cpu0 = cpuMicros(server.pid), faults0 = minorFaults(server.pid);
-    const result = await runClient(server.url, size, connections, kind);
+    const load = { size, connections, window: echoWindow(size, connections), seconds, compress: false, kind };
+    const result = await runLoadClient(server.url, load);
     const cpu1 = cpuMicros(server.pid), faults1 = minorFaults(server.pid), rssEnd = rssKiB(server.pid);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const rssLater = rssKiB(server.pid);

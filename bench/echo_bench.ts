@@ -14,11 +14,12 @@
  * @module
  */
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import net from "node:net";
 import process from "node:process";
 import { bun, cpuMicros, SERVERS, startServer } from "./echo/servers.ts";
+import { echoWindow, type LoadClientResult, runLoadClient } from "./echo/run_load_client.ts";
 
 function arg(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -46,47 +47,14 @@ interface Sample {
 /** A run that failed (the server died): NaN, shown as such. */
 const FAILED: Sample = { messagesPerSecond: NaN, cpuMicrosPerMessage: NaN, p50us: NaN, p99us: NaN, extensions: "" };
 
-interface ClientResult {
-  messages: number;
-  seconds: number;
-  p50us: number;
-  p99us: number;
-  extensions: string;
-}
-
-function runClient(url: string, size: number, connections: number, compress: boolean, kind: string): Promise<ClientResult> {
-  // A bounded number in flight: 100 on one connection, 4 each on many; fewer for 1 MiB messages.
-  const window = Math.min(connections === 1 ? 100 : 4, size >= 1 << 20 ? 4 : Infinity);
-  return runClientArgs(url, size, connections, window, seconds, compress, kind);
-}
-
-function runClientArgs(
+function runClient(
   url: string,
   size: number,
   connections: number,
-  window: number,
-  seconds: number,
   compress: boolean,
   kind: string,
-): Promise<ClientResult> {
-  const args = ["bench/echo/load_client.ts", url, String(size), String(connections), String(window), String(seconds), compress ? "1" : "0", kind];
-  return new Promise((resolve, reject) => {
-    const child = spawn(bun, args, { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (chunk) => out += chunk);
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error("the load client did not finish"));
-    }, (Math.abs(seconds) + 60) * 1000);
-    child.on("exit", () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(out.trim().split("\n").at(-1)!));
-      } catch {
-        reject(new Error(`the load client printed no result: ${out}`));
-      }
-    });
-  });
+): Promise<LoadClientResult> {
+  return runLoadClient(url, { size, connections, window: echoWindow(size, connections), seconds, compress, kind });
 }
 
 /**
@@ -122,7 +90,14 @@ async function wireRatio(url: string, size: number, compress: boolean, kind: str
   const port = (proxy.address() as net.AddressInfo).port;
   const count = size >= 1 << 20 ? 8 : size >= 16384 ? 64 : 400;
   try {
-    const result = await runClientArgs(`ws://127.0.0.1:${port}/`, size, 1, Math.min(count, 16), -count, compress, kind);
+    const result = await runLoadClient(`ws://127.0.0.1:${port}/`, {
+      size,
+      connections: 1,
+      window: Math.min(count, 16),
+      seconds: -count,
+      compress,
+      kind,
+    });
     if (result.messages !== count) throw new Error(`${result.messages} of ${count} echoes through the proxy`);
     await new Promise((resolve) => setTimeout(resolve, 100)); // the close frame
     return fromServer / (count * size);

@@ -13,9 +13,9 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
 import process from "node:process";
 import { bun, cpuMicros, startServer } from "./echo/servers.ts";
+import { type LoadClientResult, runLoadClient } from "./echo/run_load_client.ts";
 
 function arg(name: string, fallback: string): string {
   const index = process.argv.indexOf(`--${name}`);
@@ -51,33 +51,8 @@ const SERVERS: Server[] = [
   },
 ];
 
-interface ClientResult {
-  messages: number;
-  seconds: number;
-  p50us: number;
-  p99us: number;
-  extensions: string;
-}
-
-function runClient(url: string, size: number, compress: boolean): Promise<ClientResult> {
-  const args = ["bench/echo/load_client.ts", url, String(size), "1", String(window), String(seconds), compress ? "1" : "0", "text"];
-  return new Promise((resolve, reject) => {
-    const child = spawn(bun, args, { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (chunk) => out += chunk);
-    const timer = setTimeout(() => {
-      child.kill();
-      reject(new Error("the load client did not finish"));
-    }, (seconds + 60) * 1000);
-    child.on("exit", () => {
-      clearTimeout(timer);
-      try {
-        resolve(JSON.parse(out.trim().split("\n").at(-1)!));
-      } catch {
-        reject(new Error(`the load client printed no result: ${out}`));
-      }
-    });
-  });
+function runClient(url: string, size: number, compress: boolean): Promise<LoadClientResult> {
+  return runLoadClient(url, { size, connections: 1, window, seconds, compress, kind: "text" });
 }
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
