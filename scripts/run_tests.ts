@@ -10,6 +10,8 @@
  * @module
  */
 
+import { countJunitXml, type JunitCount } from "./junit_counts.ts";
+
 const results = ".test-results";
 // Spawn this very Deno, and the project's Bun (npm installs both); fall back to PATH. Node and npm are
 // the ones on PATH.
@@ -18,15 +20,6 @@ const bunBin = await Deno.stat("node_modules/.bin/bun").then(() => "node_modules
 const nodeBin = "node", npmBin = "npm";
 const filter = Deno.args[0];
 await Deno.mkdir(results, { recursive: true });
-
-interface Count {
-  passed: number;
-  failed: number;
-  skipped: number;
-  failures: string[];
-  /** Why each failure failed (its `<failure>`'s text, shortened), in the order of `failures`. */
-  reasons: string[];
-}
 
 async function run(label: string, cmd: string, args: string[]): Promise<number> {
   console.log(`\n=== ${label}: ${cmd} ${args.join(" ")}`);
@@ -59,60 +52,15 @@ async function nodeAccepts(flag: string): Promise<boolean> {
   }
 }
 
-/**
- * Counts leaf test cases in a JUnit file. Deno lists `describe` groups as cases too: those are skipped.
- * (Bun and Node nest them as `<testsuite>`s.) Attribute values are skipped whole: Node's may hold `>`.
- */
-async function countJunit(path: string): Promise<Count | undefined> {
+/** Counts the test cases of a runner's JUnit file (scripts/junit_counts.ts); `undefined` when it is missing. */
+async function countJunit(path: string): Promise<JunitCount | undefined> {
   let xml: string;
   try {
     xml = await Deno.readTextFile(path);
   } catch {
     return undefined;
   }
-  const cases: { name: string; body: string }[] = [];
-  for (
-    const match of xml.matchAll(
-      /<testcase\s+name="([^"]*)"(?:\s+[\w:.-]+="[^"]*")*\s*(?:\/>|>([\s\S]*?)<\/testcase>)/g,
-    )
-  ) {
-    cases.push({ name: match[1], body: match[2] ?? "" });
-  }
-  const names = cases.map((c) => c.name);
-  const count: Count = { passed: 0, failed: 0, skipped: 0, failures: [], reasons: [] };
-  for (const { name, body } of cases) {
-    if (names.some((other) => other.startsWith(`${name} &gt; `))) continue; // a group, not a test
-    if (body.includes("<failure") || body.includes("<error")) {
-      count.failed++;
-      count.failures.push(unescapeXml(name));
-      count.reasons.push(failureReason(body));
-    } else if (body.includes("<skipped")) count.skipped++;
-    else count.passed++;
-  }
-  return count;
-}
-
-/** Undoes XML's escapes in an attribute value or text. */
-function unescapeXml(text: string): string {
-  return text.replace(/&(?:#(\d+)|#x([\da-f]+)|(lt|gt|quot|apos|amp));/gi, (_, dec, hex, named) => {
-    if (dec !== undefined) return String.fromCodePoint(Number(dec));
-    if (hex !== undefined) return String.fromCodePoint(parseInt(hex, 16));
-    return { lt: "<", gt: ">", quot: '"', apos: "'", amp: "&" }[named as "lt"];
-  });
-}
-
-/**
- * The reason a failed case gives: its `<failure>`'s (or `<error>`'s) text, else its message, cut to a few
- * lines so that CI's tail shows why, not only what, failed.
- */
-function failureReason(body: string): string {
-  const element = /<(?:failure|error)\b([^>]*?)(?:\/>|>([\s\S]*?)<\/(?:failure|error)>)/.exec(body);
-  if (element === null) return "";
-  const message = /\bmessage="([^"]*)"/.exec(element[1])?.[1] ?? "";
-  const text = unescapeXml((element[2] ?? "").trim() !== "" ? element[2] : message);
-  const lines = text.split("\n").map((line) => line.trimEnd()).filter((line) => line.trim() !== "");
-  const shown = lines.slice(0, 8).join("\n").slice(0, 800);
-  return lines.length > 8 || shown.length === 800 ? `${shown} …` : shown;
+  return countJunitXml(xml);
 }
 
 let extraFailures = 0;
@@ -155,7 +103,7 @@ const bun = await countJunit(`${results}/bun.xml`);
 
 // Node runs the build: dist/ (the package) and dist-tests/ (this suite, compiled; see tsconfig.test.json).
 let nodeCode = 0;
-let node: Count | undefined;
+let node: JunitCount | undefined;
 await Deno.remove(`${results}/node.xml`).catch(() => {});
 const buildCode = await run("node build", npmBin, ["run", "--silent", "build"]);
 if (buildCode !== 0) {
@@ -186,7 +134,7 @@ if (buildCode !== 0) {
 
 console.log("\n=== summary");
 let passed = 0, failed = extraFailures;
-const runs = [["deno", deno, denoCode], ["bun", bun, bunCode]] as [string, Count | undefined, number][];
+const runs = [["deno", deno, denoCode], ["bun", bun, bunCode]] as [string, JunitCount | undefined, number][];
 if (buildCode === 0) runs.push(["node", node, nodeCode]);
 for (const [name, count, code] of runs) {
   if (count === undefined) {
